@@ -1,0 +1,48 @@
+import NIOCore
+
+extension Hub {
+    /// The topic layer's limits and timings. Every queue, history and timer is bounded by a field here.
+    public struct Configuration: Sendable {
+        /// How long a subscriber may receive nothing before it is sent a `heartbeat`. Default 15 s.
+        public var heartbeatInterval: TimeAmount = .seconds(15)
+        /// The policy for subscribers that do not ask for one. Default ``SlowConsumerPolicy/coalesce``.
+        public var defaultPolicy: SlowConsumerPolicy = .coalesce
+        /// A slow subscriber's queue may hold at most this many events. Default 4,096.
+        public var maxQueuedEvents: Int = 4096
+        /// A slow subscriber's queue may hold at most this many bytes. Default 1 MiB.
+        public var maxQueuedBytes: Int = 1 << 20
+        /// The most events a topic's history keeps; older ones are evicted. Default 100,000.
+        public var maxHistoryEvents: Int = 100_000
+        /// The most bytes (all wire formats) a topic's history keeps. Default 16 MiB.
+        public var maxHistoryBytes: Int = 16 << 20
+        /// The most bytes all histories together keep; when exceeded, ended topics are removed oldest
+        /// first, then the publishing topic's oldest events are evicted. Default 1 GiB.
+        public var maxTotalHistoryBytes: Int = 1 << 30
+        /// The most topics the hub holds at once. Default 100,000.
+        public var maxTopics: Int = 100_000
+        /// The most subscribers one topic may have. Default 100,000.
+        public var maxSubscribersPerTopic: Int = 100_000
+        /// How long an ended topic keeps its history for late joiners. Default 10 minutes.
+        public var retention: TimeAmount = .minutes(10)
+        /// How long a topic that never received an event lives with no subscriber. Default 10 minutes.
+        public var idleTopicTTL: TimeAmount = .minutes(10)
+        /// Whether a late joiner's replay merges consecutive deltas into fewer, larger events. Default on.
+        public var compactReplay: Bool = true
+        /// The largest text one merged replay or coalesced event may carry. Default 64 KiB.
+        public var maxMergedTextBytes: Int = 64 << 10
+        /// How often expired topics are swept. Default 1 s.
+        public var sweepInterval: TimeAmount = .seconds(1)
+
+        public init() {}
+
+        /// The defaults.
+        public static var defaults: Configuration { Configuration() }
+
+        /// The defaults, changed by `configure`.
+        public static func defaults(configure: (inout Configuration) -> Void) -> Configuration {
+            var configuration = Configuration()
+            configure(&configuration)
+            return configuration
+        }
+    }
+}

@@ -1,0 +1,391 @@
+import CoreMetrics
+import Logging
+import NIOCore
+import Synchronization
+
+/// The topic layer: named topics with bounded histories, and their subscribers sharded per event loop.
+///
+/// The hub knows nothing about transports or providers. Producers call ``publish(_:to:)``; transports
+/// call ``subscribe(to:after:policy:format:sink:)`` from the event loop of the connection, with a
+/// ``SubscriberSink`` that writes pre-encoded frames. Each accepted event is encoded once per registered
+/// ``FrameEncoder`` and the bytes are shared by every subscriber of that format.
+///
+/// Use ``withHub(configuration:encoders:eventLoopGroup:logger:metricsFactory:_:)`` to get a hub whose
+/// subscribers are closed and timers stopped when the body returns, or call ``shutdown(reason:)``.
+public final class Hub: Sendable {
+    /// The limits and timings.
+    public let configuration: Configuration
+    /// The registered wire formats, in encoder order.
+    public let formats: [WireFormat]
+    let encoders: [any FrameEncoder]
+    let logger: Logger
+    let metrics: HubMetrics
+    let eventLoopGroup: any EventLoopGroup
+    let allocator = ByteBufferAllocator()
+
+    private struct Registry {
+        var topics: [String: Topic] = [:]
+        var shards: [ObjectIdentifier: LoopShard] = [:]
+        var isShutDown = false
+        var sweeper: RepeatedTask?
+    }
+
+    private let registry = Mutex(Registry())
+    private let historyBytes = Atomic<Int>(0)
+    private let nextSubscriberID = Atomic<Int>(1)
+
+    /// Creates a hub.
+    /// - Parameters:
+    ///   - configuration: Limits and timings.
+    ///   - encoders: One encoder per wire format the transports will ask for (see ``format(named:)``).
+    ///   - eventLoopGroup: The group whose loops run timers (expiry sweeps); subscribers may live on any loop.
+    ///   - logger: Where the topic layer logs (slow consumers, expiries).
+    ///   - metricsFactory: Where metrics go; the process-wide factory by default.
+    public init(
+        configuration: Configuration = .defaults, encoders: [any FrameEncoder], eventLoopGroup: any EventLoopGroup,
+        logger: Logger = Logger(label: "newsroom.hub"), metricsFactory: (any MetricsFactory)? = nil
+    ) {
+        precondition(!encoders.isEmpty, "a hub needs at least one wire format")
+        precondition(Set(encoders.map(\.name)).count == encoders.count, "wire format names must be unique")
+        self.configuration = configuration
+        self.encoders = encoders
+        self.formats = encoders.enumerated().map { WireFormat(id: $0.offset, name: $0.element.name) }
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.metrics = HubMetrics(
+            transports: encoders.map(\.transport), factory: metricsFactory ?? MetricsSystem.factory)
+        let loop = eventLoopGroup.any()
+        let sweeper = loop.scheduleRepeatedTask(
+            initialDelay: configuration.sweepInterval, delay: configuration.sweepInterval
+        ) { [weak self] _ in
+            self?.sweep(now: .now())
+        }
+        self.registry.withLock { $0.sweeper = sweeper }
+    }
+
+    /// The wire format registered under `name`.
+    public func format(named name: String) -> WireFormat? {
+        self.formats.first { $0.name == name }
+    }
+
+    /// Encodes `event` for `format` (for frames that belong to one subscriber).
+    public func encode(_ event: Event, format: WireFormat) -> ByteBuffer {
+        self.encoders[format.id].encode(event, allocator: self.allocator)
+    }
+
+    /// Bytes held by all topic histories.
+    public var totalHistoryBytes: Int { self.historyBytes.load(ordering: .relaxed) }
+
+    // MARK: Topics
+
+    func topic(named name: String, create: Bool) throws(HubError) -> Topic? {
+        guard TopicName.isValid(name) else { throw HubError.invalidTopicName(name) }
+        return try self.registry.withLock { (r: inout Registry) throws(HubError) -> Topic? in
+            if r.isShutDown { throw HubError(code: .shuttingDown, message: "the hub is shutting down") }
+            if let topic = r.topics[name] { return topic }
+            guard create else { return nil }
+            guard r.topics.count < self.configuration.maxTopics else {
+                throw HubError(
+                    code: .topicLimitReached, message: "the hub holds its maximum of \(self.configuration.maxTopics) topics")
+            }
+            let topic = Topic(name: name, now: .now())
+            r.topics[name] = topic
+            return topic
+        }
+    }
+
+    /// The state of one topic, or `nil` if it does not exist.
+    public func snapshot(ofTopic name: String) -> Topic.Snapshot? {
+        let topic = self.registry.withLock { $0.topics[name] }
+        return topic?.snapshot
+    }
+
+    /// The state of every topic, sorted by name.
+    public func snapshots() -> [Topic.Snapshot] {
+        let topics = self.registry.withLock { Array($0.topics.values) }
+        return topics.map(\.snapshot).sorted { $0.name < $1.name }
+    }
+
+    /// The number of topics in each state.
+    public func topicCounts() -> [TopicState: Int] {
+        var counts: [TopicState: Int] = [.waiting: 0, .streaming: 0, .ended: 0]
+        for snapshot in self.snapshots() { counts[snapshot.state, default: 0] += 1 }
+        return counts
+    }
+
+    /// Creates a topic if it does not exist (a viewer may wait for an answer that has not started).
+    @discardableResult
+    public func createTopic(named name: String) throws(HubError) -> Topic.Snapshot {
+        try self.topic(named: name, create: true)!.snapshot
+    }
+
+    // MARK: Publishing
+
+    /// Publishes a batch of events to a topic, creating the topic if needed.
+    ///
+    /// Assigns consecutive seqs, stores the events in the history and schedules one delivery per event
+    /// loop that has subscribers. All or nothing: a batch that would continue past the topic's end stores
+    /// nothing. Never blocks on subscribers.
+    /// - Throws: ``HubError`` with ``HubError/Code/invalidTopicName``, ``HubError/Code/invalidEvent``
+    ///   (an empty batch, or a `heartbeat`/`gap`), ``HubError/Code/topicEnded``,
+    ///   ``HubError/Code/topicLimitReached``.
+    @discardableResult
+    public func publish(_ payloads: [EventPayload], to name: String) throws(HubError) -> Topic.PublishReceipt {
+        guard !payloads.isEmpty else { throw HubError.invalidEvent("the batch holds no events") }
+        for payload in payloads {
+            switch payload {
+            case .heartbeat, .gap:
+                throw HubError.invalidEvent("'\(payload.type)' events are made by the hub and cannot be published")
+            default: break
+            }
+        }
+        let topic = try self.topic(named: name, create: true)!
+        let (receipt, added, events) = try topic.publish(
+            payloads, encoders: self.encoders, configuration: self.configuration, allocator: self.allocator)
+        for event in events {
+            self.metrics.published[event.event.type]?.increment()
+        }
+        let total = self.historyBytes.add(added, ordering: .relaxed).newValue
+        if total > self.configuration.maxTotalHistoryBytes {
+            self.enforceHistoryBudget(publishing: topic)
+        }
+        return receipt
+    }
+
+    /// Publishes one event.
+    @discardableResult
+    public func publish(_ payload: EventPayload, to name: String) throws(HubError) -> Topic.PublishReceipt {
+        try self.publish([payload], to: name)
+    }
+
+    /// Ends a topic that has not ended by publishing `stream_complete` with `finish_reason: cancelled`.
+    /// - Returns: The topic's state afterwards, or `nil` if there is no such topic.
+    public func cancelTopic(named name: String) throws(HubError) -> Topic.Snapshot? {
+        guard let topic = try self.topic(named: name, create: false) else { return nil }
+        do {
+            try self.publish(.streamComplete(StreamComplete(finishReason: .cancelled)), to: name)
+        } catch where error.code == .topicEnded {
+            // Already ended: cancelling is idempotent.
+        }
+        return topic.snapshot
+    }
+
+    private func enforceHistoryBudget(publishing: Topic) {
+        let budget = self.configuration.maxTotalHistoryBytes
+        // Ended topics go first, oldest end first: their readers are late joiners, not live viewers.
+        let ended: [(Topic, NIODeadline)] = self.registry.withLock { r in
+            r.topics.values.compactMap { topic in
+                let endedAt = topic.state.withLock { $0.phase == .ended ? $0.endedAt : nil }
+                return endedAt.map { (topic, $0) }
+            }.sorted { $0.1 < $1.1 }
+        }
+        for (topic, _) in ended where self.historyBytes.load(ordering: .relaxed) > budget {
+            self.remove(topic, reason: "history_budget")
+        }
+        let excess = self.historyBytes.load(ordering: .relaxed) - budget
+        if excess > 0 {
+            let topicBytes = publishing.state.withLock { $0.historyBytes }
+            let freed = publishing.trimHistory(toBytes: max(0, topicBytes - excess))
+            self.historyBytes.subtract(freed, ordering: .relaxed)
+        }
+    }
+
+    private func remove(_ topic: Topic, reason: String) {
+        let removed = self.registry.withLock { r -> Bool in
+            guard r.topics[topic.name] === topic else { return false }
+            r.topics[topic.name] = nil
+            return true
+        }
+        guard removed else { return }
+        let (bytes, shards) = topic.state.withLock { s -> (Int, [LoopShard]) in
+            s.removed = true
+            let bytes = s.historyBytes
+            s.history.removeAll()
+            s.historyBytes = 0
+            s.replayCache = nil
+            return (bytes, s.loops.map(\.shard))
+        }
+        self.historyBytes.subtract(bytes, ordering: .relaxed)
+        for shard in shards {
+            shard.eventLoop.execute { shard.closeSubscribers(of: topic, reason: .topicRemoved) }
+        }
+        self.logger.debug("topic removed", metadata: ["newsroom.topic": "\(topic.name)", "newsroom.reason": "\(reason)"])
+    }
+
+    /// Removes ended topics past their retention and never-started topics nobody watched for the idle TTL.
+    func sweep(now: NIODeadline) {
+        let topics = self.registry.withLock { Array($0.topics.values) }
+        for topic in topics {
+            let expired = topic.state.withLock { s -> Bool in
+                if let endedAt = s.endedAt, now - endedAt >= self.configuration.retention { return true }
+                if s.phase == .waiting, s.subscriberCount == 0, let since = s.unwatchedSince,
+                    now - since >= self.configuration.idleTopicTTL
+                {
+                    return true
+                }
+                return false
+            }
+            if expired { self.remove(topic, reason: "expired") }
+        }
+    }
+
+    // MARK: Subscribing
+
+    private func shard(for loop: any EventLoop) -> LoopShard {
+        self.registry.withLock { r in
+            let key = ObjectIdentifier(loop)
+            if let shard = r.shards[key] { return shard }
+            let shard = LoopShard(eventLoop: loop, hub: self)
+            r.shards[key] = shard
+            return shard
+        }
+    }
+
+    /// Subscribes a sink to a topic, creating the topic if needed; must be called on the sink's loop.
+    ///
+    /// The subscriber first receives the history after `after` (the whole history when `nil`), with
+    /// consecutive deltas merged when ``Configuration/compactReplay`` is on, then every later event, with
+    /// no gap and no duplicate. If the resume point is no longer in the history, or is beyond anything
+    /// the topic issued, an `error` event with code `resume_unavailable` comes first. If the topic has
+    /// ended, the sink is closed with ``DisconnectReason/streamEnded`` once the replay is written —
+    /// possibly before this method returns.
+    /// - Parameters:
+    ///   - name: The topic.
+    ///   - after: The last seq the client has; `nil` or 0 for everything.
+    ///   - policy: The slow-consumer policy; the configured default if `nil`.
+    ///   - format: The sink's wire format.
+    ///   - sink: Where the frames go.
+    /// - Throws: ``HubError`` with ``HubError/Code/nothingAfterEnd`` when the topic ended at or before
+    ///   `after`, ``HubError/Code/invalidTopicName``, ``HubError/Code/topicLimitReached``,
+    ///   ``HubError/Code/subscriberLimitReached``.
+    public func subscribe(
+        to name: String, after: Int?, policy: SlowConsumerPolicy?, format: WireFormat, sink: any SubscriberSink
+    ) throws(HubError) -> Subscriber {
+        let loop = sink.eventLoop
+        loop.preconditionInEventLoop()
+        let shard = self.shard(for: loop)
+        let now = NIODeadline.now()
+        var attempt = 0
+        while true {
+            attempt += 1
+            let topic = try self.topic(named: name, create: true)!
+            let attachment: Topic.Attachment
+            do {
+                attachment = try topic.attach(
+                    shard: shard, after: after, maxSubscribers: self.configuration.maxSubscribersPerTopic, now: now)
+            } catch where error.code == .topicNotFound && attempt < 3 {
+                continue  // removed between lookup and attach: the next lookup creates it anew
+            }
+            if let after, after > 0 {
+                let outcome = attachment.resumeUnavailable ? "expired" : "full"
+                self.metrics.resumes[outcome]?.increment()
+            }
+            let subscriber = Subscriber(
+                id: self.nextSubscriberID.add(1, ordering: .relaxed).oldValue, hub: self, topic: topic,
+                shard: shard, sink: sink, format: format, policy: policy ?? self.configuration.defaultPolicy,
+                lastSeq: attachment.head, now: now)
+            shard.add(subscriber)
+            var frames: [ByteBuffer] = []
+            if attachment.resumeUnavailable {
+                let notice = StreamError(
+                    code: "resume_unavailable",
+                    message: "events after \(after ?? 0) are no longer available; replaying what the history holds",
+                    retryable: false)
+                frames.append(
+                    self.encode(Event(seq: nil, topic: name, timestamp: .now(), payload: .error(notice)), format: format))
+            }
+            frames += self.replayFrames(topic: topic, attachment: attachment, format: format)
+            subscriber.writeOwn(frames)
+            if attachment.ended {
+                subscriber.close(reason: .streamEnded)
+            }
+            return subscriber
+        }
+    }
+
+    /// The frames of a replay: shared frames for events kept as they are, and (cached per head) merged
+    /// frames for runs of deltas.
+    private func replayFrames(topic: Topic, attachment: Topic.Attachment, format: WireFormat) -> [ByteBuffer] {
+        let events = attachment.replay
+        guard let first = events.first else { return [] }
+        guard self.configuration.compactReplay, events.count > 1 else {
+            return events.map { $0.frames[format.id] }
+        }
+        let firstSeq = topic.state.withLock { $0.firstRetainedSeq }
+        let wholeHistory = first.seq == firstSeq
+        if wholeHistory, let cached = topic.cachedReplay(format: format.id, head: attachment.head, firstSeq: firstSeq) {
+            return cached
+        }
+        var frames: [ByteBuffer] = []
+        var compacted: [Event] = []
+        var runStart = 0
+        // A run of merged events becomes one new frame; an event merged with nothing keeps its shared frame.
+        func closeRun(end: Int) {
+            frames.append(
+                end - runStart == 1
+                    ? events[runStart].frames[format.id] : self.encode(compacted[compacted.count - 1], format: format))
+        }
+        for index in events.indices {
+            if index > 0 {
+                if compacted[compacted.count - 1].merge(
+                    events[index].event, maxTextBytes: self.configuration.maxMergedTextBytes)
+                {
+                    continue
+                }
+                closeRun(end: index)
+            }
+            compacted.append(events[index].event)
+            runStart = index
+        }
+        closeRun(end: events.count)
+        if wholeHistory {
+            topic.storeReplay(
+                format: format.id, head: attachment.head, firstSeq: firstSeq, compacted: compacted, frames: frames)
+        }
+        return frames
+    }
+
+    // MARK: Lifecycle
+
+    /// Closes every subscriber with `reason`, stops the hub's timers and refuses new work.
+    public func shutdown(reason: DisconnectReason = .shutdown) async {
+        let shards = self.registry.withLock { r -> [LoopShard] in
+            r.isShutDown = true
+            r.sweeper?.cancel()
+            r.sweeper = nil
+            return Array(r.shards.values)
+        }
+        for shard in shards {
+            try? await shard.eventLoop.submit { shard.closeAll(reason: reason) }.get()
+        }
+    }
+
+    /// The number of subscribers across every loop (for tests and diagnostics; hops to each loop).
+    public func subscriberCount() async -> Int {
+        let shards = self.registry.withLock { Array($0.shards.values) }
+        var total = 0
+        for shard in shards {
+            total += (try? await shard.eventLoop.submit { shard.subscriberCount }.get()) ?? 0
+        }
+        return total
+    }
+}
+
+/// Runs `body` with a new hub and shuts the hub down when `body` returns or throws.
+public func withHub<Result>(
+    configuration: Hub.Configuration = .defaults, encoders: [any FrameEncoder], eventLoopGroup: any EventLoopGroup,
+    logger: Logger = Logger(label: "newsroom.hub"), metricsFactory: (any MetricsFactory)? = nil,
+    _ body: (Hub) async throws -> Result
+) async throws -> Result {
+    let hub = Hub(
+        configuration: configuration, encoders: encoders, eventLoopGroup: eventLoopGroup, logger: logger,
+        metricsFactory: metricsFactory)
+    do {
+        let result = try await body(hub)
+        await hub.shutdown()
+        return result
+    } catch {
+        await hub.shutdown()
+        throw error
+    }
+}

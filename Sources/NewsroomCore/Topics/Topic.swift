@@ -1,0 +1,258 @@
+import DequeModule
+import NIOCore
+import Synchronization
+
+/// One named stream of events: its history, its head `seq`, and which event loops have subscribers.
+///
+/// A topic is shared by every thread; its state sits behind one `Mutex`. The lock is held only for
+/// bookkeeping (assign seqs, append to the history, note the loops to notify) — delivery itself
+/// happens on the subscribers' event loops, one hop per loop per published batch.
+public final class Topic: Sendable {
+    /// The topic's name.
+    public let name: String
+
+    struct LoopEntry {
+        let shard: LoopShard
+        var subscribers: Int
+    }
+
+    struct ReplayCache {
+        var head: Int
+        var firstSeq: Int
+        var compacted: [Event]
+        var frames: [Int: [ByteBuffer]]
+    }
+
+    struct State {
+        var phase: TopicState = .waiting
+        /// The last seq issued (0 before the first event).
+        var head = 0
+        var history = Deque<PublishedEvent>()
+        var historyBytes = 0
+        var loops: [LoopEntry] = []
+        var subscriberCount = 0
+        var createdAt: NIODeadline
+        var lastActivity: NIODeadline
+        var endedAt: NIODeadline?
+        /// When the last subscriber left (or when the topic was created, if none ever came).
+        var unwatchedSince: NIODeadline?
+        var replayCache: ReplayCache?
+        var removed = false
+
+        /// The seq of the oldest event still in the history.
+        var firstRetainedSeq: Int { self.history.first?.seq ?? (self.head + 1) }
+    }
+
+    let state: Mutex<State>
+
+    init(name: String, now: NIODeadline) {
+        self.name = name
+        self.state = Mutex(State(createdAt: now, lastActivity: now, unwatchedSince: now))
+    }
+
+    /// A point-in-time view of the topic.
+    public struct Snapshot: Sendable, Hashable {
+        public var name: String
+        public var state: TopicState
+        /// The last seq issued (0 before the first event).
+        public var lastSeq: Int
+        /// The oldest seq still replayable (``lastSeq`` + 1 when the history is empty).
+        public var firstSeq: Int
+        public var subscribers: Int
+        public var historyEvents: Int
+        public var historyBytes: Int
+    }
+
+    /// The topic's current state.
+    public var snapshot: Snapshot {
+        self.state.withLock { s in
+            Snapshot(
+                name: self.name, state: s.phase, lastSeq: s.head, firstSeq: s.firstRetainedSeq,
+                subscribers: s.subscriberCount, historyEvents: s.history.count, historyBytes: s.historyBytes)
+        }
+    }
+
+    /// What a new subscriber needs to start: the events to replay and where live delivery takes over.
+    struct Attachment {
+        var replay: [PublishedEvent]
+        var head: Int
+        var resumeUnavailable: Bool
+        var ended: Bool
+        var phase: TopicState
+    }
+
+    /// Registers a subscriber on `shard` and returns what it must replay. Called on the shard's loop, so
+    /// that every delivery hop scheduled after this returns reaches the new subscriber, and every event
+    /// up to `head` is in the returned replay.
+    func attach(shard: LoopShard, after: Int?, maxSubscribers: Int, now: NIODeadline) throws(HubError) -> Attachment {
+        try self.state.withLock { (s: inout State) throws(HubError) -> Attachment in
+            if s.removed {
+                throw HubError(code: .topicNotFound, message: "topic '\(self.name)' was removed")
+            }
+            if s.phase == .ended, let after, after >= s.head {
+                throw HubError(code: .nothingAfterEnd, message: "topic '\(self.name)' ended at seq \(s.head)")
+            }
+            guard s.subscriberCount < maxSubscribers else {
+                throw HubError(
+                    code: .subscriberLimitReached, message: "topic '\(self.name)' has \(maxSubscribers) subscribers")
+            }
+            let first = s.firstRetainedSeq
+            let requested = after ?? 0
+            let resumeUnavailable: Bool
+            let from: Int  // the first seq to replay
+            if requested > s.head {
+                // Beyond anything this topic issued (a restart, or a removed topic recreated).
+                resumeUnavailable = true
+                from = first
+            } else if requested + 1 < first {
+                // Already evicted (or the history was trimmed before a fresh joiner came).
+                resumeUnavailable = true
+                from = first
+            } else {
+                resumeUnavailable = false
+                from = requested + 1
+            }
+            var replay: [PublishedEvent] = []
+            if from <= s.head, !s.history.isEmpty {
+                let start = from - first
+                replay.reserveCapacity(s.history.count - start)
+                for index in start..<s.history.count {
+                    replay.append(s.history[index])
+                }
+            }
+            if let index = s.loops.firstIndex(where: { $0.shard === shard }) {
+                s.loops[index].subscribers += 1
+            } else {
+                s.loops.append(LoopEntry(shard: shard, subscribers: 1))
+            }
+            s.subscriberCount += 1
+            s.unwatchedSince = nil
+            s.lastActivity = now
+            return Attachment(
+                replay: replay, head: s.head, resumeUnavailable: resumeUnavailable, ended: s.phase == .ended,
+                phase: s.phase)
+        }
+    }
+
+    /// Removes one subscriber of `shard` from the topic's bookkeeping.
+    func detach(shard: LoopShard, now: NIODeadline) {
+        self.state.withLock { s in
+            guard let index = s.loops.firstIndex(where: { $0.shard === shard }) else { return }
+            s.loops[index].subscribers -= 1
+            if s.loops[index].subscribers == 0 {
+                s.loops.remove(at: index)
+            }
+            s.subscriberCount -= 1
+            if s.subscriberCount == 0 {
+                s.unwatchedSince = now
+            }
+        }
+    }
+
+    /// The receipt of an accepted batch.
+    public struct PublishReceipt: Sendable, Hashable {
+        public var topic: String
+        public var firstSeq: Int
+        public var lastSeq: Int
+        public var count: Int { self.lastSeq - self.firstSeq + 1 }
+    }
+
+    /// Appends a batch to the history and hands it to every loop with subscribers (one hop per loop).
+    ///
+    /// All or nothing: if the topic has ended, or the batch continues after a terminal event, nothing
+    /// is stored.
+    func publish(
+        _ payloads: [EventPayload], encoders: [any FrameEncoder], configuration: Hub.Configuration,
+        allocator: ByteBufferAllocator
+    ) throws(HubError) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent]) {
+        let timestamp = Timestamp.now()
+        let now = NIODeadline.now()
+        return try self.state.withLock {
+            (s: inout State) throws(HubError) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent]) in
+            guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
+            if let terminal = payloads.firstIndex(where: \.isTerminal), terminal != payloads.count - 1 {
+                throw HubError(
+                    code: .topicEnded,
+                    message: "event \(terminal + 1) of the batch ends the topic; nothing may follow it")
+            }
+            var events: [PublishedEvent] = []
+            events.reserveCapacity(payloads.count)
+            var added = 0
+            for payload in payloads {
+                s.head += 1
+                let event = Event(seq: s.head, topic: self.name, timestamp: timestamp, payload: payload)
+                let frames = encoders.map { $0.encode(event, allocator: allocator) }
+                let published = PublishedEvent(event: event, frames: frames, acceptedAt: now)
+                events.append(published)
+                s.history.append(published)
+                added += published.byteCount
+            }
+            s.historyBytes += added
+            let evicted = Self.evict(&s, maxEvents: configuration.maxHistoryEvents, maxBytes: configuration.maxHistoryBytes)
+            s.phase = payloads.last!.isTerminal ? .ended : .streaming
+            if s.phase == .ended { s.endedAt = now }
+            s.lastActivity = now
+            s.replayCache = nil
+            for entry in s.loops {
+                let shard = entry.shard
+                let batch = events
+                // Scheduled under the lock so that two batches reach each loop in seq order.
+                shard.eventLoop.execute { shard.deliver(self, batch) }
+            }
+            let receipt = PublishReceipt(topic: self.name, firstSeq: events.first!.seq, lastSeq: events.last!.seq)
+            return (receipt, added - evicted, events)
+        }
+    }
+
+    /// Evicts the oldest events until the history fits; returns the bytes freed.
+    static func evict(_ s: inout State, maxEvents: Int, maxBytes: Int) -> Int {
+        var freed = 0
+        while s.history.count > 1, s.history.count > maxEvents || s.historyBytes > maxBytes {
+            let dropped = s.history.removeFirst()
+            s.historyBytes -= dropped.byteCount
+            freed += dropped.byteCount
+        }
+        return freed
+    }
+
+    /// Trims the history to at most `targetBytes`; returns the bytes freed.
+    func trimHistory(toBytes targetBytes: Int) -> Int {
+        self.state.withLock { s in
+            let freed = Self.evict(&s, maxEvents: .max, maxBytes: targetBytes)
+            if freed > 0 { s.replayCache = nil }
+            return freed
+        }
+    }
+
+    /// The compacted replay frames for a whole-history replay, if cached for this head.
+    func cachedReplay(format: Int, head: Int, firstSeq: Int) -> [ByteBuffer]? {
+        self.state.withLock { s in
+            guard let cache = s.replayCache, cache.head == head, cache.firstSeq == firstSeq else { return nil }
+            return cache.frames[format]
+        }
+    }
+
+    /// The compacted events of a whole-history replay, if cached for this head.
+    func cachedCompaction(head: Int, firstSeq: Int) -> [Event]? {
+        self.state.withLock { s in
+            guard let cache = s.replayCache, cache.head == head, cache.firstSeq == firstSeq else { return nil }
+            return cache.compacted
+        }
+    }
+
+    func storeReplay(format: Int, head: Int, firstSeq: Int, compacted: [Event], frames: [ByteBuffer]) {
+        self.state.withLock { s in
+            // Only cache the replay of the current head; a newer publish already invalidated this one.
+            guard s.head == head, s.firstRetainedSeq == firstSeq else { return }
+            if s.replayCache == nil || s.replayCache!.head != head || s.replayCache!.firstSeq != firstSeq {
+                s.replayCache = ReplayCache(head: head, firstSeq: firstSeq, compacted: compacted, frames: [:])
+            }
+            s.replayCache!.frames[format] = frames
+        }
+    }
+
+    /// The heartbeat payload for this topic now.
+    var heartbeat: Heartbeat {
+        self.state.withLock { s in Heartbeat(lastSeq: s.head, state: s.phase) }
+    }
+}

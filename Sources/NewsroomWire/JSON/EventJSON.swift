@@ -1,0 +1,77 @@
+import NIOCore
+import NewsroomCore
+
+/// The broadcast format's JSON: one object per event, keys in a fixed order.
+///
+/// `{"seq":7,"type":"text_delta","topic":"chat:42","ts":"2026-11-25T13:38:28.123Z","text":"Hel","index":0}`.
+/// Events without a `seq` (heartbeats, gaps, per-subscriber notices) have no `seq` key.
+public enum EventJSON {
+    /// Writes `event` as JSON to `buffer`.
+    public static func write(_ event: Event, to buffer: inout ByteBuffer) {
+        var json = JSONWriter(buffer: buffer)
+        buffer = ByteBuffer()  // hand the storage to the writer without a copy
+        json.beginObject()
+        if let seq = event.seq { json.field("seq", seq) }
+        json.field("type", event.type.rawValue)
+        json.field("topic", event.topic)
+        json.field("ts", event.timestamp.description)
+        switch event.payload {
+        case .streamStart(let start):
+            json.field("generation", start.generation)
+            json.field("provider", start.provider)
+            json.field("model", start.model)
+        case .textDelta(let delta):
+            json.field("text", delta.text)
+            json.field("index", delta.index)
+        case .reasoningDelta(let delta):
+            json.field("text", delta.text)
+            json.field("index", delta.index)
+        case .toolCallDelta(let delta):
+            json.field("index", delta.index)
+            json.field("call_id", delta.callID)
+            if let name = delta.name { json.field("name", name) }
+            json.field("arguments_delta", delta.argumentsDelta)
+        case .toolCall(let call):
+            json.field("index", call.index)
+            json.field("call_id", call.callID)
+            json.field("name", call.name)
+            json.field("arguments", call.arguments)
+        case .streamComplete(let complete):
+            json.field("finish_reason", complete.finishReason.rawValue)
+            json.field("provider_finish_reason", complete.providerFinishReason)
+            if let usage = complete.usage {
+                json.objectField("usage")
+                json.field("input_tokens", usage.inputTokens)
+                json.field("output_tokens", usage.outputTokens)
+                json.endObject()
+            } else {
+                json.null("usage")
+            }
+        case .error(let error):
+            json.field("code", error.code)
+            json.field("message", error.message)
+            json.field("retryable", error.retryable)
+            if error.terminal { json.field("terminal", true) }
+        case .heartbeat(let heartbeat):
+            json.field("last_seq", heartbeat.lastSeq)
+            json.field("state", heartbeat.state.rawValue)
+        case .gap(let gap):
+            json.field("from", gap.from)
+            json.field("to", gap.to)
+        }
+        json.endObject()
+        buffer = json.buffer
+    }
+
+    /// The JSON of `event` in a new buffer.
+    public static func encode(_ event: Event, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 128)
+        Self.write(event, to: &buffer)
+        return buffer
+    }
+
+    /// The JSON of `event` as a `String`.
+    public static func string(_ event: Event) -> String {
+        String(buffer: Self.encode(event))
+    }
+}

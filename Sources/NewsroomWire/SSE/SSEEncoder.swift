@@ -1,0 +1,69 @@
+import NIOCore
+import NewsroomCore
+
+/// Server-Sent Events framing of the broadcast format (WHATWG HTML, "Server-sent events").
+///
+/// Each event is one block: `id: <seq>` (only for events with a seq, so heartbeats and notices never
+/// move a client's `Last-Event-ID`), `event: <type>`, `data: <the event JSON>`, and a blank line. The
+/// JSON never contains a raw CR or LF (``JSONWriter`` escapes them), so one `data:` line always holds
+/// the whole event and model output cannot inject fields.
+public struct SSEEncoder: FrameEncoder {
+    public var name: String { "sse" }
+    public var transport: String { "sse" }
+
+    public init() {}
+
+    public func encode(_ event: Event, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 160)
+        Self.writeBlock(event, to: &buffer)
+        return buffer
+    }
+
+    /// Appends the SSE block of `event`.
+    public static func writeBlock(_ event: Event, to buffer: inout ByteBuffer) {
+        if let seq = event.seq {
+            buffer.writeStaticString("id: ")
+            buffer.writeString(String(seq))
+            buffer.writeInteger(UInt8(ascii: "\n"))
+        }
+        buffer.writeStaticString("event: ")
+        buffer.writeString(event.type.rawValue)
+        buffer.writeStaticString("\ndata: ")
+        EventJSON.write(event, to: &buffer)
+        buffer.writeStaticString("\n\n")
+    }
+
+    /// The `retry:` field that opens a stream: the reconnection delay a browser's `EventSource` uses.
+    public static func retry(milliseconds: Int, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 16)
+        buffer.writeString("retry: \(milliseconds)\n\n")
+        return buffer
+    }
+}
+
+/// The SSE block of an event wrapped as one HTTP/1.1 chunk (`<hex length>\r\n<block>\r\n`, RFC 9112
+/// section 7.1), so an HTTP/1.1 connection writes the shared bytes below the HTTP encoder without
+/// framing them again per subscriber.
+public struct SSEChunkedEncoder: FrameEncoder {
+    public var name: String { "sse-http1" }
+    public var transport: String { "sse" }
+
+    public init() {}
+
+    public func encode(_ event: Event, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var block = allocator.buffer(capacity: 160)
+        SSEEncoder.writeBlock(event, to: &block)
+        return Self.chunk(block, allocator: allocator)
+    }
+
+    /// Wraps `payload` as one chunk of a chunked body.
+    public static func chunk(_ payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let length = String(payload.readableBytes, radix: 16)
+        var buffer = allocator.buffer(capacity: payload.readableBytes + length.utf8.count + 4)
+        buffer.writeString(length)
+        buffer.writeStaticString("\r\n")
+        buffer.writeImmutableBuffer(payload)
+        buffer.writeStaticString("\r\n")
+        return buffer
+    }
+}
