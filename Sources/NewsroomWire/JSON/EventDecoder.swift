@@ -117,6 +117,43 @@ public enum EventDecoder {
         return payload
     }
 
+    /// Decodes an event as the hub broadcasts it (with `seq`, `topic`, `ts`; including `heartbeat`
+    /// and `gap`), for clients. Unknown fields are ignored so clients keep working when fields are added.
+    public static func decodeBroadcast(_ bytes: some Collection<UInt8>) throws(Failure) -> Event {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes)
+        } catch {
+            throw Failure(error.message)
+        }
+        guard case .object(var object) = value else { throw Failure("an event must be a JSON object") }
+        let seq = object.removeValue(forKey: "seq")?.intValue
+        let topic = object.removeValue(forKey: "topic")?.stringValue ?? ""
+        let timestamp = object.removeValue(forKey: "ts")?.stringValue.flatMap(Timestamp.init(rfc3339:))
+            ?? Timestamp(millisecondsSince1970: 0)
+        let payload: EventPayload
+        switch object["type"]?.stringValue {
+        case "heartbeat":
+            guard let last = object["last_seq"]?.intValue,
+                let state = object["state"]?.stringValue.flatMap(TopicState.init(rawValue:))
+            else { throw Failure("a heartbeat needs 'last_seq' and 'state'") }
+            payload = .heartbeat(Heartbeat(lastSeq: last, state: state))
+        case "gap":
+            guard let from = object["from"]?.intValue, let to = object["to"]?.intValue else {
+                throw Failure("a gap needs 'from' and 'to'")
+            }
+            payload = .gap(Gap(from: from, to: to))
+        default:
+            let known: Set<String> = [
+                "type", "generation", "provider", "model", "text", "index", "call_id", "name", "arguments_delta",
+                "arguments", "finish_reason", "provider_finish_reason", "usage", "code", "message", "retryable",
+                "terminal",
+            ]
+            payload = try Self.decode(JSONValue.object(object.filter { known.contains($0.key) }))
+        }
+        return Event(seq: seq, topic: topic, timestamp: timestamp, payload: payload)
+    }
+
     /// Reads typed fields and remembers which keys were consumed.
     struct Fields {
         let object: [String: JSONValue]

@@ -15,7 +15,25 @@ public enum EventJSON {
         json.field("type", event.type.rawValue)
         json.field("topic", event.topic)
         json.field("ts", event.timestamp.description)
-        switch event.payload {
+        Self.writeFields(event.payload, to: &json)
+        json.endObject()
+        buffer = json.buffer
+    }
+
+    /// Writes a payload as a publishable event object: `type` and the type's fields, no envelope
+    /// (what `POST /v1/topics/{topic}/events` takes).
+    public static func writePublishable(_ payload: EventPayload, to buffer: inout ByteBuffer) {
+        var json = JSONWriter(buffer: buffer)
+        buffer = ByteBuffer()
+        json.beginObject()
+        json.field("type", payload.type.rawValue)
+        Self.writeFields(payload, to: &json)
+        json.endObject()
+        buffer = json.buffer
+    }
+
+    private static func writeFields(_ payload: EventPayload, to json: inout JSONWriter) {
+        switch payload {
         case .streamStart(let start):
             json.field("generation", start.generation)
             json.field("provider", start.provider)
@@ -59,8 +77,6 @@ public enum EventJSON {
             json.field("from", gap.from)
             json.field("to", gap.to)
         }
-        json.endObject()
-        buffer = json.buffer
     }
 
     /// The JSON of `event` in a new buffer.

@@ -15,6 +15,7 @@ public struct JSONWriter {
     }
 
     public mutating func beginObject() {
+        self.separator()
         self.buffer.writeInteger(UInt8(ascii: "{"))
         self.needsComma = false
     }
@@ -24,17 +25,48 @@ public struct JSONWriter {
         self.needsComma = true
     }
 
-    private mutating func key(_ key: StaticString) {
+    /// Starts an array value (after ``arrayField(_:)``, or as an element); close with ``endArray()``.
+    public mutating func beginArray() {
+        self.separator()
+        self.buffer.writeInteger(UInt8(ascii: "["))
+        self.needsComma = false
+    }
+
+    public mutating func endArray() {
+        self.buffer.writeInteger(UInt8(ascii: "]"))
+        self.needsComma = true
+    }
+
+    /// Starts an array under `key`; close it with ``endArray()``.
+    public mutating func arrayField(_ key: StaticString) {
+        self.key(key)
+        self.beginArray()
+    }
+
+    /// Writes a string element of an array.
+    public mutating func element(_ value: String) {
+        self.separator()
+        Self.writeString(value, to: &self.buffer)
+        self.needsComma = true
+    }
+
+    private mutating func separator() {
         if self.needsComma { self.buffer.writeInteger(UInt8(ascii: ",")) }
+    }
+
+    private mutating func key(_ key: StaticString) {
+        self.separator()
         self.buffer.writeInteger(UInt8(ascii: "\""))
         self.buffer.writeStaticString(key)
         self.buffer.writeStaticString("\":")
-        self.needsComma = true
+        // The value follows the colon directly; the writer of the value sets `needsComma` after it.
+        self.needsComma = false
     }
 
     public mutating func field(_ key: StaticString, _ value: Int) {
         self.key(key)
         self.buffer.writeString(String(value))
+        self.needsComma = true
     }
 
     public mutating func field(_ key: StaticString, _ value: Int?) {
@@ -45,11 +77,13 @@ public struct JSONWriter {
     public mutating func field(_ key: StaticString, _ value: Bool) {
         self.key(key)
         self.buffer.writeStaticString(value ? "true" : "false")
+        self.needsComma = true
     }
 
     public mutating func field(_ key: StaticString, _ value: String) {
         self.key(key)
         Self.writeString(value, to: &self.buffer)
+        self.needsComma = true
     }
 
     public mutating func field(_ key: StaticString, _ value: String?) {
@@ -60,12 +94,27 @@ public struct JSONWriter {
     public mutating func null(_ key: StaticString) {
         self.key(key)
         self.buffer.writeStaticString("null")
+        self.needsComma = true
     }
 
     /// Starts a nested object under `key`; close it with ``endObject()``.
     public mutating func objectField(_ key: StaticString) {
         self.key(key)
         self.beginObject()
+    }
+
+    /// Writes a field whose value is already-encoded JSON.
+    public mutating func rawField(_ key: StaticString, json: ByteBuffer) {
+        self.key(key)
+        self.buffer.writeImmutableBuffer(json)
+        self.needsComma = true
+    }
+
+    /// Writes a field with a floating-point value.
+    public mutating func field(_ key: StaticString, _ value: Double) {
+        self.key(key)
+        self.buffer.writeString(value.isFinite ? String(value) : "null")
+        self.needsComma = true
     }
 
     /// Writes `string` as a JSON string literal: quotes, backslashes and control characters escaped

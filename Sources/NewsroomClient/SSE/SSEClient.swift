@@ -1,0 +1,42 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NewsroomWire
+
+/// Opens SSE connections over NIO, one channel per subscription, with an ``SSEClientHandler``.
+public enum SSEClient {
+    /// Connects to `host:port` and starts an SSE request for `path`.
+    /// - Parameters:
+    ///   - receiveBufferBytes: `SO_RCVBUF` for the socket (small values make a reader that stops
+    ///     reading stall the server sooner, for slow-consumer tests).
+    ///   - autoRead: `false` to leave the socket unread until `channel.read()` is called.
+    ///   - localAddress: The source address to bind (e.g. another 127.0.0.x when ports run out).
+    ///   - onUpdate: Called on the channel's event loop.
+    /// - Returns: The connected channel.
+    public static func connect(
+        host: String, port: Int, path: String, lastEventID: String? = nil, headers: [(String, String)] = [],
+        group: any EventLoopGroup, receiveBufferBytes: Int? = nil, autoRead: Bool = true,
+        localAddress: SocketAddress? = nil, onUpdate: @escaping (SSEClientHandler.Update) -> Void
+    ) -> EventLoopFuture<any Channel> {
+        let hostHeader = "\(host):\(port)"
+        var bootstrap = ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.autoRead, value: autoRead)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(
+                        SSEClientHandler(
+                            path: path, host: hostHeader, lastEventID: lastEventID, headers: headers,
+                            onUpdate: onUpdate))
+                }
+            }
+        if let receiveBufferBytes {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBufferBytes))
+        }
+        if let localAddress {
+            bootstrap = bootstrap.bind(to: localAddress)
+        }
+        return bootstrap.connect(host: host, port: port)
+    }
+}

@@ -1,0 +1,51 @@
+/// The path segments and query parameters of a request target (`/v1/topics/demo/events?after=3`).
+struct RequestTarget {
+    var path: String
+    var segments: [Substring]
+    var query: [String: String]
+
+    init(_ uri: String) {
+        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        self.path = String(parts.first ?? "/")
+        self.segments = self.path.split(separator: "/", omittingEmptySubsequences: true)
+        var query: [String: String] = [:]
+        if parts.count > 1 {
+            for pair in parts[1].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let key = kv.first.flatMap({ Self.percentDecode($0) }) else { continue }
+                let value = kv.count > 1 ? (Self.percentDecode(kv[1]) ?? "") : ""
+                if query[key] == nil { query[key] = value }
+            }
+        }
+        self.query = query
+    }
+
+    /// Decodes `%XX` escapes and `+` (as a space); `nil` if an escape is malformed or not UTF-8.
+    static func percentDecode(_ string: Substring) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(string.utf8.count)
+        var iterator = string.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue)
+                else { return nil }
+                bytes.append(high << 4 | low)
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            default:
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import NIOHTTP1
+
+/// The hub's HTTP endpoints.
+enum Route: Equatable {
+    case healthz
+    case readyz
+    case metrics
+    case topics
+    case topic(String)
+    case topicEvents(String)
+    case topicWebSocket(String)
+    case multiplexWebSocket
+    case generations
+    case generation(String)
+    case viewer(String)
+
+    /// The route for a path, or `nil` for an unknown path.
+    init?(segments: [Substring]) {
+        switch segments.count {
+        case 0:
+            self = .viewer("index.html")
+        case 1:
+            switch segments[0] {
+            case "healthz": self = .healthz
+            case "readyz": self = .readyz
+            case "metrics": self = .metrics
+            case "viewer": self = .viewer("index.html")
+            default: return nil
+            }
+        case 2:
+            switch (segments[0], segments[1]) {
+            case ("v1", "topics"): self = .topics
+            case ("v1", "generations"): self = .generations
+            case ("v1", "ws"): self = .multiplexWebSocket
+            case ("viewer", let file): self = .viewer(String(file))
+            default: return nil
+            }
+        case 3:
+            switch (segments[0], segments[1]) {
+            case ("v1", "topics"): self = .topic(String(segments[2]))
+            case ("v1", "generations"): self = .generation(String(segments[2]))
+            default: return nil
+            }
+        case 4:
+            switch (segments[0], segments[1], segments[3]) {
+            case ("v1", "topics", "events"): self = .topicEvents(String(segments[2]))
+            case ("v1", "topics", "ws"): self = .topicWebSocket(String(segments[2]))
+            default: return nil
+            }
+        default:
+            return nil
+        }
+    }
+
+    /// The methods the route answers.
+    var allowedMethods: [HTTPMethod] {
+        switch self {
+        case .healthz, .readyz, .metrics, .topics, .topicWebSocket, .multiplexWebSocket, .viewer: [.GET, .HEAD]
+        case .topic: [.GET, .HEAD, .DELETE]
+        case .topicEvents: [.GET, .POST]
+        case .generations: [.POST]
+        case .generation: [.GET, .DELETE]
+        }
+    }
+
+    /// A low-cardinality name for metrics (`newsroom_http_requests_total{route}`); never a topic name.
+    var metricName: String {
+        switch self {
+        case .healthz: "/healthz"
+        case .readyz: "/readyz"
+        case .metrics: "/metrics"
+        case .topics: "/v1/topics"
+        case .topic: "/v1/topics/{topic}"
+        case .topicEvents: "/v1/topics/{topic}/events"
+        case .topicWebSocket: "/v1/topics/{topic}/ws"
+        case .multiplexWebSocket: "/v1/ws"
+        case .generations: "/v1/generations"
+        case .generation: "/v1/generations/{id}"
+        case .viewer: "/viewer"
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import Logging
+import NIOCore
+import NewsroomCore
+import Synchronization
+
+/// What every connection handler shares: the hub, the optional services, the settings.
+final class HTTPHandlerContext: Sendable {
+    let hub: Hub
+    let generations: (any GenerationService)?
+    let configuration: HTTPServer.Configuration
+    let logger: Logger
+    let metricsText: (@Sendable () -> ByteBuffer)?
+    let sseHTTP1Format: WireFormat
+    let sseFormat: WireFormat
+    let ready = Atomic<Bool>(true)
+
+    init(
+        hub: Hub, generations: (any GenerationService)?, configuration: HTTPServer.Configuration, logger: Logger,
+        metricsText: (@Sendable () -> ByteBuffer)?
+    ) {
+        self.hub = hub
+        self.generations = generations
+        self.configuration = configuration
+        self.logger = logger
+        self.metricsText = metricsText
+        guard let http1 = hub.format(named: "sse-http1"), let plain = hub.format(named: "sse") else {
+            preconditionFailure("the hub needs the 'sse-http1' and 'sse' wire formats (SSEChunkedEncoder, SSEEncoder)")
+        }
+        self.sseHTTP1Format = http1
+        self.sseFormat = plain
+    }
+}

@@ -1,0 +1,546 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NewsroomCore
+import NewsroomWire
+import Synchronization
+
+/// Answers the HTTP API on one HTTP/1.1 connection (or one HTTP/2 stream): routing, the control API,
+/// publishing, and Server-Sent Events subscriptions.
+///
+/// Requests arrive one at a time (`HTTPServerPipelineHandler` holds pipelined ones back). Small control
+/// requests are answered on the event loop; generation requests, which await the generation service,
+/// are answered from a task whose result hops back to the loop. An SSE subscription turns the
+/// connection into a ``SSESink`` for the hub, which writes shared frames to it directly.
+final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum Action {
+        case route(Route)
+        case fail(APIError)
+    }
+
+    private enum State {
+        /// Waiting for a request head.
+        case idle
+        /// Reading a request's body (kept only for routes that use it).
+        case receiving(HTTPRequestHead, Action, ByteBuffer?, received: Int)
+        /// Waiting for an asynchronous answer (generations).
+        case responding(keepAlive: Bool)
+        /// An SSE response is open.
+        case streaming(SSEStream)
+        /// The connection is being closed; ignore everything.
+        case closing
+    }
+
+    /// An open SSE response.
+    final class SSEStream {
+        let sink: SSESink
+        let keepAlive: Bool
+        let topic: String
+        var subscriber: Subscriber?
+        init(sink: SSESink, keepAlive: Bool, topic: String) {
+            self.sink = sink
+            self.keepAlive = keepAlive
+            self.topic = topic
+        }
+    }
+
+    private let shared: HTTPHandlerContext
+    private let isHTTP2: Bool
+    private var state = State.idle
+    private var io: ConnectionIOHandler?
+    private var rawContext: ChannelHandlerContext?
+    private var requestTimer: Scheduled<Void>?
+
+    init(shared: HTTPHandlerContext, isHTTP2: Bool) {
+        self.shared = shared
+        self.isHTTP2 = isHTTP2
+    }
+
+    private var hub: Hub { self.shared.hub }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if !self.isHTTP2, let raw = try? context.pipeline.syncOperations.context(handlerType: ConnectionIOHandler.self) {
+            self.rawContext = raw
+            self.io = raw.handler as? ConnectionIOHandler
+        }
+        if context.channel.isActive {
+            self.armRequestTimer(context: context)
+        }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.armRequestTimer(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.requestTimer?.cancel()
+        if case .streaming(let stream) = self.state {
+            stream.subscriber?.cancel()
+        }
+        self.state = .closing
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .streaming(let stream) = self.state {
+            stream.subscriber?.writabilityChanged()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Parser errors are answered by HTTPServerProtocolErrorHandler; anything else ends the connection.
+        if case .streaming(let stream) = self.state {
+            stream.subscriber?.cancel()
+        }
+        self.state = .closing
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.receiveHead(head, context: context)
+        case .body(let chunk):
+            self.receiveBody(chunk, context: context)
+        case .end:
+            self.receiveEnd(context: context)
+        }
+    }
+
+    // MARK: Request reading
+
+    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard case .idle = self.state else {
+            // A client sending a second request while the first streams (only possible without the
+            // pipelining handler, i.e. on a misbehaving HTTP/2 stream): refuse by closing.
+            self.state = .closing
+            context.close(promise: nil)
+            return
+        }
+        self.io?.requestHeadReceived()
+        let target = RequestTarget(head.uri)
+        let action: Action
+        if let route = Route(segments: target.segments) {
+            if route.allowedMethods.contains(head.method) {
+                action = .route(route)
+            } else {
+                action = .fail(.methodNotAllowed(route.allowedMethods))
+            }
+        } else {
+            action = .fail(.notFound())
+        }
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init),
+            length > self.shared.configuration.maxBodyBytes
+        {
+            self.rejectOversizedBody(context: context, head: head)
+            return
+        }
+        var body: ByteBuffer?
+        if case .route(let route) = action, Self.usesBody(route, method: head.method) {
+            body = context.channel.allocator.buffer(capacity: 0)
+        }
+        self.state = .receiving(head, action, body, received: 0)
+    }
+
+    private static func usesBody(_ route: Route, method: HTTPMethod) -> Bool {
+        switch (route, method) {
+        case (.topicEvents, .POST), (.generations, .POST): true
+        default: false
+        }
+    }
+
+    private func receiveBody(_ chunk: ByteBuffer, context: ChannelHandlerContext) {
+        guard case .receiving(let head, let action, var body, let received) = self.state else { return }
+        let total = received + chunk.readableBytes
+        guard total <= self.shared.configuration.maxBodyBytes else {
+            self.rejectOversizedBody(context: context, head: head)
+            return
+        }
+        self.state = .closing  // drop our reference to `body` so the append below does not copy it
+        if body != nil {
+            var chunk = chunk
+            body!.writeBuffer(&chunk)
+        }
+        self.state = .receiving(head, action, body, received: total)
+    }
+
+    private func receiveEnd(context: ChannelHandlerContext) {
+        guard case .receiving(let head, let action, let body, _) = self.state else { return }
+        self.requestTimer?.cancel()
+        self.requestTimer = nil
+        switch action {
+        case .fail(let error):
+            self.respond(context: context, head: head, error: error)
+        case .route(let route):
+            self.dispatch(route, head: head, body: body ?? ByteBuffer(), context: context)
+        }
+    }
+
+    private func rejectOversizedBody(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        let error = APIError(
+            .payloadTooLarge, "body_too_large", "the body exceeds \(self.shared.configuration.maxBodyBytes) bytes")
+        self.respond(context: context, head: head, error: error, forceClose: true)
+    }
+
+    // MARK: Timeouts
+
+    /// Limits how long a request may take to arrive, and how long a keep-alive connection may idle.
+    private func armRequestTimer(context: ChannelHandlerContext) {
+        self.requestTimer?.cancel()
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        self.requestTimer = context.eventLoop.scheduleTask(in: self.shared.configuration.requestTimeout) {
+            let (handler, context) = loopBound.value
+            handler.requestTimedOut(context: context)
+        }
+    }
+
+    private func requestTimedOut(context: ChannelHandlerContext) {
+        self.requestTimer = nil
+        switch self.state {
+        case .idle where (self.io?.bytesSinceLastHead ?? 0) == 0:
+            // An idle keep-alive connection: just close it.
+            self.state = .closing
+            context.close(promise: nil)
+        case .receiving(let head, _, _, _):
+            // The body arrives too slowly: answer 408 and close.
+            let error = APIError(.requestTimeout, "request_timeout", "the request took too long to arrive")
+            self.respond(context: context, head: head, error: error, forceClose: true)
+        case .idle:
+            // Part of a request head arrived, too slowly (a slowloris): answer 408 and close.
+            self.state = .closing
+            let error = APIError(.requestTimeout, "request_timeout", "the request took too long to arrive")
+            self.writeRawResponse(context: context, error: error)
+        default:
+            break
+        }
+    }
+
+    /// Writes a complete response below the HTTP encoder, for the one case where there is no request
+    /// head to answer (a request head that never completed).
+    private func writeRawResponse(context: ChannelHandlerContext, error: APIError) {
+        let body = error.body(allocator: context.channel.allocator)
+        var buffer = context.channel.allocator.buffer(capacity: 160 + body.readableBytes)
+        buffer.writeString(
+            "HTTP/1.1 \(error.status.code) \(error.status.reasonPhrase)\r\ncontent-type: application/json\r\n"
+                + "content-length: \(body.readableBytes)\r\nconnection: close\r\n\r\n")
+        buffer.writeImmutableBuffer(body)
+        if let raw = self.rawContext {
+            raw.writeAndFlush(NIOAny(IOData.byteBuffer(buffer))).whenComplete { _ in context.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Dispatch
+
+    private func dispatch(_ route: Route, head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
+        let target = RequestTarget(head.uri)
+        let allocator = context.channel.allocator
+        do {
+            switch route {
+            case .healthz:
+                self.respond(context: context, head: head, status: .ok, json: APIJSON.status("ok", allocator: allocator))
+            case .readyz:
+                let ready = self.shared.ready.load(ordering: .relaxed)
+                self.respond(
+                    context: context, head: head, status: ready ? .ok : .serviceUnavailable,
+                    json: APIJSON.status(ready ? "ready" : "draining", allocator: allocator))
+            case .metrics:
+                guard let metrics = self.shared.metricsText else { throw APIError.notFound("metrics are not enabled") }
+                self.respond(
+                    context: context, head: head, status: .ok, body: metrics(),
+                    contentType: "text/plain; version=0.0.4; charset=utf-8")
+            case .topics:
+                self.respond(
+                    context: context, head: head, status: .ok,
+                    json: APIJSON.topics(self.hub.snapshots(), allocator: allocator))
+            case .topic(let name):
+                try Self.validateTopic(name)
+                if head.method == .DELETE {
+                    self.cancelTopic(name, head: head, context: context)
+                } else {
+                    guard let snapshot = self.hub.snapshot(ofTopic: name) else {
+                        throw APIError.notFound("no topic named '\(name)'")
+                    }
+                    self.respond(context: context, head: head, status: .ok, json: APIJSON.topic(snapshot, allocator: allocator))
+                }
+            case .topicEvents(let name):
+                try Self.validateTopic(name)
+                if head.method == .POST {
+                    try self.publish(to: name, head: head, body: body, context: context)
+                } else {
+                    try self.subscribe(to: name, head: head, target: target, context: context)
+                }
+            case .generations:
+                try self.startGeneration(head: head, body: body, context: context)
+            case .generation(let id):
+                self.generation(id: id, head: head, context: context)
+            case .topicWebSocket, .multiplexWebSocket:
+                throw APIError(.upgradeRequired, "upgrade_required", "this endpoint needs a WebSocket upgrade")
+            case .viewer:
+                throw APIError.notFound("the web viewer is not available")
+            }
+        } catch let error as APIError {
+            self.respond(context: context, head: head, error: error)
+        } catch let error as HubError {
+            self.respond(context: context, head: head, error: APIError(error))
+        } catch {
+            self.respond(context: context, head: head, error: APIError(.internalServerError, "internal", "internal error"))
+        }
+    }
+
+    private static func validateTopic(_ name: String) throws(APIError) {
+        guard TopicName.isValid(name) else {
+            throw APIError(.badRequest, "invalid_topic", HubError.invalidTopicName(name).message)
+        }
+    }
+
+    // MARK: Publish
+
+    private func publish(to topic: String, head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) throws {
+        let contentType = head.headers.first(name: "content-type")?.lowercased() ?? ""
+        let ndjson = contentType.hasPrefix("application/x-ndjson") || contentType.hasPrefix("application/jsonl")
+        guard body.readableBytes > 0 else { throw APIError.badRequest("the body is empty", code: "invalid_event") }
+        let payloads: [EventPayload]
+        do {
+            payloads = try EventDecoder.decodeBody(body, ndjson: ndjson)
+        } catch {
+            throw APIError.badRequest(error.message, code: "invalid_event")
+        }
+        let receipt = try self.hub.publish(payloads, to: topic)
+        self.respond(
+            context: context, head: head, status: .accepted,
+            json: APIJSON.receipt(receipt, allocator: context.channel.allocator))
+    }
+
+    // MARK: Subscribe (SSE)
+
+    private func subscribe(
+        to topic: String, head: HTTPRequestHead, target: RequestTarget, context: ChannelHandlerContext
+    ) throws {
+        var after: Int?
+        if let header = head.headers.first(name: "last-event-id") {
+            // The browser's EventSource resends the original URL with the id it last saw: the header wins.
+            guard let value = Int(header.filter { $0 != " " && $0 != "\t" }), value >= 0 else {
+                throw APIError.badRequest("Last-Event-ID must be a non-negative integer", code: "invalid_resume")
+            }
+            after = value
+        } else if let query = target.query["after"] {
+            guard let value = Int(query), value >= 0 else {
+                throw APIError.badRequest("'after' must be a non-negative integer", code: "invalid_resume")
+            }
+            after = value
+        }
+        var policy: SlowConsumerPolicy?
+        if let name = target.query["policy"] {
+            guard let parsed = SlowConsumerPolicy(name: name) else {
+                throw APIError.badRequest(
+                    "'policy' must be one of \(SlowConsumerPolicy.names.joined(separator: ", "))", code: "invalid_policy")
+            }
+            policy = parsed
+        }
+        let framing: SSESink.Framing
+        let format: WireFormat
+        if let raw = self.rawContext {
+            framing = .chunkedBelowEncoder(raw)
+            format = self.shared.sseHTTP1Format
+        } else {
+            framing = .bodyParts
+            format = self.shared.sseFormat
+        }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let sink = SSESink(
+            context: context, framing: framing, retryMilliseconds: self.shared.configuration.sseRetryMilliseconds
+        ) { subscriber, reason in
+            let (handler, context) = loopBound.value
+            handler.endStream(subscriber: subscriber, reason: reason, context: context)
+        }
+        let stream = SSEStream(sink: sink, keepAlive: head.isKeepAlive, topic: topic)
+        self.state = .streaming(stream)
+        do {
+            let subscriber = try self.hub.subscribe(to: topic, after: after, policy: policy, format: format, sink: sink)
+            if case .streaming(let current) = self.state, current === stream {
+                stream.subscriber = subscriber
+                sink.flush()  // the head goes out now even if there is nothing to replay
+            }
+        } catch {
+            if !sink.headWritten {
+                self.state = .receiving(head, .route(.topicEvents(topic)), nil, received: 0)
+            }
+            if error.code == .nothingAfterEnd {
+                // EventSource stops reconnecting on 204: the client has everything.
+                self.respond(context: context, head: head, status: .noContent, body: nil, contentType: nil)
+                return
+            }
+            throw error
+        }
+    }
+
+    /// Ends an SSE response: normally with the end of the body; otherwise after an `error` event naming
+    /// the reason (slow consumer, shutdown), closing the connection.
+    private func endStream(subscriber: Subscriber, reason: DisconnectReason, context: ChannelHandlerContext) {
+        guard case .streaming(let stream) = self.state else { return }
+        if !reason.isNormal {
+            let notice = Event(
+                seq: nil, topic: stream.topic, timestamp: .now(),
+                payload: .error(
+                    StreamError(code: reason.code, message: reason.message, retryable: reason.retryable, terminal: true)))
+            stream.sink.write(self.hub.encode(notice, format: subscriber.format))
+        }
+        stream.sink.writeHeadIfNeeded()
+        let keepAlive = stream.keepAlive && reason.isNormal
+        self.state = keepAlive ? .idle : .closing
+        let end = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+        if keepAlive {
+            self.armRequestTimer(context: context)
+        } else {
+            end.whenComplete { _ in context.close(promise: nil) }
+            if reason == .slowConsumer {
+                // A stalled reader may never take the last bytes: don't wait for them.
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    // MARK: Topics and generations
+
+    private func cancelTopic(_ name: String, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let hub = self.hub
+        guard let generations = self.shared.generations else {
+            do {
+                guard let snapshot = try hub.cancelTopic(named: name) else {
+                    return self.respond(context: context, head: head, error: .notFound("no topic named '\(name)'"))
+                }
+                self.respond(
+                    context: context, head: head, status: .ok,
+                    json: APIJSON.topic(snapshot, allocator: context.channel.allocator))
+            } catch {
+                self.respond(context: context, head: head, error: APIError(error))
+            }
+            return
+        }
+        self.respondAsync(context: context, head: head) {
+            // A running generation is cancelled through its runner, so the upstream request is aborted too.
+            _ = await generations.cancel(topic: name)
+            guard let snapshot = try hub.cancelTopic(named: name) else {
+                throw APIError.notFound("no topic named '\(name)'")
+            }
+            return (.ok, APIJSON.topic(snapshot, allocator: ByteBufferAllocator()), [])
+        }
+    }
+
+    private func startGeneration(head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) throws {
+        guard let generations = self.shared.generations else {
+            throw APIError(.notImplemented, "unsupported", "generations are not enabled on this hub")
+        }
+        let request = try GenerationRequestParser.parse(body, headers: head.headers)
+        let host = head.headers.first(name: "host") ?? "\(self.shared.configuration.host):\(self.shared.configuration.port)"
+        let scheme = "http"
+        self.respondAsync(context: context, head: head) {
+            let info: GenerationInfo
+            do {
+                info = try await generations.start(request)
+            } catch let error as GenerationError {
+                throw APIError(error)
+            }
+            var json = JSONWriter(buffer: ByteBuffer())
+            json.beginObject()
+            json.field("generation", info.id)
+            json.field("topic", info.topic)
+            json.field("events_url", "\(scheme)://\(host)/v1/topics/\(info.topic)/events")
+            json.field("ws_url", "ws://\(host)/v1/topics/\(info.topic)/ws")
+            json.endObject()
+            return (.created, json.buffer, [("location", "/v1/generations/\(info.id)")])
+        }
+    }
+
+    private func generation(id: String, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard let generations = self.shared.generations else {
+            return self.respond(
+                context: context, head: head,
+                error: APIError(.notImplemented, "unsupported", "generations are not enabled on this hub"))
+        }
+        let cancel = head.method == .DELETE
+        self.respondAsync(context: context, head: head) {
+            let info = cancel ? await generations.cancel(generation: id) : await generations.info(generation: id)
+            guard let info else { throw APIError.notFound("no generation '\(id)'") }
+            return (.ok, APIJSON.generation(info, allocator: ByteBufferAllocator()), [])
+        }
+    }
+
+    // MARK: Responses
+
+    private func respondAsync(
+        context: ChannelHandlerContext, head: HTTPRequestHead,
+        _ work: @escaping @Sendable () async throws -> (HTTPResponseStatus, ByteBuffer, [(String, String)])
+    ) {
+        self.state = .responding(keepAlive: head.isKeepAlive)
+        let promise = context.eventLoop.makePromise(of: (HTTPResponseStatus, ByteBuffer, [(String, String)]).self)
+        promise.completeWithTask(work)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenComplete { result in
+            let (handler, context) = loopBound.value
+            guard case .responding = handler.state else { return }
+            switch result {
+            case .success(let (status, body, headers)):
+                handler.respond(context: context, head: head, status: status, json: body, headers: headers)
+            case .failure(let error as APIError):
+                handler.respond(context: context, head: head, error: error)
+            case .failure(let error as HubError):
+                handler.respond(context: context, head: head, error: APIError(error))
+            case .failure:
+                handler.respond(
+                    context: context, head: head, error: APIError(.internalServerError, "internal", "internal error"))
+            }
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, error: APIError, forceClose: Bool = false) {
+        if error.status == .noContent {
+            return self.respond(context: context, head: head, status: .noContent, body: nil, contentType: nil)
+        }
+        self.respond(
+            context: context, head: head, status: error.status, body: error.body(allocator: context.channel.allocator),
+            contentType: "application/json", headers: error.headers, forceClose: forceClose)
+    }
+
+    private func respond(
+        context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, json: ByteBuffer,
+        headers: [(String, String)] = []
+    ) {
+        self.respond(context: context, head: head, status: status, body: json, contentType: "application/json", headers: headers)
+    }
+
+    private func respond(
+        context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, body: ByteBuffer?,
+        contentType: String?, headers extra: [(String, String)] = [], forceClose: Bool = false
+    ) {
+        let keepAlive = head.isKeepAlive && !forceClose
+        var headers = HTTPHeaders()
+        if let contentType { headers.add(name: "content-type", value: contentType) }
+        if status != .noContent {
+            headers.add(name: "content-length", value: String(body?.readableBytes ?? 0))
+        }
+        headers.add(contentsOf: extra)
+        if !keepAlive && !self.isHTTP2 { headers.add(name: "connection", value: "close") }
+        context.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if let body, head.method != .HEAD, body.readableBytes > 0 {
+            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+        }
+        let done = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+        if keepAlive {
+            self.state = .idle
+            self.armRequestTimer(context: context)
+        } else {
+            self.state = .closing
+            done.whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}

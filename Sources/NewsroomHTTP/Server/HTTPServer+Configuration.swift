@@ -1,0 +1,41 @@
+import NIOCore
+
+extension HTTPServer {
+    /// The listener's settings.
+    public struct Configuration: Sendable {
+        /// The address to bind. Default `127.0.0.1`.
+        public var host: String = "127.0.0.1"
+        /// The port to bind; 0 picks a free one (see ``HTTPServer/localAddress``). Default 8080.
+        public var port: Int = 8080
+        /// The largest request body accepted; larger ones get 413. Default 1 MiB.
+        public var maxBodyBytes: Int = 1 << 20
+        /// The reconnection delay sent to SSE clients in the `retry:` field. Default 1000 ms.
+        public var sseRetryMilliseconds: Int = 1000
+        /// How long a connection may take to send a complete request (head and body), and how long an
+        /// idle keep-alive connection stays open. A slow request gets 408 and is closed. Default 30 s.
+        public var requestTimeout: TimeAmount = .seconds(30)
+        /// Outbound bytes buffered per connection before it counts as not writable (slow). Default 64 KiB.
+        public var writeBufferHighWaterMark: Int = 64 << 10
+        /// The low-water mark at which a slow connection is writable again. Default 32 KiB.
+        public var writeBufferLowWaterMark: Int = 32 << 10
+        /// The kernel send buffer per connection (`SO_SNDBUF`), bounding what a stalled reader costs;
+        /// `nil` leaves the system default.
+        public var socketSendBufferBytes: Int? = nil
+        /// The listen backlog. Default 4096.
+        public var backlog: Int32 = 4096
+        /// How long graceful shutdown waits for open requests to finish. Default 5 s.
+        public var shutdownGracePeriod: TimeAmount = .seconds(5)
+
+        public init() {}
+
+        /// The defaults.
+        public static var defaults: Configuration { Configuration() }
+
+        /// The defaults, changed by `configure`.
+        public static func defaults(configure: (inout Configuration) -> Void) -> Configuration {
+            var configuration = Configuration()
+            configure(&configuration)
+            return configuration
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Configuration
+import SystemPackage
+import Logging
+import NIOCore
+import NewsroomCore
+import NewsroomHTTP
+
+extension NewsroomConfiguration {
+    /// Reads the configuration from `reader`; missing keys keep their defaults.
+    ///
+    /// Keys (environment variable in brackets; a JSON config file uses the same dotted keys as nested
+    /// objects, e.g. `{"http": {"maxBodyBytes": 1048576}}`):
+    /// - `host` [`NEWSROOM_HOST`], `port` [`NEWSROOM_PORT`], `threads` [`NEWSROOM_THREADS`]
+    /// - `heartbeatInterval` seconds [`NEWSROOM_HEARTBEAT_INTERVAL`], `defaultPolicy` [`NEWSROOM_DEFAULT_POLICY`]
+    /// - `queue.maxEvents`, `queue.maxBytes` [`NEWSROOM_QUEUE_MAX_EVENTS`, `NEWSROOM_QUEUE_MAX_BYTES`]
+    /// - `history.maxEvents`, `history.maxBytes`, `history.maxTotalBytes`, `history.retention` seconds
+    /// - `topics.max`, `topics.idleTtl` seconds, `topics.maxSubscribers`
+    /// - `http.maxBodyBytes`, `http.requestTimeout` seconds, `http.sendBufferBytes`, `http.sseRetryMs`
+    /// - `log.format` (`text`|`json`) [`NEWSROOM_LOG_FORMAT`], `log.level` [`NEWSROOM_LOG_LEVEL`]
+    /// - Throws: ``ConfigurationError`` for a value of the right type but not an allowed one.
+    public init(reader: ConfigReader) throws {
+        self.init()
+        func seconds(_ key: ConfigKey) -> TimeAmount? {
+            reader.double(forKey: key).map { .nanoseconds(Int64($0 * 1e9)) }
+        }
+        if let host = reader.string(forKey: "host") { self.http.host = host }
+        if let port = reader.int(forKey: "port") { self.http.port = port }
+        if let threads = reader.int(forKey: "threads") {
+            guard threads > 0 else { throw ConfigurationError("threads must be positive") }
+            self.threads = threads
+        }
+        if let interval = seconds("heartbeatInterval") {
+            guard interval >= .milliseconds(100) else {
+                throw ConfigurationError("heartbeatInterval must be at least 0.1 seconds")
+            }
+            self.hub.heartbeatInterval = interval
+        }
+        if let name = reader.string(forKey: "defaultPolicy") {
+            guard let policy = SlowConsumerPolicy(name: name) else {
+                throw ConfigurationError(
+                    "defaultPolicy must be one of \(SlowConsumerPolicy.names.joined(separator: ", "))")
+            }
+            self.hub.defaultPolicy = policy
+        }
+        if let value = reader.int(forKey: "queue.maxEvents") { self.hub.maxQueuedEvents = try positive(value, "queue.maxEvents") }
+        if let value = reader.int(forKey: "queue.maxBytes") { self.hub.maxQueuedBytes = try positive(value, "queue.maxBytes") }
+        if let value = reader.int(forKey: "history.maxEvents") { self.hub.maxHistoryEvents = try positive(value, "history.maxEvents") }
+        if let value = reader.int(forKey: "history.maxBytes") { self.hub.maxHistoryBytes = try positive(value, "history.maxBytes") }
+        if let value = reader.int(forKey: "history.maxTotalBytes") {
+            self.hub.maxTotalHistoryBytes = try positive(value, "history.maxTotalBytes")
+        }
+        if let value = seconds("history.retention") { self.hub.retention = value }
+        if let value = reader.int(forKey: "topics.max") { self.hub.maxTopics = try positive(value, "topics.max") }
+        if let value = seconds("topics.idleTtl") { self.hub.idleTopicTTL = value }
+        if let value = reader.int(forKey: "topics.maxSubscribers") {
+            self.hub.maxSubscribersPerTopic = try positive(value, "topics.maxSubscribers")
+        }
+        if let value = reader.int(forKey: "http.maxBodyBytes") { self.http.maxBodyBytes = try positive(value, "http.maxBodyBytes") }
+        if let value = seconds("http.requestTimeout") { self.http.requestTimeout = value }
+        if let value = reader.int(forKey: "http.sendBufferBytes") { self.http.socketSendBufferBytes = value }
+        if let value = reader.int(forKey: "http.sseRetryMs") { self.http.sseRetryMilliseconds = value }
+        if let format = reader.string(forKey: "log.format") {
+            guard let parsed = LogFormat(rawValue: format) else {
+                throw ConfigurationError("log.format must be text or json")
+            }
+            self.logFormat = parsed
+        }
+        if let level = reader.string(forKey: "log.level") {
+            guard let parsed = Logger.Level(rawValue: level) else {
+                throw ConfigurationError("log.level must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            self.logLevel = parsed
+        }
+    }
+
+    /// A reader over, in order: `overrides` (the parsed command-line flags), `NEWSROOM_*` environment
+    /// variables, and the JSON file at `configFile` if given.
+    public static func reader(
+        overrides: [AbsoluteConfigKey: ConfigValue], environment: [String: String]? = nil, configFile: String?
+    ) async throws -> ConfigReader {
+        let env: EnvironmentVariablesProvider =
+            if let environment { EnvironmentVariablesProvider(environmentVariables: environment) } else {
+                EnvironmentVariablesProvider()
+            }
+        var providers: [any ConfigProvider] = [
+            InMemoryProvider(name: "flags", values: overrides),
+            KeyMappingProvider(upstream: env) { key in key.prepending(["newsroom"]) },
+        ]
+        if let configFile {
+            providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(configFile)))
+        }
+        return ConfigReader(providers: providers)
+    }
+}
+
+private func positive(_ value: Int, _ key: String) throws -> Int {
+    guard value > 0 else { throw ConfigurationError("\(key) must be positive") }
+    return value
+}
+
+/// A configuration value that is not allowed.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

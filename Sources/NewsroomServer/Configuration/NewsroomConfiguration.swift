@@ -1,0 +1,27 @@
+import Logging
+import NIOCore
+import NewsroomCore
+import NewsroomHTTP
+
+/// Everything `newsroom serve` can be told, gathered from flags, `NEWSROOM_*` environment variables
+/// and a JSON config file (in that order of precedence) by ``init(reader:)``.
+public struct NewsroomConfiguration: Sendable {
+    /// The topic layer's limits and timings.
+    public var hub: Hub.Configuration = .defaults
+    /// The HTTP listener.
+    public var http: HTTPServer.Configuration = .defaults
+    /// Event-loop threads; the number of cores by default.
+    public var threads: Int = System.coreCount
+    /// `text` (human-readable, default) or `json` (one object per line).
+    public var logFormat: LogFormat = .text
+    /// The lowest level logged. Default `info`.
+    public var logLevel: Logger.Level = .info
+
+    /// How log lines are written.
+    public enum LogFormat: String, Sendable {
+        case text
+        case json
+    }
+
+    public init() {}
+}

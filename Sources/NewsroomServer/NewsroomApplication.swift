@@ -1,0 +1,94 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NewsroomCore
+import NewsroomHTTP
+import NewsroomWire
+import ServiceLifecycle
+
+/// The composition root: the event loops, the hub with its wire formats, the HTTP listener and,
+/// optionally, the demo reporter — run as one `Service` with an ordered graceful shutdown.
+///
+/// Shutdown order: mark not ready, stop the demo, end every subscription (SSE streams receive a
+/// retryable `server_shutdown` error and end cleanly), stop accepting and let open requests finish,
+/// then stop the event loops.
+public struct NewsroomApplication: Service {
+    public let configuration: NewsroomConfiguration
+    let logger: Logger
+    let demo: DemoReporter.Configuration?
+    let onStarted: @Sendable (Started) -> Void
+
+    /// What a running application tells its owner.
+    public struct Started: Sendable {
+        /// The HTTP listener's address.
+        public var httpAddress: SocketAddress
+        /// The hub (for in-process publishers and tests).
+        public var hub: Hub
+    }
+
+    /// - Parameters:
+    ///   - configuration: The settings.
+    ///   - logger: The root logger.
+    ///   - demo: Run the demo reporter with these settings; `nil` for no demo.
+    ///   - onStarted: Called once everything is listening.
+    public init(
+        configuration: NewsroomConfiguration, logger: Logger, demo: DemoReporter.Configuration? = nil,
+        onStarted: @escaping @Sendable (Started) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.demo = demo
+        self.onStarted = onStarted
+    }
+
+    /// The hub's wire formats: SSE as HTTP/1.1 chunks, bare SSE (HTTP/2), WebSocket frames.
+    public static func encoders() -> [any FrameEncoder] {
+        [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder()]
+    }
+
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: self.configuration.threads)
+        let hub = Hub(
+            configuration: self.configuration.hub, encoders: Self.encoders(), eventLoopGroup: group,
+            logger: self.logger)
+        let http = HTTPServer(
+            configuration: self.configuration.http, hub: hub, eventLoopGroup: group, logger: self.logger)
+        let address: SocketAddress
+        do {
+            address = try await http.start()
+        } catch {
+            await hub.shutdown()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        self.onStarted(Started(httpAddress: address, hub: hub))
+
+        await withTaskGroup(of: Void.self) { tasks in
+            if let demo = self.demo {
+                let reporter = DemoReporter(hub: hub, configuration: demo, logger: self.logger)
+                let base = "http://\(Self.displayHost(address)):\(address.port ?? self.configuration.http.port)"
+                tasks.addTask {
+                    await reporter.run { topic in
+                        print("demo: new answer on topic '\(topic)' — watch it live with:")
+                        print("  curl -N \(base)/v1/topics/\(topic)/events")
+                    }
+                }
+            }
+            // Runs until the service group asks for a graceful shutdown (SIGINT/SIGTERM) or is cancelled.
+            try? await gracefulShutdown()
+            self.logger.info("shutting down")
+            http.markDraining()
+            tasks.cancelAll()
+        }
+        await hub.shutdown()
+        await http.shutdown()
+        try? await group.shutdownGracefully()
+        self.logger.info("stopped")
+    }
+
+    static func displayHost(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress else { return "127.0.0.1" }
+        if ip == "0.0.0.0" || ip == "::" { return "127.0.0.1" }
+        return address.protocol == .inet6 ? "[\(ip)]" : ip
+    }
+}

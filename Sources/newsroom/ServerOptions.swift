@@ -1,0 +1,77 @@
+import ArgumentParser
+import Configuration
+import Logging
+import NewsroomServer
+
+/// The flags shared by `serve` and `demo`. Every flag is optional so that, when it is absent, the
+/// `NEWSROOM_*` environment variable and then the config file decide.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "The address to bind (default 127.0.0.1).") var host: String?
+    @Option(help: "The HTTP port (default 8080).") var port: Int?
+    @Option(help: "A JSON config file (also NEWSROOM_CONFIG).") var config: String?
+    @Option(help: "Seconds of silence before a subscriber gets a heartbeat (default 15; fractions allowed).")
+    var heartbeatInterval: Double?
+    @Option(help: "Slow-consumer policy when a subscriber asks for none: coalesce, drop_oldest, disconnect.")
+    var defaultPolicy: String?
+    @Option(help: "Most events queued for one slow subscriber (default 4096).") var queueMaxEvents: Int?
+    @Option(help: "Most bytes queued for one slow subscriber (default 1 MiB).") var queueMaxBytes: Int?
+    @Option(help: "Most events kept in one topic's history (default 100000).") var historyMaxEvents: Int?
+    @Option(help: "Most bytes kept in one topic's history (default 16 MiB).") var historyMaxBytes: Int?
+    @Option(help: "Most bytes kept by all histories together (default 1 GiB).") var historyMaxTotalBytes: Int?
+    @Option(help: "Seconds an ended topic keeps its history (default 600).") var retention: Double?
+    @Option(help: "Most topics held at once (default 100000).") var maxTopics: Int?
+    @Option(help: "Largest accepted request body in bytes (default 1 MiB).") var maxBodyBytes: Int?
+    @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
+    @Option(help: "Log format: text or json (also NEWSROOM_LOG_FORMAT).") var logFormat: String?
+    @Option(help: "Lowest log level (default info).") var logLevel: String?
+
+    /// The parsed flags as configuration keys, for the top of the provider hierarchy.
+    var overrides: [AbsoluteConfigKey: ConfigValue] {
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        func set(_ key: AbsoluteConfigKey, _ content: ConfigContent?) {
+            if let content { values[key] = ConfigValue(content, isSecret: false) }
+        }
+        set("host", self.host.map { .string($0) })
+        set("port", self.port.map { .int($0) })
+        set("heartbeatInterval", self.heartbeatInterval.map { .double($0) })
+        set("defaultPolicy", self.defaultPolicy.map { .string($0) })
+        set("queue.maxEvents", self.queueMaxEvents.map { .int($0) })
+        set("queue.maxBytes", self.queueMaxBytes.map { .int($0) })
+        set("history.maxEvents", self.historyMaxEvents.map { .int($0) })
+        set("history.maxBytes", self.historyMaxBytes.map { .int($0) })
+        set("history.maxTotalBytes", self.historyMaxTotalBytes.map { .int($0) })
+        set("history.retention", self.retention.map { .double($0) })
+        set("topics.max", self.maxTopics.map { .int($0) })
+        set("http.maxBodyBytes", self.maxBodyBytes.map { .int($0) })
+        set("threads", self.threads.map { .int($0) })
+        set("log.format", self.logFormat.map { .string($0) })
+        set("log.level", self.logLevel.map { .string($0) })
+        return values
+    }
+
+    /// Reads the whole configuration: flags, then `NEWSROOM_*`, then the config file.
+    func load() async throws -> NewsroomConfiguration {
+        let file = self.config ?? ProcessInfoEnvironment.value("NEWSROOM_CONFIG")
+        let reader = try await NewsroomConfiguration.reader(overrides: self.overrides, configFile: file)
+        do {
+            return try NewsroomConfiguration(reader: reader)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+enum ProcessInfoEnvironment {
+    static func value(_ name: String) -> String? {
+        guard let pointer = getenv(name) else { return nil }
+        return String(cString: pointer)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
