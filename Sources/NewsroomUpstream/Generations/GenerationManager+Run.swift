@@ -1,0 +1,335 @@
+import AsyncHTTPClient
+import CoreMetrics
+import Logging
+import NIOCore
+import NIOHTTP1
+import NewsroomCore
+import Synchronization
+
+extension GenerationManager {
+    /// The life of one generation: the stream and its watchdog side by side; whichever ends first
+    /// ends the other. Then the terminal events an abort calls for, and the bookkeeping.
+    func run(_ run: GenerationRun) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.stream(run) }
+            group.addTask { await self.watch(run) }
+            await group.next()
+            group.cancelAll()
+        }
+        if let reason = run.abortReason, !run.hasEnded {
+            self.publish(self.terminalEvents(for: reason, run: run), run: run, receivedAt: .now())
+        }
+        if !run.hasEnded {
+            // The stream task returned without an ending (it cannot, but the topic must end).
+            self.publish(
+                [
+                    .error(
+                        StreamError(
+                            code: UpstreamErrorCode.upstreamProtocol, message: "the generation ended unexpectedly",
+                            retryable: true)),
+                    .streamComplete(StreamComplete(finishReason: .error)),
+                ], run: run, receivedAt: .now())
+        }
+        self.finished(run)
+        self.metrics.running.decrement()
+        let info = run.info
+        let outcome =
+            switch info.state {
+            case .completed: "completed"
+            case .cancelled: "cancelled"
+            default: "failed"
+            }
+        self.metrics.generations[run.provider]?[outcome]?.increment()
+        self.metrics.duration[run.provider]?.recordNanoseconds((NIODeadline.now() - run.startedAt).nanoseconds)
+        var metadata: Logger.Metadata = [
+            "newsroom.outcome": "\(outcome)",
+            "newsroom.finish_reason": "\(info.finishReason?.rawValue ?? "none")",
+        ]
+        if let reason = run.abortReason { metadata["newsroom.abort"] = "\(reason)" }
+        run.logger.info("generation finished", metadata: metadata)
+    }
+
+    /// The events that end a topic after an abort.
+    func terminalEvents(for reason: AbortReason, run: GenerationRun) -> [EventPayload] {
+        switch reason {
+        case .cancelled, .noSubscribers, .shutdown:
+            return [.streamComplete(StreamComplete(finishReason: .cancelled))]
+        case .timeout(let timeout):
+            return [
+                .error(
+                    StreamError(
+                        code: UpstreamErrorCode.upstreamTimeout,
+                        message: "the upstream \(timeout.rawValue) timeout fired", retryable: true)),
+                .streamComplete(StreamComplete(finishReason: .error)),
+            ]
+        case .topicEnded:
+            return []
+        }
+    }
+
+    /// Publishes through the run (which keeps the topic's invariants) and reports the publish.
+    @discardableResult
+    func publish(_ events: [EventPayload], run: GenerationRun, receivedAt: NIODeadline) -> Bool {
+        guard !events.isEmpty else { return !run.hasEnded }
+        switch run.publish(events, hub: self.hub) {
+        case .published(let receipt, let ended):
+            let now = NIODeadline.now()
+            for case .error(let error) in events {
+                self.metrics.errors[error.code]?.increment()
+            }
+            if let observer = self.publishObserver {
+                observer(
+                    PublishObservation(
+                        generation: run.id, topic: run.topic, provider: run.provider, chunkReceivedAt: receivedAt,
+                        publishedAt: now, receipt: receipt))
+            }
+            return !ended
+        case .dropped:
+            return false
+        }
+    }
+
+    // MARK: Stream
+
+    private enum AttemptOutcome {
+        /// The topic has its ending (or the run was aborted): stop.
+        case done
+        /// Failed before the first byte of the body; `error` is published if no retry is allowed.
+        case failed(StreamError, retryable: Bool, retryAfter: TimeAmount?)
+    }
+
+    /// Sends the request, retrying before the first byte, and streams the response into the topic.
+    func stream(_ run: GenerationRun) async {
+        var generator = SystemRandomNumberGenerator()
+        let retry = self.configuration.retry
+        var attempt = 0
+        while !Task.isCancelled {
+            attempt += 1
+            run.beginAttempt()
+            let outcome = await self.attempt(run)
+            run.endAttempt()
+            guard case .failed(let error, let retryable, let retryAfter) = outcome else { return }
+            if Task.isCancelled || run.abortReason != nil { return }
+            let deadline = run.startedAt + self.configuration.timeouts.total
+            let delay = retryAfter ?? retry.backoff(retry: attempt, using: &generator)
+            guard retryable, attempt < retry.maxAttempts, retryAfter.map({ $0 <= retry.maxRetryAfter }) ?? true,
+                NIODeadline.now() + delay < deadline
+            else {
+                self.publish(run.context.failureEvents(error), run: run, receivedAt: .now())
+                return
+            }
+            self.metrics.retries[run.provider]?.increment()
+            run.logger.info(
+                "upstream attempt failed, retrying",
+                metadata: [
+                    "newsroom.attempt": "\(attempt)", "newsroom.error.code": "\(error.code)",
+                    "newsroom.retry_in_ms": "\(delay.nanoseconds / 1_000_000)",
+                ])
+            do {
+                try await Task.sleep(nanoseconds: UInt64(max(0, delay.nanoseconds)))
+            } catch {
+                return
+            }
+        }
+    }
+
+    private func makeHTTPRequest(_ run: GenerationRun) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: run.request.url)
+        request.method = .POST
+        for (name, value) in run.request.headers { request.headers.add(name: name, value: value) }
+        for (name, value) in run.traceHeaders { request.headers.replaceOrAdd(name: name, value: value) }
+        if !request.headers.contains(name: "user-agent") { request.headers.add(name: "user-agent", value: "newsroom") }
+        request.body = .bytes(run.request.body)
+        return request
+    }
+
+    /// One attempt. Returns `.failed` only before the first byte of a 2xx body (or for an HTTP error
+    /// response); once the body has started, every ending is published from here.
+    private func attempt(_ run: GenerationRun) async -> AttemptOutcome {
+        let response: HTTPClientResponse
+        do {
+            response = try await self.httpClient.execute(
+                self.makeHTTPRequest(run), deadline: run.startedAt + self.configuration.timeouts.total,
+                logger: run.logger)
+        } catch {
+            if Task.isCancelled || run.abortReason != nil { return .done }
+            return .failed(Self.connectError(error), retryable: true, retryAfter: nil)
+        }
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else {
+            return await self.httpError(response, status: status, run: run)
+        }
+        let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
+        if contentType.hasPrefix("application/json") {
+            // A 2xx JSON body where a stream was asked for: an error object, or a server that ignored
+            // `stream`. Either way there is no stream to read.
+            let body = await self.collect(response.body, limit: self.configuration.maxErrorBodyBytes)
+            if Task.isCancelled || run.abortReason != nil { return .done }
+            let error: StreamError
+            if let json = try? JSONValue.parse(body.readableBytesView), json.objectValue?.hasError == true {
+                error = UpstreamErrorClassifier.streamError(json)
+            } else {
+                error = StreamError(
+                    code: UpstreamErrorCode.upstreamProtocol,
+                    message: "the upstream answered with JSON instead of a stream", retryable: false)
+            }
+            self.publish(run.context.failureEvents(error), run: run, receivedAt: .now())
+            return .done
+        }
+
+        var decoder = run.adapter.makeDecoder(context: run.context)
+        var skipped = 0
+        var sawByte = false
+        var recordedTTFT = false
+        do {
+            for try await chunk in response.body {
+                guard chunk.readableBytes > 0 else { continue }
+                let receivedAt = NIODeadline.now()
+                if run.noteChunk(at: receivedAt) { sawByte = true }
+                let events = decoder.decode(chunk)
+                if decoder.skippedChunks != skipped {
+                    skipped = decoder.skippedChunks
+                    run.logger.debug("upstream chunk skipped", metadata: ["newsroom.skipped": "\(skipped)"])
+                }
+                if !events.isEmpty {
+                    guard self.publish(events, run: run, receivedAt: receivedAt) else { return .done }
+                    if !recordedTTFT, events.contains(where: { $0.isDelta || $0.type == .toolCall }) {
+                        recordedTTFT = true
+                        self.metrics.ttft[run.provider]?.recordNanoseconds((receivedAt - run.startedAt).nanoseconds)
+                    }
+                }
+                if decoder.isFinished { return .done }
+            }
+        } catch {
+            if Task.isCancelled || run.abortReason != nil { return .done }
+            if !sawByte {
+                return .failed(Self.connectError(error), retryable: true, retryAfter: nil)
+            }
+            self.publish(
+                [
+                    .error(
+                        StreamError(
+                            code: UpstreamErrorCode.upstreamUnavailable,
+                            message: "the upstream connection was lost mid-stream; the output so far is kept",
+                            retryable: true)),
+                    .streamComplete(StreamComplete(finishReason: .error)),
+                ], run: run, receivedAt: .now())
+            return .done
+        }
+        if Task.isCancelled || run.abortReason != nil { return .done }
+        self.publish(decoder.finish(), run: run, receivedAt: .now())
+        return .done
+    }
+
+    /// Reads and classifies an HTTP error response.
+    private func httpError(_ response: HTTPClientResponse, status: Int, run: GenerationRun) async -> AttemptOutcome {
+        let body = await self.collect(response.body, limit: self.configuration.maxErrorBodyBytes)
+        if Task.isCancelled || run.abortReason != nil { return .done }
+        let error = run.adapter.classifyHTTPError(status: status, body: body)
+        run.logger.debug("upstream answered an error", metadata: ["newsroom.upstream.status": "\(status)"])
+        let veto = response.headers.first(name: "x-should-retry")?.lowercased() == "false"
+        let retryable = self.configuration.retry.retryableStatuses.contains(status) && error.retryable && !veto
+        return .failed(error, retryable: retryable, retryAfter: RetryAfter.delay(from: response.headers))
+    }
+
+    /// Collects up to `limit` bytes of a body (the rest is not read; the connection is then closed).
+    private func collect(_ body: HTTPClientResponse.Body, limit: Int) async -> ByteBuffer {
+        var collected = ByteBuffer()
+        do {
+            for try await chunk in body {
+                var chunk = chunk
+                let take = min(chunk.readableBytes, limit - collected.readableBytes)
+                if take > 0, let slice = chunk.readSlice(length: take) {
+                    var slice = slice
+                    collected.writeBuffer(&slice)
+                }
+                if collected.readableBytes >= limit { break }
+            }
+        } catch {
+            // Classify what was read.
+        }
+        return collected
+    }
+
+    /// Classifies a failure to get a response (connect errors, connection lost before the first byte).
+    static func connectError(_ error: any Error) -> StreamError {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout, .deadlineExceeded, .readTimeout:
+                return StreamError(
+                    code: UpstreamErrorCode.upstreamTimeout, message: "the upstream connect timeout fired",
+                    retryable: true)
+            default:
+                break
+            }
+        }
+        if String(describing: error).lowercased().contains("timeout") {
+            return StreamError(
+                code: UpstreamErrorCode.upstreamTimeout, message: "the upstream connect timeout fired", retryable: true)
+        }
+        return StreamError(
+            code: UpstreamErrorCode.upstreamUnavailable,
+            message: "could not get a response from the upstream (\(Self.errorName(error)))", retryable: true)
+    }
+
+    /// A short, key-free name for an error (its type and case, never a URL or header).
+    static func errorName(_ error: any Error) -> String {
+        let text = String(describing: error)
+        let cut = text.prefix { $0 != "(" && $0 != ":" && $0 != "\n" }
+        return String(cut.prefix(80))
+    }
+
+    // MARK: Watchdog
+
+    /// Enforces the first-byte, idle and total timeouts and `cancel_when_idle`; returns only after it
+    /// aborted the run, or when cancelled because the stream ended.
+    func watch(_ run: GenerationRun) async {
+        let timeouts = self.configuration.timeouts
+        let poll = self.configuration.idlePollInterval
+        while !Task.isCancelled {
+            let now = NIODeadline.now()
+            var next = run.startedAt + timeouts.total
+            if now >= next {
+                run.abort(.timeout(.total))
+                return
+            }
+            let (attemptStartedAt, firstByteAt, lastChunkAt) = run.state.withLock {
+                ($0.attemptStartedAt, $0.firstByteAt, $0.lastChunkAt)
+            }
+            if let attemptStartedAt, firstByteAt == nil {
+                let deadline = attemptStartedAt + timeouts.firstByte
+                if now >= deadline {
+                    run.abort(.timeout(.firstByte))
+                    return
+                }
+                next = min(next, deadline)
+            }
+            if let lastChunkAt {
+                let deadline = lastChunkAt + timeouts.idle
+                if now >= deadline {
+                    run.abort(.timeout(.idle))
+                    return
+                }
+                next = min(next, deadline)
+            }
+            if let limit = run.cancelWhenIdle {
+                let subscribers = self.hub.snapshot(ofTopic: run.topic)?.subscribers ?? 0
+                let unwatchedSince = run.state.withLock { state -> NIODeadline in
+                    if subscribers > 0 { state.unwatchedSince = now }
+                    return state.unwatchedSince
+                }
+                if subscribers == 0, now - unwatchedSince >= limit {
+                    run.abort(.noSubscribers)
+                    return
+                }
+                next = min(next, now + poll, unwatchedSince + limit)
+            }
+            let wait = max(next - now, .milliseconds(1))
+            do {
+                try await Task.sleep(nanoseconds: UInt64(wait.nanoseconds))
+            } catch {
+                return
+            }
+        }
+    }
+}

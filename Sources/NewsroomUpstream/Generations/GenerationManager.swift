@@ -1,0 +1,296 @@
+import AsyncHTTPClient
+import CoreMetrics
+import Logging
+import NIOCore
+import NewsroomCore
+import Synchronization
+
+/// Runs generations: one upstream LLM request each, streamed, decoded by its provider's adapter and
+/// published to a hub topic as standard events.
+///
+/// One shared `HTTPClient` serves every generation. A generation is one task: it sends the request
+/// (retrying connect errors and retryable statuses before the first byte of the body), then reads the
+/// response body with backpressure — the next chunk is read only after the events decoded from the
+/// previous one are published, and publishing never blocks (the hub queues per subscriber) — and
+/// publishes the events decoded from each chunk as one batch. A watchdog next to it enforces the
+/// first-byte, idle and total timeouts and `cancel_when_idle`.
+///
+/// Cancelling a generation (``cancel(generation:)``, ``cancel(topic:)``, idleness, ``shutdown()``)
+/// cancels its task, which makes AsyncHTTPClient close the upstream connection at once; the topic then
+/// ends with `stream_complete(finish_reason: cancelled)` after whatever was published before.
+///
+/// - Important: Call ``shutdown()`` (or use ``withGenerationManager(configuration:hub:eventLoopGroup:logger:metricsFactory:_:)``)
+///   before releasing the manager: it cancels running generations and shuts the HTTP client down.
+public final class GenerationManager: GenerationService, Sendable {
+    /// What the manager was created with.
+    public let configuration: Configuration
+    let hub: Hub
+    let httpClient: HTTPClient
+    let logger: Logger
+    let metrics: GenerationMetrics
+    let providers: [String: (adapter: any UpstreamAdapter, provider: UpstreamProvider)]
+    let publishObserver: (@Sendable (PublishObservation) -> Void)?
+
+    private struct Registry {
+        var generations: [String: GenerationRun] = [:]
+        var runningByTopic: [String: String] = [:]
+        var running = 0
+        var isShuttingDown = false
+    }
+
+    private let registry = Mutex(Registry())
+
+    /// Creates a manager and its HTTP client.
+    /// - Parameters:
+    ///   - configuration: Providers, timeouts, retries and limits.
+    ///   - hub: Where the events are published.
+    ///   - eventLoopGroup: The group the HTTP client's connections run on (the server's group is fine).
+    ///   - logger: Where generation lifecycle events are logged (levels ≤ info; never keys, bodies or
+    ///     model output).
+    ///   - metricsFactory: Where metrics go; the process-wide factory by default.
+    ///   - publishObserver: Called after every publish with the time the upstream chunk arrived, for
+    ///     measuring the hub-added latency. Called on the generation's task; keep it cheap.
+    /// - Precondition: Every provider names a known adapter (``UpstreamAdapters/names``).
+    public init(
+        configuration: Configuration = .defaults, hub: Hub, eventLoopGroup: any EventLoopGroup,
+        logger: Logger = Logger(label: "newsroom.upstream"), metricsFactory: (any MetricsFactory)? = nil,
+        publishObserver: (@Sendable (PublishObservation) -> Void)? = nil
+    ) {
+        self.configuration = configuration
+        self.hub = hub
+        self.logger = logger
+        self.publishObserver = publishObserver
+        var providers: [String: (adapter: any UpstreamAdapter, provider: UpstreamProvider)] = [:]
+        for (id, provider) in configuration.providers {
+            guard let adapter = UpstreamAdapters.adapter(named: provider.adapter) else {
+                preconditionFailure(
+                    "provider '\(id)' names unknown adapter '\(provider.adapter)'; known: \(UpstreamAdapters.names)")
+            }
+            providers[id] = (
+                adapter,
+                UpstreamProvider(id: id, baseURL: provider.baseURL, apiKey: provider.apiKey, headers: provider.headers)
+            )
+        }
+        self.providers = providers
+        self.metrics = GenerationMetrics(
+            providers: providers.keys.sorted(), factory: metricsFactory ?? MetricsSystem.factory)
+        var clientConfiguration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,  // a redirect could carry the key to another host
+            timeout: .init(connect: configuration.timeouts.connect, read: nil),
+            decompression: .disabled)
+        clientConfiguration.connectionPool.idleTimeout = .seconds(60)
+        self.httpClient = HTTPClient(
+            eventLoopGroup: eventLoopGroup, configuration: clientConfiguration, backgroundActivityLogger: logger)
+    }
+
+    /// The number of running generations.
+    public var runningCount: Int { self.registry.withLock { $0.running } }
+
+    /// The provider ids that can be used.
+    public var providerIDs: [String] { self.providers.keys.sorted() }
+
+    // MARK: GenerationService
+
+    /// Starts a generation and returns once it runs (the upstream request is made in the background).
+    ///
+    /// - Throws: ``GenerationError`` — `unknownProvider`; `badRequest` (body not an object, invalid
+    ///   topic name, an adapter's required field missing); `topicBusy` (the topic has a running
+    ///   generation, or has ended); `tooManyGenerations` with `retryAfterSeconds`; `shuttingDown`.
+    public func start(_ request: GenerationRequest) async throws(GenerationError) -> GenerationInfo {
+        guard let (adapter, provider) = self.providers[request.provider] else {
+            throw GenerationError(
+                code: .unknownProvider,
+                message: "unknown provider '\(request.provider.prefix(64))'; configured: \(self.providerIDs.joined(separator: ", "))")
+        }
+        let upstreamRequest = try adapter.makeRequest(body: request.body, provider: provider)
+        let id = Self.makeID()
+        let topic = request.topic ?? id
+        guard TopicName.isValid(topic) else {
+            throw GenerationError(
+                code: .badRequest, message: "'topic' must be 1 to 128 characters of A-Z a-z 0-9 . _ : -")
+        }
+        if let cancelWhenIdle = request.cancelWhenIdle, cancelWhenIdle <= .zero {
+            throw GenerationError(code: .badRequest, message: "'cancel_when_idle_s' must be positive")
+        }
+        if self.hub.snapshot(ofTopic: topic)?.state == .ended {
+            throw GenerationError(code: .topicBusy, message: "topic '\(topic)' has ended")
+        }
+        let run = GenerationRun(
+            id: id, topic: topic, provider: request.provider, adapter: adapter, request: upstreamRequest,
+            traceHeaders: request.traceHeaders.filter { ["traceparent", "tracestate"].contains($0.0.lowercased()) },
+            cancelWhenIdle: request.cancelWhenIdle, redactor: SecretRedactor(secrets: [provider.apiKey]),
+            logger: self.logger(for: id, topic: topic, provider: request.provider))
+        try self.register(run)
+        do {
+            try self.hub.createTopic(named: topic)
+        } catch {
+            self.unregister(run)
+            throw error.code == .shuttingDown
+                ? GenerationError(code: .shuttingDown, message: "the hub is shutting down")
+                : GenerationError(
+                    code: .tooManyGenerations, message: error.message,
+                    retryAfterSeconds: Self.seconds(self.configuration.busyRetryAfter))
+        }
+        self.metrics.running.increment()
+        run.logger.info("generation started")
+        let task = Task {
+            await self.run(run)
+        }
+        run.attach(task: task)
+        return run.info
+    }
+
+    public func cancel(generation id: String) async -> GenerationInfo? {
+        guard let run = self.registry.withLock({ $0.generations[id] }) else { return nil }
+        return await self.cancel(run, reason: .cancelled)
+    }
+
+    public func cancel(topic: String) async -> GenerationInfo? {
+        let run = self.registry.withLock { registry in
+            registry.runningByTopic[topic].flatMap { registry.generations[$0] }
+        }
+        guard let run else { return nil }
+        return await self.cancel(run, reason: .cancelled)
+    }
+
+    public func info(generation id: String) async -> GenerationInfo? {
+        self.prune()
+        return self.registry.withLock { $0.generations[id] }?.info
+    }
+
+    /// Cancels every running generation (each topic ends with `stream_complete(cancelled)`), waits for
+    /// them to end, and shuts the HTTP client down. New starts fail with `shuttingDown`. Idempotent.
+    public func shutdown() async {
+        let (runs, first) = self.registry.withLock { registry -> ([GenerationRun], Bool) in
+            let first = !registry.isShuttingDown
+            registry.isShuttingDown = true
+            return (Array(registry.generations.values), first)
+        }
+        for run in runs { run.abort(.shutdown) }
+        for run in runs { await run.state.withLock { $0.task }?.value }
+        guard first else { return }
+        do {
+            try await self.httpClient.shutdown()
+        } catch {
+            self.logger.debug("http client shutdown failed", metadata: ["newsroom.error": "\(type(of: error))"])
+        }
+        self.logger.info("generation manager stopped")
+    }
+
+    // MARK: Registry
+
+    private func register(_ run: GenerationRun) throws(GenerationError) {
+        self.prune()
+        try self.registry.withLock { (registry: inout Registry) throws(GenerationError) in
+            if registry.isShuttingDown {
+                throw GenerationError(code: .shuttingDown, message: "the hub is shutting down")
+            }
+            if registry.runningByTopic[run.topic] != nil {
+                throw GenerationError(code: .topicBusy, message: "topic '\(run.topic)' already has a running generation")
+            }
+            guard registry.running < self.configuration.maxConcurrentGenerations else {
+                throw GenerationError(
+                    code: .tooManyGenerations,
+                    message: "\(self.configuration.maxConcurrentGenerations) generations are running, the most allowed",
+                    retryAfterSeconds: Self.seconds(self.configuration.busyRetryAfter))
+            }
+            registry.running += 1
+            registry.runningByTopic[run.topic] = run.id
+            registry.generations[run.id] = run
+        }
+    }
+
+    private func unregister(_ run: GenerationRun) {
+        self.registry.withLock { registry in
+            registry.running -= 1
+            registry.runningByTopic[run.topic] = nil
+            registry.generations[run.id] = nil
+        }
+    }
+
+    /// Marks a run as no longer running (it stays in ``info(generation:)`` for the retention time).
+    func finished(_ run: GenerationRun) {
+        self.registry.withLock { registry in
+            registry.running -= 1
+            if registry.runningByTopic[run.topic] == run.id { registry.runningByTopic[run.topic] = nil }
+        }
+    }
+
+    /// Forgets finished generations older than the retention.
+    private func prune() {
+        let now = NIODeadline.now()
+        let retention = self.configuration.retention
+        self.registry.withLock { registry in
+            registry.generations = registry.generations.filter { _, run in
+                guard let endedAt = run.state.withLock({ $0.endedAt }) else { return true }
+                return now - endedAt < retention || registry.runningByTopic[run.topic] == run.id
+            }
+        }
+    }
+
+    private func cancel(_ run: GenerationRun, reason: AbortReason) async -> GenerationInfo {
+        run.abort(reason)
+        await run.state.withLock { $0.task }?.value
+        return run.info
+    }
+
+    // MARK: Helpers
+
+    func logger(for id: String, topic: String, provider: String) -> Logger {
+        var logger = self.logger
+        logger[metadataKey: "newsroom.generation"] = "\(id)"
+        logger[metadataKey: "newsroom.topic"] = "\(topic)"
+        logger[metadataKey: "newsroom.upstream.provider"] = "\(provider)"
+        return logger
+    }
+
+    /// `gen_` and 24 random lowercase hex digits.
+    static func makeID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64
+        let low = generator.next() as UInt64
+        func hex(_ value: UInt64, digits: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: max(0, digits - text.count)) + text
+        }
+        return "gen_" + hex(high, digits: 16) + hex(low >> 32, digits: 8)
+    }
+
+    static func seconds(_ amount: TimeAmount) -> Int {
+        max(1, Int((amount.nanoseconds + 999_999_999) / 1_000_000_000))
+    }
+}
+
+/// One publish of a generation, for measuring the hub-added latency: the time from an upstream chunk
+/// arriving to its events being accepted by the hub (``publishedAt`` − ``chunkReceivedAt``); the time
+/// from there to a subscriber's write is the hub's delivery lag (its `newsroom_delivery_lag_seconds`).
+public struct PublishObservation: Sendable {
+    public var generation: String
+    public var topic: String
+    public var provider: String
+    /// When the body chunk the events were decoded from was handed to the runner.
+    public var chunkReceivedAt: NIODeadline
+    /// When the hub accepted the batch.
+    public var publishedAt: NIODeadline
+    /// The seqs the batch got.
+    public var receipt: Topic.PublishReceipt
+}
+
+/// Runs `body` with a new manager and shuts it down when `body` returns or throws.
+public func withGenerationManager<Result>(
+    configuration: GenerationManager.Configuration = .defaults, hub: Hub, eventLoopGroup: any EventLoopGroup,
+    logger: Logger = Logger(label: "newsroom.upstream"), metricsFactory: (any MetricsFactory)? = nil,
+    _ body: (GenerationManager) async throws -> Result
+) async throws -> Result {
+    let manager = GenerationManager(
+        configuration: configuration, hub: hub, eventLoopGroup: eventLoopGroup, logger: logger,
+        metricsFactory: metricsFactory)
+    do {
+        let result = try await body(manager)
+        await manager.shutdown()
+        return result
+    } catch {
+        await manager.shutdown()
+        throw error
+    }
+}
