@@ -115,6 +115,7 @@ let package = Package(
                 "NewsroomCore",
                 "NewsroomWire",
                 "NewsroomClient",
+                "NewsroomHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -264,7 +264,7 @@ public final class Hub: Sendable {
         let loop = sink.eventLoop
         loop.preconditionInEventLoop()
         let shard = self.shard(for: loop)
-        let now = NIODeadline.now()
+        let now = loop.now
         var attempt = 0
         while true {
             attempt += 1
@@ -358,6 +358,18 @@ public final class Hub: Sendable {
         for shard in shards {
             try? await shard.eventLoop.submit { shard.closeAll(reason: reason) }.get()
         }
+    }
+
+    /// Events and bytes queued for slow subscribers across every loop (hops to each loop).
+    public func backlog() async -> (events: Int, bytes: Int) {
+        let shards = self.registry.withLock { Array($0.shards.values) }
+        var total = (events: 0, bytes: 0)
+        for shard in shards {
+            let part = (try? await shard.eventLoop.submit { shard.backlog }.get()) ?? (0, 0)
+            total.events += part.0
+            total.bytes += part.1
+        }
+        return total
     }
 
     /// The number of subscribers across every loop (for tests and diagnostics; hops to each loop).

@@ -1,4 +1,9 @@
 import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 import NIOPosix
 import NewsroomCore
@@ -71,6 +76,7 @@ public struct NewsroomApplication: Service {
                     await reporter.run { topic in
                         print("demo: new answer on topic '\(topic)' — watch it live with:")
                         print("  curl -N \(base)/v1/topics/\(topic)/events")
+                        fflush(nil)
                     }
                 }
             }

@@ -2,6 +2,11 @@ import ArgumentParser
 import Logging
 import NewsroomServer
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ServiceLifecycle
 import UnixSignals
 
@@ -14,7 +19,10 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let configuration = try await self.options.load()
         let logger = bootstrapLogging(configuration)
-        try await runApplication(NewsroomApplication(configuration: configuration, logger: logger), logger: logger)
+        let app = NewsroomApplication(configuration: configuration, logger: logger) { started in
+            printListening(started)
+        }
+        try await runApplication(app, logger: logger)
     }
 }
 
@@ -34,10 +42,17 @@ struct Demo: AsyncParsableCommand {
         demo.tokensPerSecond = self.tokensPerSecond
         demo.maxAnswers = self.answers
         let app = NewsroomApplication(configuration: configuration, logger: logger, demo: demo) { started in
-            print("newsroom demo: hub listening on http://\(started.httpAddress.ipAddress ?? "127.0.0.1"):\(started.httpAddress.port ?? 0)")
+            printListening(started)
         }
         try await runApplication(app, logger: logger)
     }
+}
+
+/// The first line on standard output: where the hub listens (scripts read the port from it).
+func printListening(_ started: NewsroomApplication.Started) {
+    let host = started.httpAddress.ipAddress ?? "127.0.0.1"
+    print("newsroom: listening on http://\(host):\(started.httpAddress.port ?? 0)")
+    fflush(nil)
 }
 
 func runApplication(_ app: NewsroomApplication, logger: Logger) async throws {

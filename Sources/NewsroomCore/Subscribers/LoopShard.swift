@@ -31,6 +31,18 @@ final class LoopShard: @unchecked Sendable {
         self.groups.values.reduce(0) { $0 + $1.subscribers.count }
     }
 
+    /// Events and bytes queued for slow subscribers on this loop (loop-confined).
+    var backlog: (Int, Int) {
+        var total = (0, 0)
+        for group in self.groups.values {
+            for subscriber in group.subscribers {
+                total.0 += subscriber.backlog.events
+                total.1 += subscriber.backlog.bytes
+            }
+        }
+        return total
+    }
+
     func add(_ subscriber: Subscriber) {
         self.eventLoop.assertInEventLoop()
         let key = ObjectIdentifier(subscriber.topic)
@@ -120,13 +132,13 @@ final class LoopShard: @unchecked Sendable {
     }
 
     private func sendHeartbeats(interval: TimeAmount) {
-        let cutoff = NIODeadline.now() - interval
+        let now = self.eventLoop.now
         var sent = 0
         for group in self.groups.values {
             var frames: [Int: ByteBuffer] = [:]
             var heartbeat: Event?
             for subscriber in group.subscribers {
-                let didSend = subscriber.heartbeatIfIdle(since: cutoff) {
+                let didSend = subscriber.heartbeatIfIdle(now: now, interval: interval) {
                     if let frame = frames[subscriber.format.id] { return frame }
                     if heartbeat == nil {
                         heartbeat = Event(

@@ -101,7 +101,7 @@ public final class Subscriber: @unchecked Sendable {
         if written > 0 {
             self.delivered += written
             self.sink.flush()
-            self.lastWrite = .now()
+            self.lastWrite = self.eventLoop.now
         }
         self.finishIfEnded()
         return written
@@ -112,17 +112,17 @@ public final class Subscriber: @unchecked Sendable {
         guard !self.isClosed, !frames.isEmpty else { return }
         for frame in frames { self.sink.write(frame) }
         self.sink.flush()
-        self.lastWrite = .now()
+        self.lastWrite = self.eventLoop.now
     }
 
     /// Writes a heartbeat frame if the subscriber has been idle; returns whether it did.
-    func heartbeatIfIdle(since cutoff: NIODeadline, frame: () -> ByteBuffer) -> Bool {
-        guard !self.isClosed, self.lastWrite <= cutoff, self.queue.isEmpty, self.sink.isWritable else {
+    func heartbeatIfIdle(now: NIODeadline, interval: TimeAmount, frame: () -> ByteBuffer) -> Bool {
+        guard !self.isClosed, now - self.lastWrite >= interval, self.queue.isEmpty, self.sink.isWritable else {
             return false
         }
         self.sink.write(frame())
         self.sink.flush()
-        self.lastWrite = .now()
+        self.lastWrite = self.eventLoop.now
         return true
     }
 
@@ -154,7 +154,7 @@ public final class Subscriber: @unchecked Sendable {
         if written > 0 {
             self.delivered += written
             self.sink.flush()
-            self.lastWrite = .now()
+            self.lastWrite = self.eventLoop.now
         }
         self.finishIfEnded()
     }
@@ -221,7 +221,13 @@ public final class Subscriber: @unchecked Sendable {
             var gapFrom = Int.max
             var gapTo = 0
             var dropped = 0
-            dropping: while overflowing(), let first = self.queue.first {
+            let gapBytes = Pending.gap(from: 0, to: 0).bytes
+            // Drop until the queue fits with room for the gap event that will lead it.
+            func overflowingWithGap() -> Bool {
+                self.queue.count + 1 > configuration.maxQueuedEvents
+                    || self.queuedBytes + gapBytes > configuration.maxQueuedBytes
+            }
+            dropping: while overflowingWithGap(), let first = self.queue.first {
                 let range: ClosedRange<Int>
                 switch first {
                 case .shared(let published):
@@ -243,7 +249,7 @@ public final class Subscriber: @unchecked Sendable {
             }
             if gapTo > 0 {
                 self.queue.prepend(.gap(from: gapFrom, to: gapTo))
-                self.queuedBytes += Pending.gap(from: 0, to: 0).bytes
+                self.queuedBytes += gapBytes
                 self.hub.metrics.dropped.increment(by: dropped)
                 self.hub.logger.debug(
                     "slow consumer events dropped",

@@ -1,0 +1,56 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NewsroomCore
+import NewsroomHTTP
+import NewsroomWire
+
+/// A hub and its HTTP listener on `127.0.0.1:0`, for integration tests over real loopback sockets.
+public struct TestServer: Sendable {
+    public let hub: Hub
+    public let server: HTTPServer
+    public let group: any EventLoopGroup
+    public let port: Int
+    public var host: String { "127.0.0.1" }
+    public var baseURL: String { "http://127.0.0.1:\(self.port)" }
+}
+
+/// Starts a hub and an HTTP listener on an ephemeral loopback port, runs `body`, then shuts both down.
+/// - Parameters:
+///   - threads: Event-loop threads of the server.
+///   - configureHub: Changes to the hub's defaults (limits, heartbeat interval…).
+///   - configureHTTP: Changes to the listener's defaults (host and port are forced to loopback:0).
+///   - generations: An optional generation service.
+public func withTestServer<Result>(
+    threads: Int = 2,
+    configureHub: (inout Hub.Configuration) -> Void = { _ in },
+    configureHTTP: (inout HTTPServer.Configuration) -> Void = { _ in },
+    generations: (any GenerationService)? = nil,
+    logger: Logger = Logger(label: "newsroom.test"),
+    _ body: (TestServer) async throws -> Result
+) async throws -> Result {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    let hub = Hub(
+        configuration: .defaults(configure: configureHub),
+        encoders: [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder(), JSONFrameEncoder()],
+        eventLoopGroup: group, logger: logger)
+    var http = HTTPServer.Configuration.defaults(configure: configureHTTP)
+    http.host = "127.0.0.1"
+    http.port = 0
+    http.shutdownGracePeriod = .milliseconds(500)
+    let server = HTTPServer(configuration: http, hub: hub, generations: generations, eventLoopGroup: group, logger: logger)
+    let address = try await server.start()
+    let test = TestServer(hub: hub, server: server, group: group, port: address.port!)
+    do {
+        let result = try await body(test)
+        await hub.shutdown()
+        await server.shutdown()
+        try await group.shutdownGracefully()
+        return result
+    } catch {
+        await hub.shutdown()
+        await server.shutdown()
+        try? await group.shutdownGracefully()
+        throw error
+    }
+}

@@ -1,0 +1,104 @@
+"""Fixtures for the black-box tests: they run the real `newsroom` binary on loopback and talk to it
+with clients the project did not write (curl, httpx, httpx-sse, raw sockets)."""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = pathlib.Path(os.environ.get("NEWSROOM_BINARY", ROOT / ".build" / "debug" / "newsroom"))
+SCHEMA = json.loads((ROOT / "schema" / "event.schema.json").read_text())
+
+
+class Hub:
+    """A running `newsroom` process."""
+
+    def __init__(self, args, env=None):
+        self.args = args
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [str(BINARY), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=full_env,
+            text=True,
+        )
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            self.proc.kill()
+            raise RuntimeError(f"hub did not start: {line!r} {self.proc.stderr.read()}")
+        self.url = line.strip().split("listening on ")[1]
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_hub():
+    hubs = []
+
+    def start(*args, env=None):
+        hub = Hub(["serve", "--port", "0", *args], env=env)
+        hubs.append(hub)
+        return hub
+
+    yield start
+    for hub in hubs:
+        hub.stop()
+
+
+@pytest.fixture
+def hub(start_hub):
+    return start_hub("--heartbeat-interval", "0.3")
+
+
+def publish(client, hub, topic, events, ndjson=None):
+    """Publish a list of event dicts (NDJSON when more than one)."""
+    if ndjson is None:
+        ndjson = len(events) != 1
+    if ndjson:
+        body = "\n".join(json.dumps(e) for e in events)
+        return client.post(
+            f"{hub.url}/v1/topics/{topic}/events", content=body, headers={"content-type": "application/x-ndjson"}
+        )
+    return client.post(f"{hub.url}/v1/topics/{topic}/events", json=events[0])
+
+
+def raw_request(port, data, read_timeout=5.0):
+    """Send raw bytes, return everything the server sends until it closes or goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except socket.timeout:
+            pass
+        return b"".join(chunks)
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
