@@ -10,8 +10,9 @@ import NewsroomCore
 /// and the flat `{"type":"error","code","message"}` / `{"object":"error",…}` variants.
 ///
 /// Classification: the HTTP status decides for 401/403 (`auth_failed`), 429 (`rate_limited`, except
-/// `insufficient_quota`, which is not retryable) and 529 (`overloaded`); otherwise the provider's error
-/// type decides when it is known, then the status. Messages are cut to 512 bytes; the manager also
+/// `insufficient_quota`, which is not retryable), 529 (`overloaded`), 408 (`upstream_timeout`) and the
+/// other 4xx (`bad_request`, except 409 and TGI's 424); otherwise the provider's error type decides when
+/// it is known, then the status (5xx → `upstream_unavailable`, 504 → `upstream_timeout`). Messages are cut to 512 bytes; the manager also
 /// scrubs API keys from them before publishing.
 public enum UpstreamErrorClassifier {
     /// The fields of a provider's error object.
@@ -90,6 +91,11 @@ public enum UpstreamErrorClassifier {
         case 401?, 403?: return (UpstreamErrorCode.authFailed, false)
         case 429?: return (UpstreamErrorCode.rateLimited, true)
         case 529?: return (UpstreamErrorCode.overloaded, true)
+        case 408?: return (UpstreamErrorCode.upstreamTimeout, true)
+        case let status? where (400..<500).contains(status) && status != 409 && status != 424:
+            // The provider rejected the request itself, whatever type it gives the error (409
+            // conflicts and TGI's 424 generation failures are decided by their type below).
+            return (UpstreamErrorCode.badRequest, false)
         default: break
         }
         if has("overloaded") { return (UpstreamErrorCode.overloaded, true) }

@@ -253,17 +253,16 @@ extension GenerationManager {
 
     /// Classifies a failure to get a response (connect errors, connection lost before the first byte).
     static func connectError(_ error: any Error) -> StreamError {
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .connectTimeout, .deadlineExceeded, .readTimeout:
-                return StreamError(
-                    code: UpstreamErrorCode.upstreamTimeout, message: "the upstream connect timeout fired",
-                    retryable: true)
-            default:
-                break
-            }
+        let timedOut: Bool
+        switch error {
+        case let error as HTTPClientError:
+            timedOut = [.connectTimeout, .getConnectionFromPoolTimeout, .deadlineExceeded, .readTimeout].contains(error)
+        case let error as ChannelError:
+            if case .connectTimeout = error { timedOut = true } else { timedOut = false }
+        default:
+            timedOut = false
         }
-        if String(describing: error).lowercased().contains("timeout") {
+        if timedOut {
             return StreamError(
                 code: UpstreamErrorCode.upstreamTimeout, message: "the upstream connect timeout fired", retryable: true)
         }
@@ -272,11 +271,10 @@ extension GenerationManager {
             message: "could not get a response from the upstream (\(Self.errorName(error)))", retryable: true)
     }
 
-    /// A short, key-free name for an error (its type and case, never a URL or header).
+    /// A short description of a transport error (no request data is in it; the run still scrubs keys).
     static func errorName(_ error: any Error) -> String {
-        let text = String(describing: error)
-        let cut = text.prefix { $0 != "(" && $0 != ":" && $0 != "\n" }
-        return String(cut.prefix(80))
+        let text = String(describing: error).replacing("\n", with: " ")
+        return text.utf8.count > 120 ? String(text.prefix(120)) + "…" : text
     }
 
     // MARK: Watchdog
@@ -286,6 +284,11 @@ extension GenerationManager {
     func watch(_ run: GenerationRun) async {
         let timeouts = self.configuration.timeouts
         let poll = self.configuration.idlePollInterval
+        // The deadlines move (each chunk pushes the idle deadline, each attempt sets a first-byte
+        // deadline), so the watchdog re-reads them at least this often: a tenth of the shortest
+        // timeout, between 5 and 250 ms. That is also the timeouts' precision.
+        let tick = min(
+            max(min(timeouts.firstByte, timeouts.idle, timeouts.total).nanoseconds / 10, 5_000_000), 250_000_000)
         while !Task.isCancelled {
             let now = NIODeadline.now()
             var next = run.startedAt + timeouts.total
@@ -324,7 +327,7 @@ extension GenerationManager {
                 }
                 next = min(next, now + poll, unwatchedSince + limit)
             }
-            let wait = max(next - now, .milliseconds(1))
+            let wait = max(min(next - now, .nanoseconds(tick)), .milliseconds(1))
             do {
                 try await Task.sleep(nanoseconds: UInt64(wait.nanoseconds))
             } catch {
