@@ -255,7 +255,7 @@ public final class Hub: Sendable {
     ///   - policy: The slow-consumer policy; the configured default if `nil`.
     ///   - format: The sink's wire format.
     ///   - sink: Where the frames go.
-    /// - Throws: ``HubError`` with ``HubError/Code/nothingAfterEnd`` when the topic ended at or before
+    /// - Throws: ``HubError`` with ``HubError/Code/nothingAfterEnd`` when the topic ended exactly at
     ///   `after`, ``HubError/Code/invalidTopicName``, ``HubError/Code/topicLimitReached``,
     ///   ``HubError/Code/subscriberLimitReached``.
     public func subscribe(

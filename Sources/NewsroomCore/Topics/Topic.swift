@@ -89,7 +89,9 @@ public final class Topic: Sendable {
             if s.removed {
                 throw HubError(code: .topicNotFound, message: "topic '\(self.name)' was removed")
             }
-            if s.phase == .ended, let after, after >= s.head {
+            // Exactly the final seq: the client has everything. Beyond it is a resume point from another
+            // incarnation of the topic (a restart), answered below with `resume_unavailable`.
+            if s.phase == .ended, let after, after == s.head {
                 throw HubError(code: .nothingAfterEnd, message: "topic '\(self.name)' ended at seq \(s.head)")
             }
             guard s.subscriberCount < maxSubscribers else {

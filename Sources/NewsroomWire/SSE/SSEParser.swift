@@ -95,9 +95,15 @@ public struct SSEParser: Sendable {
                     start = index
                     continue
                 }
-                self.line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<index]))
-                self.processLine(onEvent: onEvent)
-                self.line.removeAll(keepingCapacity: true)
+                if self.line.isEmpty {
+                    // Fast path: the whole line is in this read; parse it in place, without copying.
+                    self.processLine(UnsafeRawBufferPointer(rebasing: bytes[start..<index]), onEvent: onEvent)
+                } else {
+                    self.line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<index]))
+                    let line = self.line
+                    line.withUnsafeBytes { self.processLine($0, onEvent: onEvent) }
+                    self.line.removeAll(keepingCapacity: true)
+                }
                 self.skipLF = byte == UInt8(ascii: "\r")
                 index += 1
                 start = index
@@ -119,40 +125,49 @@ public struct SSEParser: Sendable {
         self.eventType.removeAll()
     }
 
-    private mutating func processLine(onEvent: (ServerSentEvent) -> Void) {
-        if self.line.isEmpty {
+    private mutating func processLine(_ line: UnsafeRawBufferPointer, onEvent: (ServerSentEvent) -> Void) {
+        if line.isEmpty {
             self.dispatch(onEvent: onEvent)
             return
         }
-        if self.line[0] == UInt8(ascii: ":") {
+        if line[0] == UInt8(ascii: ":") {
             self.comments += 1
             return
         }
-        let colon = self.line.firstIndex(of: UInt8(ascii: ":"))
-        let name = colon.map { self.line[..<$0] } ?? self.line[...]
-        var value = colon.map { self.line[($0 + 1)...] } ?? []
-        if value.first == UInt8(ascii: " ") { value = value.dropFirst() }
-        switch String(decoding: name, as: UTF8.self) {
-        case "data":
+        // Split at the first colon; the field name is compared as bytes (no String per line).
+        var colon = 0
+        while colon < line.count, line[colon] != UInt8(ascii: ":") { colon += 1 }
+        var valueStart = Swift.min(colon + 1, line.count)
+        if valueStart < line.count, line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
+        let value = UnsafeRawBufferPointer(rebasing: line[valueStart..<line.count])
+        let name = UnsafeRawBufferPointer(rebasing: line[0..<colon])
+        if Self.equals(name, "data") {
             if self.hasData { self.data.append(UInt8(ascii: "\n")) }
             self.data.append(contentsOf: value)
             self.hasData = true
-        case "event":
-            self.eventType = Array(value)
-        case "id":
+        } else if Self.equals(name, "event") {
+            self.eventType.removeAll(keepingCapacity: true)
+            self.eventType.append(contentsOf: value)
+        } else if Self.equals(name, "id") {
             if !value.contains(0) {
                 self.lastEventID = String(decoding: value, as: UTF8.self)
                 self.eventHasID = true
             }
-        case "retry":
+        } else if Self.equals(name, "retry") {
             if !value.isEmpty, value.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
                 let retry = Int(String(decoding: value, as: UTF8.self))
             {
                 self.retry = retry
             }
-        default:
-            break
         }
+        // Any other field is ignored, per spec.
+    }
+
+    private static func equals(_ bytes: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+        guard bytes.count == name.utf8CodeUnitCount else { return false }
+        let pointer = name.utf8Start
+        for index in 0..<bytes.count where bytes[index] != pointer[index] { return false }
+        return true
     }
 
     private mutating func dispatch(onEvent: (ServerSentEvent) -> Void) {
