@@ -33,6 +33,32 @@ extension GenerationManager {
 
         public init() {}
 
+        /// Checks what a configuration file or the environment may get wrong: every provider names a
+        /// known adapter and an `http` or `https` base URL, and the limits are positive.
+        /// - Throws: ``GenerationManager/ConfigurationError`` naming the first problem.
+        public func validate() throws(ConfigurationError) {
+            for (id, provider) in self.providers.sorted(by: { $0.key < $1.key }) {
+                guard UpstreamAdapters.names.contains(provider.adapter) else {
+                    throw ConfigurationError(
+                        message: "provider '\(id)': unknown adapter '\(provider.adapter)' (known: "
+                            + UpstreamAdapters.names.joined(separator: ", ") + ")")
+                }
+                guard provider.baseURL.hasPrefix("http://") || provider.baseURL.hasPrefix("https://") else {
+                    throw ConfigurationError(message: "provider '\(id)': the base URL must start with http:// or https://")
+                }
+            }
+            guard self.maxConcurrentGenerations > 0 else {
+                throw ConfigurationError(message: "maxConcurrentGenerations must be positive")
+            }
+            guard self.retry.maxAttempts > 0 else { throw ConfigurationError(message: "retry.maxAttempts must be positive") }
+            for (name, value) in [
+                ("connect", self.timeouts.connect), ("firstByte", self.timeouts.firstByte), ("idle", self.timeouts.idle),
+                ("total", self.timeouts.total),
+            ] where value <= .zero {
+                throw ConfigurationError(message: "timeouts.\(name) must be positive")
+            }
+        }
+
         /// The defaults.
         public static var defaults: Configuration { Configuration() }
 
@@ -42,6 +68,12 @@ extension GenerationManager {
             configure(&configuration)
             return configuration
         }
+    }
+
+    /// A configuration that cannot work (see ``Configuration/validate()``).
+    public struct ConfigurationError: Error, Hashable, Sendable, CustomStringConvertible {
+        public var message: String
+        public var description: String { self.message }
     }
 
     /// Upstream timeouts. Each one that fires publishes `error` (`upstream_timeout`, retryable) and then

@@ -36,6 +36,7 @@ public final class GenerationManager: GenerationService, Sendable {
         var runningByTopic: [String: String] = [:]
         var running = 0
         var isShuttingDown = false
+        var lastPrune = NIODeadline.uptimeNanoseconds(0)
     }
 
     private let registry = Mutex(Registry())
@@ -50,12 +51,18 @@ public final class GenerationManager: GenerationService, Sendable {
     ///   - metricsFactory: Where metrics go; the process-wide factory by default.
     ///   - publishObserver: Called after every publish with the time the upstream chunk arrived, for
     ///     measuring the hub-added latency. Called on the generation's task; keep it cheap.
-    /// - Precondition: Every provider names a known adapter (``UpstreamAdapters/names``).
+    /// - Precondition: The configuration is valid (``Configuration/validate()``): check configuration read
+    ///   from files or the environment with it first.
     public init(
         configuration: Configuration = .defaults, hub: Hub, eventLoopGroup: any EventLoopGroup,
         logger: Logger = Logger(label: "newsroom.upstream"), metricsFactory: (any MetricsFactory)? = nil,
         publishObserver: (@Sendable (PublishObservation) -> Void)? = nil
     ) {
+        do {
+            try configuration.validate()
+        } catch {
+            preconditionFailure("invalid generation configuration: \(error)")
+        }
         self.configuration = configuration
         self.hub = hub
         self.logger = logger
@@ -221,6 +228,9 @@ public final class GenerationManager: GenerationService, Sendable {
         let now = NIODeadline.now()
         let retention = self.configuration.retention
         self.registry.withLock { registry in
+            // At most once a second: it visits every remembered generation.
+            guard now - registry.lastPrune >= .seconds(1) else { return }
+            registry.lastPrune = now
             registry.generations = registry.generations.filter { _, run in
                 guard let endedAt = run.state.withLock({ $0.endedAt }) else { return true }
                 return now - endedAt < retention || registry.runningByTopic[run.topic] == run.id

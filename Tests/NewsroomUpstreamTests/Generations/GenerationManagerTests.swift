@@ -4,6 +4,7 @@ import NIOPosix
 import NewsroomCore
 import NewsroomTesting
 import NewsroomUpstream
+import Synchronization
 import Testing
 
 /// Generations through the real path: GenerationManager → AsyncHTTPClient → replay upstream on
@@ -524,6 +525,74 @@ struct GenerationManagerTests {
             #expect(info.topic == info.id)
             let replayed = try await harness.replay(topic: info.topic)
             #expect(AssembledStream(replayed).text == "The capital of France is Paris — “la Ville Lumière” ☀️.")
+        }
+    }
+}
+
+@Suite("Generation metrics and latency", .serialized)
+struct GenerationObservabilityTests {
+    @Test("metrics count outcomes, retries, errors, running, ttft and duration")
+    func metrics() async throws {
+        try await UpstreamHarness.run { harness in
+            let (ok, okSink) = try await harness.start(
+                provider: "openai", transcript: "openai/text", behavior: "fail=503x1")
+            try await okSink!.waitForClose()
+            let (failed, failedSink) = try await harness.start(provider: "anthropic", transcript: "anthropic/overloaded")
+            try await failedSink!.waitForClose()
+            let (cancelled, cancelledSink) = try await harness.start(
+                provider: "openai", transcript: "openai/text", behavior: "stall-after=3")
+            #expect(try await cancelledSink!.waitFor { $0.type == EventType.textDelta })
+            #expect(harness.metrics.total("newsroom_generations_running") == 1)
+            _ = await harness.manager.cancel(generation: cancelled.id)
+            for id in [ok.id, failed.id] { _ = try await harness.waitForEnd(of: id) }
+            let metrics = harness.metrics
+            #expect(metrics.total("newsroom_generations_total{provider=openai,outcome=completed}") == 1)
+            #expect(metrics.total("newsroom_generations_total{provider=openai,outcome=cancelled}") == 1)
+            #expect(metrics.total("newsroom_generations_total{provider=anthropic,outcome=failed}") == 1)
+            #expect(metrics.total("newsroom_upstream_retries_total{provider=openai}") == 1)
+            #expect(metrics.total("newsroom_errors_total{code=overloaded}") == 1)
+            #expect(metrics.total("newsroom_generations_running") == 0)
+            #expect(metrics.values("newsroom_upstream_ttft_seconds{provider=openai}").count == 2)
+            #expect(metrics.values("newsroom_upstream_duration_seconds{provider=openai}").count == 2)
+            // One fixed label set per name; no topic or generation ids in labels.
+            #expect(!metrics.keys.contains { $0.contains("gen_") || $0.contains("test:") })
+        }
+    }
+
+    @Test("hub-added latency: upstream chunk arrival to subscriber write")
+    func hubAddedLatency() async throws {
+        let arrivals = Mutex<[Int: (NIODeadline, NIODeadline)]>([:])
+        try await UpstreamHarness.run(publishObserver: { observation in
+            arrivals.withLock { map in
+                for seq in observation.receipt.firstSeq...observation.receipt.lastSeq {
+                    map[seq] = (observation.chunkReceivedAt, observation.publishedAt)
+                }
+            }
+        }) { harness in
+            var toWrite: [Double] = []
+            var toPublish: [Double] = []
+            for _ in 0..<5 {
+                arrivals.withLock { $0.removeAll() }
+                let (_, sink) = try await harness.start(
+                    provider: "anthropic", transcript: "anthropic/thinking", behavior: "delay=5")
+                try await sink!.waitForClose()
+                let writes = try await sink!.writeTimes()
+                for (seq, (arrived, published)) in arrivals.withLock({ $0 }) {
+                    guard let written = writes[seq] else { continue }
+                    toWrite.append(Double((written - arrived).nanoseconds) / 1000)
+                    toPublish.append(Double((published - arrived).nanoseconds) / 1000)
+                }
+            }
+            func percentile(_ values: [Double], _ p: Double) -> Double {
+                let sorted = values.sorted()
+                return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+            }
+            #expect(toWrite.count >= 40)
+            print(
+                "hub-added latency over \(toWrite.count) events (µs): chunk→publish p50 \(Int(percentile(toPublish, 0.5))) "
+                    + "p99 \(Int(percentile(toPublish, 0.99))); chunk→subscriber write p50 \(Int(percentile(toWrite, 0.5))) "
+                    + "p99 \(Int(percentile(toWrite, 0.99))) max \(Int(toWrite.max() ?? 0))")
+            #expect(percentile(toWrite, 0.5) < 20_000)
         }
     }
 }

@@ -10,6 +10,8 @@ final class RecordingSink: SubscriberSink, @unchecked Sendable {
     let eventLoop: any EventLoop
     var isWritable: Bool { true }
     private var bytes = ByteBuffer()
+    /// Every frame with the time it was written.
+    private var frames: [(ByteBuffer, NIODeadline)] = []
     private(set) var closeReason: DisconnectReason?
 
     init(eventLoop: any EventLoop) {
@@ -17,8 +19,22 @@ final class RecordingSink: SubscriberSink, @unchecked Sendable {
     }
 
     func write(_ frame: ByteBuffer) {
+        self.frames.append((frame, .now()))
         var frame = frame
         self.bytes.writeBuffer(&frame)
+    }
+
+    /// When each event with a seq was written, by seq.
+    func writeTimes() async throws -> [Int: NIODeadline] {
+        let frames = try await self.eventLoop.submit { self.frames }.get()
+        var times: [Int: NIODeadline] = [:]
+        for (frame, time) in frames {
+            var parser = SSEParser()
+            for event in parser.parse(frame) where event.hasID {
+                if let seq = event.lastEventID.flatMap({ Int($0) }) { times[seq] = time }
+            }
+        }
+        return times
     }
 
     func flush() {}

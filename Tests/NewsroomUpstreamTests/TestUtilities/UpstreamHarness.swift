@@ -20,10 +20,12 @@ struct UpstreamHarness {
     let upstream: ReplayUpstream
     let manager: GenerationManager
     let logs: LogRecorder
+    let metrics: TestMetricsFactory
 
     static func run(
         configure: (inout GenerationManager.Configuration) -> Void = { _ in },
         replay: (inout ReplayUpstream.Configuration) -> Void = { _ in },
+        publishObserver: (@Sendable (PublishObservation) -> Void)? = nil,
         _ body: (UpstreamHarness) async throws -> Void
     ) async throws {
         // Own threads per test: the upstream on one loop, the hub and the HTTP client on another, so
@@ -48,8 +50,12 @@ struct UpstreamHarness {
         let logs = LogRecorder()
         var logger = Logger(label: "newsroom.upstream.test") { _ in LogRecorderHandler(recorder: logs) }
         logger.logLevel = .trace
-        let manager = GenerationManager(configuration: configuration, hub: hub, eventLoopGroup: group, logger: logger)
-        let harness = UpstreamHarness(group: group, hub: hub, upstream: upstream, manager: manager, logs: logs)
+        let metrics = TestMetricsFactory()
+        let manager = GenerationManager(
+            configuration: configuration, hub: hub, eventLoopGroup: group, logger: logger, metricsFactory: metrics,
+            publishObserver: publishObserver)
+        let harness = UpstreamHarness(
+            group: group, hub: hub, upstream: upstream, manager: manager, logs: logs, metrics: metrics)
         do {
             try await body(harness)
         } catch {
