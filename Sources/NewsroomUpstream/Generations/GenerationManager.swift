@@ -32,9 +32,11 @@ public final class GenerationManager: GenerationService, Sendable {
     let publishObserver: (@Sendable (PublishObservation) -> Void)?
 
     private struct Registry {
-        var generations: [String: GenerationRun] = [:]
+        /// Running generations by id.
+        var running: [String: GenerationRun] = [:]
         var runningByTopic: [String: String] = [:]
-        var running = 0
+        /// Ended generations (only their info: the run and its request body are released), by id.
+        var finished: [String: (info: GenerationInfo, endedAt: NIODeadline)] = [:]
         var isShuttingDown = false
         var lastPrune = NIODeadline.uptimeNanoseconds(0)
     }
@@ -91,7 +93,7 @@ public final class GenerationManager: GenerationService, Sendable {
     }
 
     /// The number of running generations.
-    public var runningCount: Int { self.registry.withLock { $0.running } }
+    public var runningCount: Int { self.registry.withLock { $0.running.count } }
 
     /// The provider ids that can be used.
     public var providerIDs: [String] { self.providers.keys.sorted() }
@@ -148,13 +150,14 @@ public final class GenerationManager: GenerationService, Sendable {
     }
 
     public func cancel(generation id: String) async -> GenerationInfo? {
-        guard let run = self.registry.withLock({ $0.generations[id] }) else { return nil }
+        let (run, finished) = self.registry.withLock { ($0.running[id], $0.finished[id]?.info) }
+        guard let run else { return finished }
         return await self.cancel(run, reason: .cancelled)
     }
 
     public func cancel(topic: String) async -> GenerationInfo? {
         let run = self.registry.withLock { registry in
-            registry.runningByTopic[topic].flatMap { registry.generations[$0] }
+            registry.runningByTopic[topic].flatMap { registry.running[$0] }
         }
         guard let run else { return nil }
         return await self.cancel(run, reason: .cancelled)
@@ -162,7 +165,8 @@ public final class GenerationManager: GenerationService, Sendable {
 
     public func info(generation id: String) async -> GenerationInfo? {
         self.prune()
-        return self.registry.withLock { $0.generations[id] }?.info
+        let (run, finished) = self.registry.withLock { ($0.running[id], $0.finished[id]?.info) }
+        return run?.info ?? finished
     }
 
     /// Cancels every running generation (each topic ends with `stream_complete(cancelled)`), waits for
@@ -171,7 +175,7 @@ public final class GenerationManager: GenerationService, Sendable {
         let (runs, first) = self.registry.withLock { registry -> ([GenerationRun], Bool) in
             let first = !registry.isShuttingDown
             registry.isShuttingDown = true
-            return (Array(registry.generations.values), first)
+            return (Array(registry.running.values), first)
         }
         for run in runs { run.abort(.shutdown) }
         for run in runs { await run.state.withLock { $0.task }?.value }
@@ -195,31 +199,31 @@ public final class GenerationManager: GenerationService, Sendable {
             if registry.runningByTopic[run.topic] != nil {
                 throw GenerationError(code: .topicBusy, message: "topic '\(run.topic)' already has a running generation")
             }
-            guard registry.running < self.configuration.maxConcurrentGenerations else {
+            guard registry.running.count < self.configuration.maxConcurrentGenerations else {
                 throw GenerationError(
                     code: .tooManyGenerations,
                     message: "\(self.configuration.maxConcurrentGenerations) generations are running, the most allowed",
                     retryAfterSeconds: Self.seconds(self.configuration.busyRetryAfter))
             }
-            registry.running += 1
+            registry.running[run.id] = run
             registry.runningByTopic[run.topic] = run.id
-            registry.generations[run.id] = run
         }
     }
 
     private func unregister(_ run: GenerationRun) {
         self.registry.withLock { registry in
-            registry.running -= 1
+            registry.running[run.id] = nil
             registry.runningByTopic[run.topic] = nil
-            registry.generations[run.id] = nil
         }
     }
 
-    /// Marks a run as no longer running (it stays in ``info(generation:)`` for the retention time).
+    /// Moves a run to the finished generations (it stays in ``info(generation:)`` for the retention).
     func finished(_ run: GenerationRun) {
+        let info = run.info
         self.registry.withLock { registry in
-            registry.running -= 1
+            registry.running[run.id] = nil
             if registry.runningByTopic[run.topic] == run.id { registry.runningByTopic[run.topic] = nil }
+            registry.finished[run.id] = (info, .now())
         }
     }
 
@@ -231,10 +235,7 @@ public final class GenerationManager: GenerationService, Sendable {
             // At most once a second: it visits every remembered generation.
             guard now - registry.lastPrune >= .seconds(1) else { return }
             registry.lastPrune = now
-            registry.generations = registry.generations.filter { _, run in
-                guard let endedAt = run.state.withLock({ $0.endedAt }) else { return true }
-                return now - endedAt < retention || registry.runningByTopic[run.topic] == run.id
-            }
+            registry.finished = registry.finished.filter { now - $0.value.endedAt < retention }
         }
     }
 
