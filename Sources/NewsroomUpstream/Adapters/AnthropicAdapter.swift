@@ -64,7 +64,7 @@ public struct AnthropicAdapter: UpstreamAdapter {
                 guard let block = object["content_block"]?.objectValue else { return }
                 let index = object["index"]?.intValue ?? 0
                 switch block["type"]?.stringValue {
-                case "tool_use", "server_tool_use":
+                case "tool_use":  // `server_tool_use` runs at Anthropic: not a call for the client
                     self.assembler.beginToolCall(
                         key: index, index: self.assembler.toolCallCount, id: block["id"]?.stringValue,
                         name: block["name"]?.stringValue ?? "")
