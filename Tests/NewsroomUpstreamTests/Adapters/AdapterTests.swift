@@ -159,6 +159,29 @@ struct AdapterTests {
         #expect(decoder.finish().isEmpty)
     }
 
+    @Test("Anthropic server tool use is not a client tool call; unknown events are ignored")
+    func anthropicServerTools() {
+        var decoder = AnthropicAdapter().makeDecoder(
+            context: UpstreamStreamContext(generation: "g", provider: "anthropic", requestedModel: nil))
+        let stream = [
+            #"{"type":"message_start","message":{"model":"claude","usage":{"input_tokens":5,"output_tokens":1}}}"#,
+            #"{"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{}}}"#,
+            #"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"query\":\"x\"}"}}"#,
+            #"{"type":"content_block_stop","index":0}"#,
+            #"{"type":"brand_new_event","index":1}"#,
+            #"{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}"#,
+            #"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Found it."}}"#,
+            #"{"type":"content_block_stop","index":1}"#,
+            #"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}"#,
+            #"{"type":"message_stop"}"#,
+        ].map { "event: x\ndata: \($0)\n\n" }.joined()
+        let assembled = AssembledStream(decoder.decode(ByteBuffer(string: stream)) + decoder.finish())
+        #expect(assembled.calls.isEmpty)
+        #expect(assembled.text == "Found it.")
+        #expect(assembled.finishReason == .stop)
+        #expect(assembled.usage == Usage(inputTokens: 5, outputTokens: 9))
+    }
+
     @Test("the embedded transcripts parse and split into events")
     func embedded() {
         let names = Set(ReplayUpstream.embeddedTranscripts.map(\.name))
