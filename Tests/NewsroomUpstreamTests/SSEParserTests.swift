@@ -6,7 +6,9 @@ import Testing
 @Suite("SSE parser")
 struct SSEParserTests {
     /// Parses `text` whole, byte by byte and in random chunks; all three must agree, and that is returned.
-    func parse(_ bytes: [UInt8], finish: Bool = true, sourceLocation: SourceLocation = #_sourceLocation)
+    func parse(
+        _ bytes: [UInt8], finish: Bool = true, sourceLocation: SourceLocation = #_sourceLocation
+    )
         -> [ServerSentEvent]
     {
         func run(_ chunks: [ByteBuffer]) -> [ServerSentEvent] {
@@ -105,7 +107,10 @@ struct SSEParserTests {
     func idAndRetry() {
         var parser = SSEParser()
         let events = parser.parse(
-            ByteBuffer(string: "id: 1\ndata: a\n\ndata: b\n\nid: 2\u{0}x\ndata: c\n\nretry: 2500\n\nretry: 12x\n\nid\ndata: d\n\n"))
+            ByteBuffer(
+                string:
+                    "id: 1\ndata: a\n\ndata: b\n\nid: 2\u{0}x\ndata: c\n\nretry: 2500\n\nretry: 12x\n\nid\ndata: d\n\n")
+        )
         #expect(events.map(\.data) == ["a", "b", "c", "d"])
         #expect(events.map(\.lastEventID) == ["1", "1", "1", ""])
         #expect(events.map(\.hasID) == [true, false, false, true])

@@ -84,17 +84,22 @@ final class ReplayHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.current = id
 
         guard head.method == .POST, let name else {
-            self.respond(status: 404, json: #"{"error":{"message":"no such endpoint","type":"not_found_error"}}"#, context: context)
+            self.respond(
+                status: 404, json: #"{"error":{"message":"no such endpoint","type":"not_found_error"}}"#,
+                context: context)
             return
         }
         if let key = self.server.configuration.requiredAPIKey {
             let bearer = head.headers.first(name: "authorization")
-            let presented = [bearer.map { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : $0 },
-                head.headers.first(name: "x-api-key"), head.headers.first(name: "x-goog-api-key")]
+            let presented = [
+                bearer.map { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : $0 },
+                head.headers.first(name: "x-api-key"), head.headers.first(name: "x-goog-api-key"),
+            ]
             guard presented.contains(key) else {
                 self.respond(
                     status: 401,
-                    json: #"{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+                    json:
+                        #"{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","code":"invalid_api_key"}}"#,
                     context: context)
                 return
             }
@@ -118,7 +123,8 @@ final class ReplayHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             self.respond(
                 status: status,
-                json: #"{"error":{"message":"replay: injected \#(status)","type":"\#(type)","param":null,"code":null}}"#,
+                json:
+                    #"{"error":{"message":"replay: injected \#(status)","type":"\#(type)","param":null,"code":null}}"#,
                 headers: extra, context: context)
             return
         }
@@ -175,7 +181,8 @@ final class ReplayHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "content-type", value: contentType)
         headers.add(name: "cache-control", value: "no-cache")
         context.writeAndFlush(
-            self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+            promise: nil)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         if let interval = behavior.keepAlive {
             let keepAliveBytes: [UInt8] = contentType.contains("ndjson") ? [UInt8(ascii: "\n")] : Array(":\n\n".utf8)

@@ -88,7 +88,8 @@ public struct ReplayTranscript: Sendable, Hashable {
                 value: String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
         }
         return ReplayTranscript(
-            name: name, content: .response(status: status, headers: headers, body: Array(bytes[min(bodyStart, bytes.count)...])))
+            name: name,
+            content: .response(status: status, headers: headers, body: Array(bytes[min(bodyStart, bytes.count)...])))
     }
 
     /// Loads every transcript under `directory`: `<directory>/<provider>/<case>.{sse,ndjson,http}`.
@@ -107,7 +108,9 @@ public struct ReplayTranscript: Sendable, Hashable {
                 let base = String(file[..<dot])
                 let fileExtension = String(file[file.index(after: dot)...])
                 let data = try Data(contentsOf: folder.appendingPathComponent(file))
-                if let transcript = Self.parse(name: "\(provider)/\(base)", fileExtension: fileExtension, bytes: Array(data)) {
+                if let transcript = Self.parse(
+                    name: "\(provider)/\(base)", fileExtension: fileExtension, bytes: Array(data))
+                {
                     transcripts.append(transcript)
                 }
             }

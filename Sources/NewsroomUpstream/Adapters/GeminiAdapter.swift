@@ -25,7 +25,8 @@ public struct GeminiAdapter: UpstreamAdapter {
     public func makeRequest(body: JSONValue, provider: UpstreamProvider) throws(GenerationError) -> UpstreamRequest {
         var object = try RequestBody.object(body)
         guard var model = object.removeValue(forKey: "model")?.nonEmptyString else {
-            throw GenerationError(code: .badRequest, message: "'request.model' is required for gemini (it names the URL)")
+            throw GenerationError(
+                code: .badRequest, message: "'request.model' is required for gemini (it names the URL)")
         }
         if model.hasPrefix("models/") { model.removeFirst("models/".count) }
         guard

@@ -57,7 +57,9 @@ public struct OpenAIResponsesAdapter: UpstreamAdapter {
             case "response.reasoning_summary_text.delta", "response.reasoning_text.delta":
                 self.assembler.reasoning(object["delta"]?.stringValue ?? "")
             case "response.output_item.added":
-                guard let item = object["item"]?.objectValue, item["type"]?.stringValue == "function_call" else { return }
+                guard let item = object["item"]?.objectValue, item["type"]?.stringValue == "function_call" else {
+                    return
+                }
                 let key = object["output_index"]?.intValue ?? self.callKeys.count
                 if let itemID = item["id"]?.stringValue { self.callKeys[itemID] = key }
                 self.assembler.beginToolCall(
@@ -86,7 +88,8 @@ public struct OpenAIResponsesAdapter: UpstreamAdapter {
             case "response.failed":
                 self.takeUsage(object["response"])
                 let error = object["response"]?["error"] ?? .object([:])
-                self.assembler.fail(UpstreamErrorClassifier.streamError(.object(["error": error])), providerReason: "failed")
+                self.assembler.fail(
+                    UpstreamErrorClassifier.streamError(.object(["error": error])), providerReason: "failed")
             case "error":
                 self.assembler.fail(UpstreamErrorClassifier.streamError(.object(object)))
             default:

@@ -158,7 +158,8 @@ struct StreamAssembler {
         self.openOrder.removeAll()
         self.events.append(.error(error))
         self.events.append(
-            .streamComplete(StreamComplete(finishReason: .error, providerFinishReason: providerReason, usage: self.usage)))
+            .streamComplete(
+                StreamComplete(finishReason: .error, providerFinishReason: providerReason, usage: self.usage)))
     }
 
     /// Ends a stream that stopped before its success terminator.

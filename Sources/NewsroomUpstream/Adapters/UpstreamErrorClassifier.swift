@@ -11,9 +11,9 @@ import NewsroomCore
 ///
 /// Classification: the HTTP status decides for 401/403 (`auth_failed`), 429 (`rate_limited`, except
 /// `insufficient_quota`, which is not retryable), 529 (`overloaded`), 408 (`upstream_timeout`) and the
-/// other 4xx (`bad_request`, except 409 and TGI's 424); otherwise the provider's error type decides when
-/// it is known, then the status (5xx → `upstream_unavailable`, 504 → `upstream_timeout`). Messages are cut to 512 bytes; the manager also
-/// scrubs API keys from them before publishing.
+/// other 4xx (`bad_request`, except 409 and TGI's 424); otherwise the provider's error type decides
+/// when it is known, then the status (5xx → `upstream_unavailable`, 504 → `upstream_timeout`).
+/// Messages are cut to 512 bytes; the manager also scrubs API keys from them before publishing.
 public enum UpstreamErrorClassifier {
     /// The fields of a provider's error object.
     struct Details {

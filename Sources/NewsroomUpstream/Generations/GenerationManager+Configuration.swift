@@ -44,15 +44,19 @@ extension GenerationManager {
                             + UpstreamAdapters.names.joined(separator: ", ") + ")")
                 }
                 guard provider.baseURL.hasPrefix("http://") || provider.baseURL.hasPrefix("https://") else {
-                    throw ConfigurationError(message: "provider '\(id)': the base URL must start with http:// or https://")
+                    throw ConfigurationError(
+                        message: "provider '\(id)': the base URL must start with http:// or https://")
                 }
             }
             guard self.maxConcurrentGenerations > 0 else {
                 throw ConfigurationError(message: "maxConcurrentGenerations must be positive")
             }
-            guard self.retry.maxAttempts > 0 else { throw ConfigurationError(message: "retry.maxAttempts must be positive") }
+            guard self.retry.maxAttempts > 0 else {
+                throw ConfigurationError(message: "retry.maxAttempts must be positive")
+            }
             for (name, value) in [
-                ("connect", self.timeouts.connect), ("firstByte", self.timeouts.firstByte), ("idle", self.timeouts.idle),
+                ("connect", self.timeouts.connect), ("firstByte", self.timeouts.firstByte),
+                ("idle", self.timeouts.idle),
                 ("total", self.timeouts.total),
             ] where value <= .zero {
                 throw ConfigurationError(message: "timeouts.\(name) must be positive")

@@ -19,7 +19,8 @@ import Synchronization
 /// cancels its task, which makes AsyncHTTPClient close the upstream connection at once; the topic then
 /// ends with `stream_complete(finish_reason: cancelled)` after whatever was published before.
 ///
-/// - Important: Call ``shutdown()`` (or use ``withGenerationManager(configuration:hub:eventLoopGroup:logger:metricsFactory:_:)``)
+/// - Important: Call ``shutdown()`` (or use
+///   ``withGenerationManager(configuration:hub:eventLoopGroup:logger:metricsFactory:_:)``)
 ///   before releasing the manager: it cancels running generations and shuts the HTTP client down.
 public final class GenerationManager: GenerationService, Sendable {
     /// What the manager was created with.
@@ -109,7 +110,10 @@ public final class GenerationManager: GenerationService, Sendable {
         guard let (adapter, provider) = self.providers[request.provider] else {
             throw GenerationError(
                 code: .unknownProvider,
-                message: "unknown provider '\(request.provider.prefix(64))'; configured: \(self.providerIDs.joined(separator: ", "))")
+                message:
+                    "unknown provider '\(request.provider.prefix(64))'; configured: "
+                    + self.providerIDs.joined(separator: ", ")
+            )
         }
         let upstreamRequest = try adapter.makeRequest(body: request.body, provider: provider)
         let id = Self.makeID()
@@ -197,7 +201,8 @@ public final class GenerationManager: GenerationService, Sendable {
                 throw GenerationError(code: .shuttingDown, message: "the hub is shutting down")
             }
             if registry.runningByTopic[run.topic] != nil {
-                throw GenerationError(code: .topicBusy, message: "topic '\(run.topic)' already has a running generation")
+                throw GenerationError(
+                    code: .topicBusy, message: "topic '\(run.topic)' already has a running generation")
             }
             guard registry.running.count < self.configuration.maxConcurrentGenerations else {
                 throw GenerationError(

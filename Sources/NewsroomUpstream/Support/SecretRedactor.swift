@@ -25,7 +25,8 @@ struct SecretRedactor: Sendable {
     }
 
     static func isKeyCharacter(_ character: Character) -> Bool {
-        character.isASCII && (character.isLetter || character.isNumber || character == "-" || character == "_" || character == "*")
+        character.isASCII
+            && (character.isLetter || character.isNumber || character == "-" || character == "_" || character == "*")
     }
 
     /// Replaces words that start with a known key prefix and go on for at least 8 key characters.

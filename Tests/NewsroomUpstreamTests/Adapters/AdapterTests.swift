@@ -2,8 +2,9 @@ import NIOCore
 import NIOHTTP1
 import NewsroomCore
 import NewsroomTesting
-@testable import NewsroomUpstream
 import Testing
+
+@testable import NewsroomUpstream
 
 @Suite("Adapters: requests, errors, keys")
 struct AdapterTests {
@@ -75,22 +76,33 @@ struct AdapterTests {
         #expect(try self.body(kept)["parameters"] == .object(["details": .bool(false)]))
     }
 
-    @Test("HTTP errors classify by status, then by the provider's error type", arguments: [
-        (400, #"{"error":{"message":"m","type":"invalid_request_error"}}"#, "bad_request", false),
-        (401, #"{"error":{"message":"m","type":"invalid_request_error","code":"invalid_api_key"}}"#, "auth_failed", false),
-        (403, #"{"type":"error","error":{"type":"permission_error","message":"m"}}"#, "auth_failed", false),
-        (404, #"{"error":"model not found"}"#, "bad_request", false),
-        (429, #"{"error":{"message":"m","type":"requests","code":"rate_limit_exceeded"}}"#, "rate_limited", true),
-        (429, #"{"error":{"message":"m","type":"insufficient_quota","code":"insufficient_quota"}}"#, "rate_limited", false),
-        (429, #"{"error":"Model is overloaded","error_type":"overloaded"}"#, "rate_limited", true),
-        (500, #"{"error":{"message":"m","type":"server_error"}}"#, "upstream_unavailable", true),
-        (502, "<html>Bad gateway</html>", "upstream_unavailable", true),
-        (503, #"{"error":{"code":503,"message":"m","status":"UNAVAILABLE"}}"#, "upstream_unavailable", true),
-        (504, "", "upstream_timeout", true),
-        (529, #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#, "overloaded", true),
-        (422, #"{"error":"Input validation error","error_type":"validation"}"#, "bad_request", false),
-        (424, #"{"error":"Request failed during generation","error_type":"generation"}"#, "upstream_unavailable", true),
-    ])
+    @Test(
+        "HTTP errors classify by status, then by the provider's error type",
+        arguments: [
+            (400, #"{"error":{"message":"m","type":"invalid_request_error"}}"#, "bad_request", false),
+            (
+                401, #"{"error":{"message":"m","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+                "auth_failed", false
+            ),
+            (403, #"{"type":"error","error":{"type":"permission_error","message":"m"}}"#, "auth_failed", false),
+            (404, #"{"error":"model not found"}"#, "bad_request", false),
+            (429, #"{"error":{"message":"m","type":"requests","code":"rate_limit_exceeded"}}"#, "rate_limited", true),
+            (
+                429, #"{"error":{"message":"m","type":"insufficient_quota","code":"insufficient_quota"}}"#,
+                "rate_limited", false
+            ),
+            (429, #"{"error":"Model is overloaded","error_type":"overloaded"}"#, "rate_limited", true),
+            (500, #"{"error":{"message":"m","type":"server_error"}}"#, "upstream_unavailable", true),
+            (502, "<html>Bad gateway</html>", "upstream_unavailable", true),
+            (503, #"{"error":{"code":503,"message":"m","status":"UNAVAILABLE"}}"#, "upstream_unavailable", true),
+            (504, "", "upstream_timeout", true),
+            (529, #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#, "overloaded", true),
+            (422, #"{"error":"Input validation error","error_type":"validation"}"#, "bad_request", false),
+            (
+                424, #"{"error":"Request failed during generation","error_type":"generation"}"#, "upstream_unavailable",
+                true
+            ),
+        ])
     func httpErrors(status: Int, body: String, code: String, retryable: Bool) {
         let error = UpstreamErrorClassifier.httpError(status: status, body: ByteBuffer(string: body))
         #expect(error.code == code)
@@ -119,7 +131,9 @@ struct AdapterTests {
 
     @Test("Retry-After: retry-after-ms first, then seconds, then an HTTP-date")
     func retryAfter() {
-        #expect(RetryAfter.delay(from: HTTPHeaders([("retry-after-ms", "250"), ("retry-after", "3")])) == .milliseconds(250))
+        #expect(
+            RetryAfter.delay(from: HTTPHeaders([("retry-after-ms", "250"), ("retry-after", "3")])) == .milliseconds(250)
+        )
         #expect(RetryAfter.delay(from: HTTPHeaders([("retry-after", "1.5")])) == .milliseconds(1500))
         #expect(RetryAfter.delay(from: HTTPHeaders([("retry-after", "soon")])) == nil)
         #expect(RetryAfter.delay(from: HTTPHeaders()) == nil)
@@ -155,7 +169,8 @@ struct AdapterTests {
         #expect(AssembledStream(events).text == "ok")
         #expect(decoder.isFinished)
         // Bytes after the end are ignored.
-        #expect(decoder.decode(ByteBuffer(string: #"data: {"choices":[{"delta":{"content":"late"}}]}"# + "\n\n")).isEmpty)
+        #expect(
+            decoder.decode(ByteBuffer(string: #"data: {"choices":[{"delta":{"content":"late"}}]}"# + "\n\n")).isEmpty)
         #expect(decoder.finish().isEmpty)
     }
 

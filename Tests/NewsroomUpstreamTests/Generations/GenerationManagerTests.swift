@@ -69,12 +69,14 @@ struct GenerationManagerTests {
             let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
             for (provider, transcript) in [
                 ("openai", "openai/text"), ("anthropic", "anthropic/text"), ("gemini", "gemini/text_crlf"),
-                ("ollama", "ollama/chat"), ("tgi", "tgi/generate_stream"), ("openai-responses", "openai-responses/text"),
+                ("ollama", "ollama/chat"), ("tgi", "tgi/generate_stream"),
+                ("openai-responses", "openai-responses/text"),
             ] {
                 let (info, sink) = try await harness.start(
                     provider: provider, transcript: transcript, traceHeaders: [("traceparent", traceparent)])
                 try await sink!.waitForClose()
-                let request = try #require(harness.upstream.requests.last { $0.json?["replay_transcript"]?.stringValue == transcript })
+                let request = try #require(
+                    harness.upstream.requests.last { $0.json?["replay_transcript"]?.stringValue == transcript })
                 #expect(request.header("traceparent") == traceparent)
                 let body = try #require(request.json)
                 switch provider {
@@ -374,7 +376,9 @@ struct GenerationManagerTests {
             #expect(!harness.logs.all.isEmpty)
         }
         // A start error does not echo a key either.
-        #expect(!"\(ProviderConfiguration(adapter: "openai", baseURL: "x", apiKey: UpstreamHarness.apiKey))".contains(UpstreamHarness.apiKey))
+        #expect(
+            !"\(ProviderConfiguration(adapter: "openai", baseURL: "x", apiKey: UpstreamHarness.apiKey))".contains(
+                UpstreamHarness.apiKey))
     }
 
     @Test("over the concurrency limit: tooManyGenerations with a retry-after")
@@ -403,16 +407,19 @@ struct GenerationManagerTests {
     func topicBusy() async throws {
         try await UpstreamHarness.run { harness in
             let (info, _) = try await harness.start(
-                provider: "openai", transcript: "openai/text", behavior: "stall-after=2", topic: "busy:1", subscribe: false)
+                provider: "openai", transcript: "openai/text", behavior: "stall-after=2", topic: "busy:1",
+                subscribe: false)
             do {
-                _ = try await harness.start(provider: "openai", transcript: "openai/text", topic: "busy:1", subscribe: false)
+                _ = try await harness.start(
+                    provider: "openai", transcript: "openai/text", topic: "busy:1", subscribe: false)
                 Issue.record("a second generation started on a busy topic")
             } catch let error as GenerationError {
                 #expect(error.code == .topicBusy)
             }
             _ = await harness.manager.cancel(generation: info.id)
             do {
-                _ = try await harness.start(provider: "openai", transcript: "openai/text", topic: "busy:1", subscribe: false)
+                _ = try await harness.start(
+                    provider: "openai", transcript: "openai/text", topic: "busy:1", subscribe: false)
                 Issue.record("a generation started on an ended topic")
             } catch let error as GenerationError {
                 #expect(error.code == .topicBusy)
@@ -447,7 +454,8 @@ struct GenerationManagerTests {
         try await UpstreamHarness.run(configure: { $0.idlePollInterval = .milliseconds(50) }) { harness in
             let started = NIODeadline.now()
             let (info, _) = try await harness.start(
-                provider: "openai", transcript: "openai/text", behavior: "delay=200", cancelWhenIdle: .milliseconds(300),
+                provider: "openai", transcript: "openai/text", behavior: "delay=200",
+                cancelWhenIdle: .milliseconds(300),
                 subscribe: false)
             let final = try #require(try await harness.waitForEnd(of: info.id))
             #expect(final.state == .cancelled)
@@ -521,7 +529,8 @@ struct GenerationManagerTests {
     func generatedTopic() async throws {
         try await UpstreamHarness.run { harness in
             let info = try await harness.manager.start(
-                GenerationRequest(provider: "openai", body: UpstreamHarness.body(provider: "openai", transcript: "openai/text")))
+                GenerationRequest(
+                    provider: "openai", body: UpstreamHarness.body(provider: "openai", transcript: "openai/text")))
             #expect(info.topic == info.id)
             let replayed = try await harness.replay(topic: info.topic)
             #expect(AssembledStream(replayed).text == "The capital of France is Paris — “la Ville Lumière” ☀️.")
@@ -537,7 +546,8 @@ struct GenerationObservabilityTests {
             let (ok, okSink) = try await harness.start(
                 provider: "openai", transcript: "openai/text", behavior: "fail=503x1")
             try await okSink!.waitForClose()
-            let (failed, failedSink) = try await harness.start(provider: "anthropic", transcript: "anthropic/overloaded")
+            let (failed, failedSink) = try await harness.start(
+                provider: "anthropic", transcript: "anthropic/overloaded")
             try await failedSink!.waitForClose()
             let (cancelled, cancelledSink) = try await harness.start(
                 provider: "openai", transcript: "openai/text", behavior: "stall-after=3")

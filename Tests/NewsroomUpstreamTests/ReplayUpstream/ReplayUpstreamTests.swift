@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
-import NIOHTTP1
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import NewsroomCore
 import NewsroomTesting
@@ -49,8 +49,10 @@ struct ReplayUpstreamTests {
         try await self.withServer { server, client in
             let byHeader = try await self.post(
                 client, server.baseURL + "/v1/chat/completions",
-                headers: [("x-replay-transcript", "openai/parallel_tool_calls"), ("authorization", "Bearer k"),
-                    ("traceparent", "00-abc-def-01")])
+                headers: [
+                    ("x-replay-transcript", "openai/parallel_tool_calls"), ("authorization", "Bearer k"),
+                    ("traceparent", "00-abc-def-01"),
+                ])
             #expect(byHeader.status == 200)
             #expect(byHeader.body.contains("get_weather"))
             #expect(byHeader.headers.contains { $0.0.lowercased() == "content-type" && $0.1 == "text/event-stream" })
@@ -65,7 +67,8 @@ struct ReplayUpstreamTests {
                 client, server.baseURL + "/v1/messages", headers: [("x-replay-transcript", "anthropic/nope")])
             #expect(unknown.status == 404)
             let httpError = try await self.post(
-                client, server.baseURL + "/v1/chat/completions", headers: [("x-replay-transcript", "openai/http_error_429")])
+                client, server.baseURL + "/v1/chat/completions",
+                headers: [("x-replay-transcript", "openai/http_error_429")])
             #expect(httpError.status == 429)
             #expect(httpError.headers.contains { $0.0.lowercased() == "retry-after" && $0.1 == "1" })
             let requests = server.requests

@@ -96,7 +96,8 @@ struct UpstreamHarness {
         cancelWhenIdle: TimeAmount? = nil, subscribe: Bool = true, traceHeaders: [(String, String)] = []
     ) async throws -> (info: GenerationInfo, sink: RecordingSink?) {
         let topic = topic ?? "test:\(UUID().uuidString.prefix(8))"
-        let sink = subscribe ? try await RecordingSink.subscribe(to: topic, hub: self.hub, eventLoop: self.group.next()) : nil
+        let sink =
+            subscribe ? try await RecordingSink.subscribe(to: topic, hub: self.hub, eventLoop: self.group.next()) : nil
         let info = try await self.manager.start(
             GenerationRequest(
                 provider: provider, body: Self.body(provider: provider, transcript: transcript, behavior: behavior),
