@@ -22,6 +22,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Most topics held at once (default 100000).") var maxTopics: Int?
     @Option(help: "Largest accepted request body in bytes (default 1 MiB).") var maxBodyBytes: Int?
     @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
+    @Option(help: "PEM certificate chain: with --tls-private-key, the port speaks TLS (h2 or http/1.1 by ALPN).")
+    var tlsCertificate: String?
+    @Option(help: "PEM private key for --tls-certificate.") var tlsPrivateKey: String?
     @Option(help: "Log format: text or json (also NEWSROOM_LOG_FORMAT).") var logFormat: String?
     @Option(help: "Lowest log level (default info).") var logLevel: String?
 
@@ -44,6 +47,8 @@ struct ServerOptions: ParsableArguments {
         set("topics.max", self.maxTopics.map { .int($0) })
         set("http.maxBodyBytes", self.maxBodyBytes.map { .int($0) })
         set("threads", self.threads.map { .int($0) })
+        set("tls.certificate", self.tlsCertificate.map { .string($0) })
+        set("tls.privateKey", self.tlsPrivateKey.map { .string($0) })
         set("log.format", self.logFormat.map { .string($0) })
         set("log.level", self.logLevel.map { .string($0) })
         return values

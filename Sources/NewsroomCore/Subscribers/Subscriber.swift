@@ -50,7 +50,8 @@ public final class Subscriber: @unchecked Sendable {
     /// Set once the topic's terminal event has been written (or queued, until it is written).
     private var terminalQueued = false
     private(set) var lastWrite: NIODeadline
-    private(set) var isClosed = false
+    /// Whether the subscription has ended (it receives nothing more).
+    public private(set) var isClosed = false
     /// The position in the shard's list for this topic (for O(1) removal).
     var shardIndex = 0
 

@@ -13,6 +13,17 @@ final class HTTPHandlerContext: Sendable {
     let sseHTTP1Format: WireFormat
     let sseFormat: WireFormat
     let ready = Atomic<Bool>(true)
+    private let keepalives = Mutex<[ObjectIdentifier: WebSocketKeepalive]>([:])
+
+    /// The WebSocket ping timer of `loop` (one per loop, created on first use).
+    func keepalive(for loop: any EventLoop) -> WebSocketKeepalive {
+        self.keepalives.withLock { keepalives in
+            if let existing = keepalives[ObjectIdentifier(loop)] { return existing }
+            let keepalive = WebSocketKeepalive(eventLoop: loop, interval: self.configuration.webSocketPingInterval)
+            keepalives[ObjectIdentifier(loop)] = keepalive
+            return keepalive
+        }
+    }
 
     init(
         hub: Hub, generations: (any GenerationService)?, configuration: HTTPServer.Configuration, logger: Logger,

@@ -73,6 +73,11 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.requestTimer?.cancel()
+        self.requestTimer = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         self.armRequestTimer(context: context)
         context.fireChannelActive()
@@ -282,8 +287,23 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 try self.startGeneration(head: head, body: body, context: context)
             case .generation(let id):
                 self.generation(id: id, head: head, context: context)
-            case .topicWebSocket, .multiplexWebSocket:
-                throw APIError(.upgradeRequired, "upgrade_required", "this endpoint needs a WebSocket upgrade")
+            case .topicWebSocket(let name):
+                // Reached only when the request was not upgraded: say why.
+                try Self.validateTopic(name)
+                if let value = target.query["after"], Int(value).map({ $0 >= 0 }) != true {
+                    throw APIError.badRequest("'after' must be a non-negative integer", code: "invalid_resume")
+                }
+                if let name = target.query["policy"], SlowConsumerPolicy(name: name) == nil {
+                    throw APIError.badRequest(
+                        "'policy' must be one of \(SlowConsumerPolicy.names.joined(separator: ", "))", code: "invalid_policy")
+                }
+                throw APIError(
+                    .upgradeRequired, "upgrade_required", "this endpoint needs a WebSocket upgrade (HTTP/1.1)",
+                    headers: [("upgrade", "websocket")])
+            case .multiplexWebSocket:
+                throw APIError(
+                    .upgradeRequired, "upgrade_required", "this endpoint needs a WebSocket upgrade (HTTP/1.1)",
+                    headers: [("upgrade", "websocket")])
             case .viewer:
                 throw APIError.notFound("the web viewer is not available")
             }

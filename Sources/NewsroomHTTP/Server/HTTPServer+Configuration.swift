@@ -25,6 +25,27 @@ extension HTTPServer {
         public var backlog: Int32 = 4096
         /// How long graceful shutdown waits for open requests to finish. Default 5 s.
         public var shutdownGracePeriod: TimeAmount = .seconds(5)
+        /// The largest WebSocket message (after reassembling fragments) a client may send; larger
+        /// ones close the socket with 1009. Default 1 MiB.
+        public var webSocketMaxMessageBytes: Int = 1 << 20
+        /// How often a WebSocket is pinged; two missed pongs close it. Default 15 s (the hub's
+        /// heartbeat interval is used when the server is built by `NewsroomServer`).
+        public var webSocketPingInterval: TimeAmount = .seconds(15)
+        /// The most concurrent HTTP/2 streams per connection. Default 256.
+        public var http2MaxConcurrentStreams: Int = 256
+        /// A PEM certificate chain and private key: with both, the port speaks TLS (1.2 or later) and
+        /// negotiates `h2` or `http/1.1` by ALPN. Without, it serves cleartext HTTP/1.1 and h2c.
+        public var tls: TLSFiles? = nil
+
+        /// Paths of the PEM files for TLS.
+        public struct TLSFiles: Sendable, Hashable {
+            public var certificateChainPath: String
+            public var privateKeyPath: String
+            public init(certificateChainPath: String, privateKeyPath: String) {
+                self.certificateChainPath = certificateChainPath
+                self.privateKeyPath = privateKeyPath
+            }
+        }
 
         public init() {}
 

@@ -2,14 +2,21 @@ import Logging
 import NIOCore
 import NIOExtras
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
+import NIOSSL
+import NIOTLS
+import NIOWebSocket
 import NewsroomCore
 import Synchronization
 
-/// The hub's HTTP listener: the control API, publishing, and SSE subscriptions on one port.
+/// The hub's HTTP listener: the control API, publishing, SSE and WebSocket subscriptions, on one port.
 ///
-/// Each connection gets NIO's HTTP/1.1 server pipeline, a ``ConnectionIOHandler`` next to the socket
-/// (where SSE frames are written, below the encoder) and an ``HTTPRequestHandler``.
+/// One port speaks HTTP/1.1 (with WebSocket upgrades) and HTTP/2: in cleartext, h2 with prior
+/// knowledge is told apart by its connection preface (``HTTPVersionSniffer``); with TLS, ALPN chooses
+/// `h2` or `http/1.1`. An HTTP/1.1 connection gets NIO's server pipeline, a ``ConnectionIOHandler``
+/// where pre-framed SSE chunks and WebSocket frames are written (below the encoders, above TLS), and an
+/// ``HTTPRequestHandler``. An HTTP/2 connection gets one ``HTTPRequestHandler`` per stream.
 ///
 /// Start it with ``start()``; stop it with ``shutdown()``: it stops accepting, lets open requests finish
 /// (the owner ends open SSE streams by shutting the hub down), then closes what is left after the grace
@@ -25,6 +32,12 @@ public final class HTTPServer: Sendable {
         var quiesce: ServerQuiescingHelper?
     }
     private let running = Mutex(Running())
+
+    /// The current TLS context; replaced by ``reloadTLS()``, read by every new connection.
+    private final class TLSBox: Sendable {
+        let context = Mutex<NIOSSLContext?>(nil)
+    }
+    private let tls = TLSBox()
 
     /// Creates a server; nothing is bound until ``start()``.
     /// - Parameters:
@@ -57,6 +70,11 @@ public final class HTTPServer: Sendable {
         let quiesce = ServerQuiescingHelper(group: self.eventLoopGroup)
         let shared = self.shared
         let configuration = self.configuration
+        if let files = configuration.tls {
+            let context = try Self.makeTLSContext(files)
+            self.tls.context.withLock { $0 = context }
+        }
+        let tlsBox = self.tls
         var bootstrap = ServerBootstrap(group: self.eventLoopGroup)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -71,8 +89,9 @@ public final class HTTPServer: Sendable {
                 .writeBufferWaterMark,
                 value: .init(low: configuration.writeBufferLowWaterMark, high: configuration.writeBufferHighWaterMark))
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try Self.configureHTTP1(channel: channel, shared: shared)
+                let tls = tlsBox.context.withLock { $0 }
+                return channel.eventLoop.makeCompletedFuture {
+                    try Self.configureConnection(channel: channel, shared: shared, tls: tls)
                 }
             }
         if let sendBuffer = configuration.socketSendBufferBytes {
@@ -89,12 +108,85 @@ public final class HTTPServer: Sendable {
         return channel.localAddress!
     }
 
-    /// Sets up an HTTP/1.1 connection's pipeline.
+    /// Sets up a new connection: TLS with ALPN, or the cleartext HTTP/1.1-or-h2c sniffer.
+    static func configureConnection(channel: any Channel, shared: HTTPHandlerContext, tls: NIOSSLContext?) throws {
+        let sync = channel.pipeline.syncOperations
+        if let tls {
+            try sync.addHandler(NIOSSLServerHandler(context: tls))
+            try sync.addHandler(
+                ApplicationProtocolNegotiationHandler { result, channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if case .negotiated("h2") = result {
+                            try Self.configureHTTP2(channel: channel, shared: shared)
+                        } else {
+                            try Self.configureHTTP1(channel: channel, shared: shared)
+                        }
+                    }
+                })
+        } else {
+            try sync.addHandler(
+                HTTPVersionSniffer(
+                    timeout: shared.configuration.requestTimeout,
+                    configureHTTP1: { try Self.configureHTTP1(channel: $0, shared: shared) },
+                    configureHTTP2: { try Self.configureHTTP2(channel: $0, shared: shared) }))
+        }
+    }
+
+    /// Sets up an HTTP/1.1 connection's pipeline, with WebSocket upgrades.
     static func configureHTTP1(channel: any Channel, shared: HTTPHandlerContext) throws {
         let sync = channel.pipeline.syncOperations
-        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-        try sync.addHandler(ConnectionIOHandler(), position: .first)
+        // Next to the socket (or to TLS): where pre-framed bytes are written, below the HTTP and
+        // WebSocket encoders.
+        try sync.addHandler(ConnectionIOHandler())
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: shared.configuration.webSocketMaxMessageBytes, automaticErrorHandling: true,
+            shouldUpgrade: { channel, head in
+                channel.eventLoop.makeCompletedFuture { WebSocketRouting.shouldUpgrade(head) }
+            },
+            upgradePipelineHandler: { channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    try WebSocketRouting.configureUpgraded(channel: channel, head: head, shared: shared)
+                }
+            })
+        try sync.configureHTTPServerPipeline(
+            position: .last, withPipeliningAssistance: true,
+            withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }), withErrorHandling: true)
         try sync.addHandler(HTTPRequestHandler(shared: shared, isHTTP2: false))
+    }
+
+    /// Sets up an HTTP/2 connection: one ``HTTPRequestHandler`` per stream.
+    static func configureHTTP2(channel: any Channel, shared: HTTPHandlerContext) throws {
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: shared.configuration.http2MaxConcurrentStreams),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: 16 << 10),
+        ]
+        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: connection, streamConfiguration: .init()
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try stream.pipeline.syncOperations.addHandler(HTTPRequestHandler(shared: shared, isHTTP2: true))
+            }
+        }
+    }
+
+    static func makeTLSContext(_ files: Configuration.TLSFiles) throws -> NIOSSLContext {
+        let chain = try NIOSSLCertificate.fromPEMFile(files.certificateChainPath).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: files.privateKeyPath, format: .pem)
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv12
+        tls.applicationProtocols = ["h2", "http/1.1"]
+        return try NIOSSLContext(configuration: tls)
+    }
+
+    /// Reloads the TLS certificate and key from their files; new connections use them, open ones keep
+    /// theirs. Throws (and keeps the old ones) if the files are unreadable or do not match.
+    public func reloadTLS() throws {
+        guard let files = self.configuration.tls else { return }
+        let context = try Self.makeTLSContext(files)
+        self.tls.context.withLock { $0 = context }
+        self.logger.info("tls certificate reloaded")
     }
 
     /// Marks the hub not ready (`/readyz` answers 503) ahead of a shutdown, so load balancers drain it.

@@ -16,6 +16,8 @@ extension NewsroomConfiguration {
     /// - `history.maxEvents`, `history.maxBytes`, `history.maxTotalBytes`, `history.retention` seconds
     /// - `topics.max`, `topics.idleTtl` seconds, `topics.maxSubscribers`
     /// - `http.maxBodyBytes`, `http.requestTimeout` seconds, `http.sendBufferBytes`, `http.sseRetryMs`
+    /// - `http.webSocketMaxMessageBytes`, `http.http2MaxConcurrentStreams`
+    /// - `tls.certificate`, `tls.privateKey` (PEM paths) [`NEWSROOM_TLS_CERTIFICATE`, `NEWSROOM_TLS_PRIVATE_KEY`]
     /// - `log.format` (`text`|`json`) [`NEWSROOM_LOG_FORMAT`], `log.level` [`NEWSROOM_LOG_LEVEL`]
     /// - Throws: ``ConfigurationError`` for a value of the right type but not an allowed one.
     public init(reader: ConfigReader) throws {
@@ -35,6 +37,8 @@ extension NewsroomConfiguration {
             }
             self.hub.heartbeatInterval = interval
         }
+        // WebSocket pings keep the same rhythm as heartbeats.
+        self.http.webSocketPingInterval = self.hub.heartbeatInterval
         if let name = reader.string(forKey: "defaultPolicy") {
             guard let policy = SlowConsumerPolicy(name: name) else {
                 throw ConfigurationError(
@@ -59,6 +63,22 @@ extension NewsroomConfiguration {
         if let value = seconds("http.requestTimeout") { self.http.requestTimeout = value }
         if let value = reader.int(forKey: "http.sendBufferBytes") { self.http.socketSendBufferBytes = value }
         if let value = reader.int(forKey: "http.sseRetryMs") { self.http.sseRetryMilliseconds = value }
+        if let value = reader.int(forKey: "http.webSocketMaxMessageBytes") {
+            self.http.webSocketMaxMessageBytes = try positive(value, "http.webSocketMaxMessageBytes")
+        }
+        if let value = reader.int(forKey: "http.http2MaxConcurrentStreams") {
+            self.http.http2MaxConcurrentStreams = try positive(value, "http.http2MaxConcurrentStreams")
+        }
+        let certificate = reader.string(forKey: "tls.certificate")
+        let key = reader.string(forKey: "tls.privateKey", isSecret: false)
+        switch (certificate, key) {
+        case (let certificate?, let key?):
+            self.http.tls = .init(certificateChainPath: certificate, privateKeyPath: key)
+        case (nil, nil):
+            break
+        default:
+            throw ConfigurationError("tls.certificate and tls.privateKey must be given together")
+        }
         if let format = reader.string(forKey: "log.format") {
             guard let parsed = LogFormat(rawValue: format) else {
                 throw ConfigurationError("log.format must be text or json")

@@ -1,0 +1,324 @@
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+import NewsroomCore
+import NewsroomWire
+
+/// One WebSocket connection (RFC 6455), after the HTTP/1.1 upgrade.
+///
+/// - Single-topic sockets (`/v1/topics/{topic}/ws`) are subscribed at once; each event arrives as one
+///   text frame holding the event JSON; after the topic's end the server closes with 1000.
+/// - Multiplexed sockets (`/v1/ws`) take JSON commands (``WebSocketCommand``): subscribe, unsubscribe,
+///   publish, generate, cancel; every event carries its `topic`.
+///
+/// Event frames are pre-built once per event and written below the frame encoder (``WebSocketSink``);
+/// only replies and control frames go through NIO's `WebSocketFrameEncoder`. Close codes: 1000 normal,
+/// 1001 shutdown or missed pongs, 1002 protocol error (e.g. an unmasked client frame), 1003 a binary
+/// frame, 1007 invalid UTF-8, 1009 a message over the limit, 1013 a hub limit, 4008 a slow consumer
+/// under the `disconnect` policy (or an overflowing `coalesce` queue).
+final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    enum Mode {
+        case single(topic: String, after: Int?, policy: SlowConsumerPolicy?)
+        case multiplexed
+    }
+
+    private let shared: HTTPHandlerContext
+    private let mode: Mode
+    private let traceHeaders: [(String, String)]
+    private let keepalive: WebSocketKeepalive
+    private var context: ChannelHandlerContext?
+    private var raw: ChannelHandlerContext?
+    private var subscriptions: [String: Subscriber] = [:]
+    private var missedPongs = 0
+    private var closing = false
+    private let format: WireFormat
+
+    init(shared: HTTPHandlerContext, mode: Mode, traceHeaders: [(String, String)], keepalive: WebSocketKeepalive) {
+        self.shared = shared
+        self.mode = mode
+        self.traceHeaders = traceHeaders
+        self.keepalive = keepalive
+        guard let format = shared.hub.format(named: "websocket") else {
+            preconditionFailure("the hub needs the 'websocket' wire format (WebSocketFrameEncoder)")
+        }
+        self.format = format
+    }
+
+    private var hub: Hub { self.shared.hub }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.raw = try? context.pipeline.syncOperations.context(handlerType: ConnectionIOHandler.self)
+        self.keepalive.register(self)
+        if case .single(let topic, let after, let policy) = self.mode {
+            self.subscribe(topic: topic, after: after, policy: policy, id: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.teardown()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.teardown()
+        context.fireChannelInactive()
+    }
+
+    private func teardown() {
+        self.keepalive.unregister(self)
+        let subscribers = self.subscriptions.values
+        self.subscriptions.removeAll()
+        for subscriber in subscribers { subscriber.cancel() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        for subscriber in Array(self.subscriptions.values) {
+            subscriber.writabilityChanged()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
+            self.close(code: .messageTooLarge, reason: "message over \(self.shared.configuration.maxBodyBytes) bytes")
+        case is NIOWebSocketFrameAggregator.Error:
+            self.close(code: .protocolError, reason: "invalid fragmentation")
+        case is NIOWebSocketError:
+            // WebSocketProtocolErrorHandler already sent the close frame (1002 or 1009) and closes.
+            self.closing = true
+        default:
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Frames
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = self.unwrapInboundIn(data)
+        guard !self.closing else { return }
+        guard frame.maskKey != nil else {
+            // RFC 6455 section 5.1: a server must close a connection on an unmasked client frame.
+            return self.close(code: .protocolError, reason: "client frames must be masked")
+        }
+        switch frame.opcode {
+        case .text:
+            let payload = frame.unmaskedData
+            guard let text = payload.getString(at: payload.readerIndex, length: payload.readableBytes),
+                String(validating: payload.readableBytesView, as: UTF8.self) != nil
+            else {
+                return self.close(code: .dataInconsistentWithMessage, reason: "text frames must be UTF-8")
+            }
+            self.receive(text: text, bytes: payload)
+        case .binary:
+            self.close(code: .unacceptableData, reason: "binary frames are not supported; send JSON text")
+        case .ping:
+            var payload = frame.unmaskedData
+            let pong = WebSocketFrame(fin: true, opcode: .pong, data: payload.readSlice(length: min(payload.readableBytes, 125)) ?? ByteBuffer())
+            context.writeAndFlush(self.wrapOutboundOut(pong), promise: nil)
+        case .pong:
+            self.missedPongs = 0
+        case .connectionClose:
+            // Echo the peer's close (RFC 6455 section 5.5.1), then close the TCP connection.
+            var payload = frame.unmaskedData
+            let code = payload.readInteger(as: UInt16.self).map { WebSocketErrorCode(codeNumber: Int($0)) } ?? .normalClosure
+            self.close(code: code, reason: "")
+        default:
+            break
+        }
+    }
+
+    private func receive(text: String, bytes: ByteBuffer) {
+        guard case .multiplexed = self.mode else {
+            return self.reply(
+                WebSocketReply.error(
+                    id: nil, code: "unsupported", message: "this socket is subscribed to one topic; use /v1/ws for commands"))
+        }
+        let command: WebSocketCommand
+        do {
+            command = try WebSocketCommand.decode(bytes.readableBytesView)
+        } catch {
+            return self.reply(WebSocketReply.error(id: error.id, code: error.code, message: error.message))
+        }
+        switch command.operation {
+        case .subscribe(let topic, let after, let policy):
+            guard self.subscriptions[topic] == nil else {
+                return self.reply(
+                    WebSocketReply.error(id: command.id, code: "already_subscribed", message: "already subscribed to '\(topic)'"))
+            }
+            self.subscribe(topic: topic, after: after, policy: policy, id: command.id)
+        case .unsubscribe(let topic):
+            guard let subscriber = self.subscriptions.removeValue(forKey: topic) else {
+                return self.reply(
+                    WebSocketReply.error(id: command.id, code: "not_subscribed", message: "not subscribed to '\(topic)'"))
+            }
+            subscriber.cancel()
+            self.reply(WebSocketReply.ok(id: command.id, fields: [("topic", .string(topic))]))
+        case .publish(let topic, let event):
+            do {
+                let receipt = try self.hub.publish(event, to: topic)
+                self.reply(
+                    WebSocketReply.ok(
+                        id: command.id,
+                        fields: [("topic", .string(topic)), ("first_seq", .int(receipt.firstSeq)), ("last_seq", .int(receipt.lastSeq))]))
+            } catch {
+                self.reply(WebSocketReply.error(id: command.id, code: error.code.name, message: error.message))
+            }
+        case .generate(let body):
+            self.generate(body, id: command.id)
+        case .cancel(let generation, let topic):
+            self.cancel(generation: generation, topic: topic, id: command.id)
+        }
+    }
+
+    // MARK: Subscriptions
+
+    private func subscribe(topic: String, after: Int?, policy: SlowConsumerPolicy?, id: JSONValue?) {
+        guard let raw = self.raw, let context = self.context else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let sink = WebSocketSink(raw: raw) { subscriber, reason in
+            loopBound.value.subscriptionEnded(topic: topic, subscriber: subscriber, reason: reason)
+        }
+        do {
+            let subscriber = try self.hub.subscribe(to: topic, after: after, policy: policy, format: self.format, sink: sink)
+            if !subscriber.isClosed {
+                self.subscriptions[topic] = subscriber
+            }
+            if case .multiplexed = self.mode {
+                self.reply(WebSocketReply.ok(id: id, fields: [("topic", .string(topic))]))
+            }
+        } catch {
+            switch self.mode {
+            case .single:
+                if error.code == .nothingAfterEnd {
+                    self.close(code: .normalClosure, reason: "the stream ended; nothing after this seq")
+                } else if error.code == .topicLimitReached || error.code == .subscriberLimitReached {
+                    self.close(code: .unknown(1013), reason: error.code.name)
+                } else {
+                    self.close(code: .policyViolation, reason: error.code.name)
+                }
+            case .multiplexed:
+                self.reply(WebSocketReply.error(id: id, code: error.code.name, message: error.message))
+            }
+        }
+    }
+
+    private func subscriptionEnded(topic: String, subscriber: Subscriber, reason: DisconnectReason) {
+        if self.subscriptions[topic] === subscriber {
+            self.subscriptions[topic] = nil
+        }
+        switch (self.mode, reason) {
+        case (_, .slowConsumer):
+            self.close(code: .unknown(4008), reason: "slow consumer: resume after your last seq")
+        case (_, .shutdown):
+            self.close(code: .goingAway, reason: "server shutting down; resume after your last seq")
+        case (.single, _):
+            self.close(code: .normalClosure, reason: reason.isNormal ? "stream ended" : reason.code)
+        case (.multiplexed, _):
+            break  // the topic's own stream_complete (or error) told the client
+        }
+    }
+
+    // MARK: Generations
+
+    private func generate(_ body: JSONValue, id: JSONValue?) {
+        guard let generations = self.shared.generations else {
+            return self.reply(
+                WebSocketReply.error(id: id, code: "unsupported", message: "generations are not enabled on this hub"))
+        }
+        let request: GenerationRequest
+        do {
+            request = try GenerationRequestParser.parse(body, traceHeaders: self.traceHeaders)
+        } catch {
+            return self.reply(WebSocketReply.error(id: id, code: error.code, message: error.message))
+        }
+        self.replyAsync(id: id) {
+            do {
+                let info = try await generations.start(request)
+                return WebSocketReply.ok(id: id, fields: [("generation", .string(info.id)), ("topic", .string(info.topic))])
+            } catch let error as GenerationError {
+                return WebSocketReply.error(id: id, code: error.code.rawValue, message: error.message)
+            } catch {
+                return WebSocketReply.error(id: id, code: "internal", message: "internal error")
+            }
+        }
+    }
+
+    private func cancel(generation: String?, topic: String?, id: JSONValue?) {
+        let generations = self.shared.generations
+        let hub = self.hub
+        if let generation {
+            guard let generations else {
+                return self.reply(
+                    WebSocketReply.error(id: id, code: "unsupported", message: "generations are not enabled on this hub"))
+            }
+            self.replyAsync(id: id) {
+                guard let info = await generations.cancel(generation: generation) else {
+                    return WebSocketReply.error(id: id, code: "not_found", message: "no generation '\(generation)'")
+                }
+                return WebSocketReply.ok(
+                    id: id, fields: [("generation", .string(info.id)), ("topic", .string(info.topic)), ("state", .string(info.state.rawValue))])
+            }
+        } else if let topic {
+            self.replyAsync(id: id) {
+                _ = await generations?.cancel(topic: topic)
+                do {
+                    guard let snapshot = try hub.cancelTopic(named: topic) else {
+                        return WebSocketReply.error(id: id, code: "not_found", message: "no topic named '\(topic)'")
+                    }
+                    return WebSocketReply.ok(id: id, fields: [("topic", .string(topic)), ("state", .string(snapshot.state.rawValue))])
+                } catch let error as HubError {
+                    return WebSocketReply.error(id: id, code: error.code.name, message: error.message)
+                } catch {
+                    return WebSocketReply.error(id: id, code: "internal", message: "internal error")
+                }
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    private func reply(_ json: ByteBuffer) {
+        guard let context = self.context, !self.closing else { return }
+        context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: json)), promise: nil)
+    }
+
+    private func replyAsync(id: JSONValue?, _ work: @escaping @Sendable () async -> ByteBuffer) {
+        guard let context = self.context else { return }
+        let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
+        promise.completeWithTask(work)
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { json in loopBound.value.reply(json) }
+    }
+
+    /// Sends a close frame, then closes the connection once it is written.
+    func close(code: WebSocketErrorCode, reason: String) {
+        guard let context = self.context, !self.closing else { return }
+        self.closing = true
+        self.teardown()
+        var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        data.write(webSocketErrorCode: code)
+        data.writeString(String(decoding: reason.utf8.prefix(123), as: UTF8.self))
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+        let channel = context.channel
+        context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
+        // A peer that stopped reading may never take the frame: don't wait for it forever.
+        channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+    }
+
+    /// Called by the loop's keepalive timer: ping, or close after two missed pongs.
+    func keepaliveTick() {
+        guard let context = self.context, !self.closing else { return }
+        if self.missedPongs >= 2 {
+            return self.close(code: .goingAway, reason: "no pong received")
+        }
+        self.missedPongs += 1
+        let ping = WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(string: "newsroom"))
+        context.writeAndFlush(self.wrapOutboundOut(ping), promise: nil)
+    }
+}
