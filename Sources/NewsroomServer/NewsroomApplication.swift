@@ -8,15 +8,19 @@ import NIOCore
 import NIOPosix
 import NewsroomCore
 import NewsroomHTTP
+import NewsroomTesting
+import NewsroomUpstream
 import NewsroomWire
 import ServiceLifecycle
 
-/// The composition root: the event loops, the hub with its wire formats, the HTTP listener and,
-/// optionally, the demo reporter — run as one `Service` with an ordered graceful shutdown.
+/// The composition root: the event loops, the hub with its wire formats, the generation runner, the
+/// HTTP listener and, optionally, the demo (the simulated reporter plus a replay upstream that plays
+/// recorded provider streams, so generations can be tried without keys) — run as one `Service` with an
+/// ordered graceful shutdown.
 ///
-/// Shutdown order: mark not ready, stop the demo, end every subscription (SSE streams receive a
-/// retryable `server_shutdown` error and end cleanly), stop accepting and let open requests finish,
-/// then stop the event loops.
+/// Shutdown order: mark not ready, stop the demo, cancel running generations (their topics end with
+/// `cancelled`), end every subscription (SSE streams receive a retryable `server_shutdown` error and
+/// end cleanly), stop accepting and let open requests finish, then stop the event loops.
 public struct NewsroomApplication: Service {
     public let configuration: NewsroomConfiguration
     let logger: Logger
@@ -56,12 +60,30 @@ public struct NewsroomApplication: Service {
         let hub = Hub(
             configuration: self.configuration.hub, encoders: Self.encoders(), eventLoopGroup: group,
             logger: self.logger)
+        var generationsConfiguration = self.configuration.generations
+        var replay: ReplayUpstream?
+        if self.demo != nil {
+            // The demo's upstream: recorded provider streams served on loopback, under `demo-<adapter>`.
+            let upstream = ReplayUpstream(
+                configuration: .defaults { $0.eventDelay = .milliseconds(40) }, eventLoopGroup: group)
+            let port = try await upstream.start()
+            for adapter in ProviderConfiguration.adapterNames {
+                generationsConfiguration.providers["demo-\(adapter)"] = ProviderConfiguration(
+                    adapter: adapter, baseURL: "http://127.0.0.1:\(port)")
+            }
+            replay = upstream
+        }
+        let generations = GenerationManager(
+            configuration: generationsConfiguration, hub: hub, eventLoopGroup: group, logger: self.logger)
         let http = HTTPServer(
-            configuration: self.configuration.http, hub: hub, eventLoopGroup: group, logger: self.logger)
+            configuration: self.configuration.http, hub: hub, generations: generations, eventLoopGroup: group,
+            logger: self.logger)
         let address: SocketAddress
         do {
             address = try await http.start()
         } catch {
+            await generations.shutdown()
+            try? await replay?.stop()
             await hub.shutdown()
             try? await group.shutdownGracefully()
             throw error
@@ -86,8 +108,10 @@ public struct NewsroomApplication: Service {
             http.markDraining()
             tasks.cancelAll()
         }
+        await generations.shutdown()
         await hub.shutdown()
         await http.shutdown()
+        try? await replay?.stop()
         try? await group.shutdownGracefully()
         self.logger.info("stopped")
     }

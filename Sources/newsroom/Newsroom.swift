@@ -5,6 +5,6 @@ struct Newsroom: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "newsroom",
         abstract: "A broadcast hub for AI token streams.",
-        subcommands: [Serve.self, Demo.self, Publish.self, Subscribe.self, LoadTest.self],
+        subcommands: [Serve.self, Demo.self, Publish.self, Subscribe.self, LoadTest.self, ReplayUpstreamCommand.self],
         defaultSubcommand: Serve.self)
 }

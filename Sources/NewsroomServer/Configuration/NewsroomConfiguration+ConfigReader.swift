@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NewsroomCore
 import NewsroomHTTP
+import NewsroomUpstream
 
 extension NewsroomConfiguration {
     /// Reads the configuration from `reader`; missing keys keep their defaults.
@@ -79,6 +80,7 @@ extension NewsroomConfiguration {
         default:
             throw ConfigurationError("tls.certificate and tls.privateKey must be given together")
         }
+        try self.readGenerations(reader)
         if let format = reader.string(forKey: "log.format") {
             guard let parsed = LogFormat(rawValue: format) else {
                 throw ConfigurationError("log.format must be text or json")
@@ -90,6 +92,53 @@ extension NewsroomConfiguration {
                 throw ConfigurationError("log.level must be one of trace, debug, info, notice, warning, error, critical")
             }
             self.logLevel = parsed
+        }
+    }
+
+    /// Providers: for every default id (`openai`, `openai-responses`, `vllm`, `tgi-chat`, `tgi`,
+    /// `anthropic`, `ollama`, `gemini`) and every id listed in `providers` (comma-separated), the keys
+    /// `provider.<id>.baseUrl`, `provider.<id>.apiKey` (secret) and, for extra ids, `provider.<id>.adapter`
+    /// — in the environment `NEWSROOM_PROVIDER_<ID>_BASE_URL` and `NEWSROOM_PROVIDER_<ID>_API_KEY` (ID
+    /// upper-cased, `-` as `_`). Limits and timeouts: `generations.maxRunning`, `upstream.connectTimeout`,
+    /// `upstream.firstByteTimeout`, `upstream.idleTimeout`, `upstream.totalTimeout` (seconds),
+    /// `upstream.maxAttempts`.
+    mutating func readGenerations(_ reader: ConfigReader) throws {
+        func seconds(_ key: ConfigKey) -> TimeAmount? {
+            reader.double(forKey: key).map { .nanoseconds(Int64($0 * 1e9)) }
+        }
+        var ids = Set(self.generations.providers.keys)
+        if let extra = reader.string(forKey: "providers") {
+            ids.formUnion(extra.split(separator: ",").map { String($0.filter { $0 != " " }) }.filter { !$0.isEmpty })
+        }
+        for id in ids.sorted() {
+            let scope = reader.scoped(to: ConfigKey(["provider", id]))
+            var provider = self.generations.providers[id]
+            if let adapter = scope.string(forKey: "adapter") {
+                provider = ProviderConfiguration(
+                    adapter: adapter, baseURL: provider?.baseURL ?? "", apiKey: provider?.apiKey,
+                    headers: provider?.headers ?? [:])
+            }
+            guard var configured = provider else {
+                throw ConfigurationError("provider '\(id)' needs provider.\(id).adapter (one of \(ProviderConfiguration.adapterNames.joined(separator: ", ")))")
+            }
+            if let baseURL = scope.string(forKey: "baseUrl") { configured.baseURL = baseURL }
+            if let key = scope.string(forKey: "apiKey", isSecret: true) { configured.apiKey = key }
+            self.generations.providers[id] = configured
+        }
+        if let value = reader.int(forKey: "generations.maxRunning") {
+            self.generations.maxConcurrentGenerations = try positive(value, "generations.maxRunning")
+        }
+        if let value = seconds("upstream.connectTimeout") { self.generations.timeouts.connect = value }
+        if let value = seconds("upstream.firstByteTimeout") { self.generations.timeouts.firstByte = value }
+        if let value = seconds("upstream.idleTimeout") { self.generations.timeouts.idle = value }
+        if let value = seconds("upstream.totalTimeout") { self.generations.timeouts.total = value }
+        if let value = reader.int(forKey: "upstream.maxAttempts") {
+            self.generations.retry.maxAttempts = try positive(value, "upstream.maxAttempts")
+        }
+        do {
+            try self.generations.validate()
+        } catch {
+            throw ConfigurationError(error.message)
         }
     }
 

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NewsroomCore
 import NewsroomHTTP
+import NewsroomUpstream
 
 /// Everything `newsroom serve` can be told, gathered from flags, `NEWSROOM_*` environment variables
 /// and a JSON config file (in that order of precedence) by ``init(reader:)``.
@@ -12,6 +13,8 @@ public struct NewsroomConfiguration: Sendable {
     public var http: HTTPServer.Configuration = .defaults
     /// Event-loop threads; the number of cores by default.
     public var threads: Int = System.coreCount
+    /// Providers, upstream timeouts, retries and the generation limit.
+    public var generations: GenerationManager.Configuration = .defaults
     /// `text` (human-readable, default) or `json` (one object per line).
     public var logFormat: LogFormat = .text
     /// The lowest level logged. Default `info`.
