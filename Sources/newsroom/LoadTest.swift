@@ -102,7 +102,7 @@ struct LoadTest: AsyncParsableCommand {
             try? await Task.sleep(for: .seconds(bound))
             if Task.isCancelled { return }
             FileHandleOutput.stderr("\nnewsroom loadtest: the run exceeded its bound of \(Int(bound)) s; stopping\n")
-            exit(3)
+            Glibc.exit(3)
         }
         defer { watchdog.cancel() }
 
