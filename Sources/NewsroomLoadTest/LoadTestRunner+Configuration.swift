@@ -24,6 +24,15 @@ public struct TransportMix: Sendable, Hashable, Codable, CustomStringConvertible
     init(kind: Kind) { self.kind = kind }
 
     public var description: String { self.kind.rawValue }
+
+    /// Whether viewer `index` uses a WebSocket (every odd viewer under ``mixed``).
+    func usesWebSocket(viewer index: Int) -> Bool {
+        switch self.kind {
+        case .ws: true
+        case .mixed: index % 2 == 1
+        case .sse, .grpc: false
+        }
+    }
 }
 
 /// Which server the load tester talks to: the paths it subscribes and publishes on, and how it publishes.
@@ -61,6 +70,17 @@ public struct ServerFlavor: Sendable, Hashable, Codable, CustomStringConvertible
         }
     }
 
+    /// The request target a WebSocket viewer of `topic` upgrades (nchan: the same location as SSE).
+    func webSocketPath(topic: String, policy: String?) -> String {
+        switch self.kind {
+        case .newsroom:
+            if let policy { return "/v1/topics/\(topic)/ws?policy=\(policy)" }
+            return "/v1/topics/\(topic)/ws"
+        case .nchan:
+            return "/sub/\(topic)"
+        }
+    }
+
     /// The request target the publisher posts one event of `topic` to.
     func publishPath(topic: String) -> String {
         switch self.kind {
@@ -79,7 +99,7 @@ extension LoadTestRunner {
         public var allowRemote = false
         /// The server being measured. Default ``ServerFlavor/newsroom``.
         public var server: ServerFlavor = .newsroom
-        /// The viewers' transport. Default ``TransportMix/sse`` (the only one implemented so far).
+        /// The viewers' transport. Default ``TransportMix/sse`` (`grpc` is not implemented yet).
         public var transport: TransportMix = .sse
         /// Simulated viewers. Default 100.
         public var clients = 100
@@ -191,11 +211,11 @@ extension LoadTestRunner {
             }
             guard self.slowReadBytesPerSecond >= 0 else { throw .invalidConfiguration("--slow-read-bps must be ≥ 0") }
             switch self.transport.kind {
-            case .sse: break
-            case .ws, .grpc, .mixed:
+            case .sse, .ws, .mixed: break
+            case .grpc:
                 throw .unsupported(
-                    "--transport \(self.transport): only sse is implemented in the load tester so far "
-                        + "(ws and grpc clients are stubs until the hub's WebSocket and gRPC transports land)")
+                    "--transport grpc: the load tester has only sse and ws viewers so far "
+                        + "(the gRPC viewer is a stub until the hub's gRPC transport lands)")
             }
             if self.generationProvider != nil && self.server.kind != .newsroom {
                 throw .invalidConfiguration("--generation works only against the newsroom hub")

@@ -111,6 +111,25 @@ import Darwin
         }
     }
 
+    @Test func webSocketAndMixedViewersReceiveEverything() async throws {
+        raiseFileDescriptorLimit()
+        try await withTestServer { server in
+            let configuration = Self.configuration(url: server.baseURL) {
+                $0.clients = 40
+                $0.transport = .mixed
+                $0.reconnectStorm = true
+                $0.rate = 50
+                $0.duration = 3
+            }
+            let result = try await LoadTestRunner.run(configuration)
+            #expect(result.established == 40)
+            #expect(result.lost == 0)
+            #expect(result.duplicated == 0)
+            #expect(result.received == result.expected)
+            #expect(result.storm?.recovered == 40)
+        }
+    }
+
     @Test func unreachableServerFailsClearly() async throws {
         // A port nothing listens on (bind one, close it).
         let port = try await withTestServer { $0.port }

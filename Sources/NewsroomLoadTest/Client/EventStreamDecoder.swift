@@ -16,8 +16,12 @@ protocol EventStreamDelegate: AnyObject {
     func streamID(_ value: UnsafeRawBufferPointer)
     /// A `data:` field.
     func streamData(_ value: UnsafeRawBufferPointer)
-    /// The response body ended (the last chunk of a chunked body).
+    /// The response body ended (the last chunk of a chunked body), or a WebSocket close frame arrived.
     func streamEnd()
+    /// A WebSocket text message (one unfragmented frame: the hub sends one frame per event).
+    func streamMessage(_ payload: UnsafeRawBufferPointer)
+    /// A WebSocket ping, to be answered with a pong carrying the same payload.
+    func streamPing(_ payload: UnsafeRawBufferPointer)
 }
 
 /// A lean decoder for an HTTP/1.1 `text/event-stream` response: the status line, the chunked transfer
@@ -42,6 +46,8 @@ struct EventStreamDecoder {
         case chunkEnd
         /// An unframed body: everything is event stream until the connection closes.
         case identity
+        /// After a `101 Switching Protocols`: WebSocket frames (RFC 6455 section 5.2).
+        case frames
         /// The body ended or the response was not 200; everything else is ignored.
         case finished
     }
@@ -52,8 +58,12 @@ struct EventStreamDecoder {
     private var chunkSize = 0
     private var inChunkExtension = false
     private var line: [UInt8] = []
+    private let webSocket: Bool
 
-    init() {}
+    /// - Parameter webSocket: The request was a WebSocket upgrade: a `101` answer starts the frames.
+    init(webSocket: Bool = false) {
+        self.webSocket = webSocket
+    }
 
     /// Feeds bytes read from the connection.
     mutating func feed<Delegate: EventStreamDelegate>(_ bytes: UnsafeRawBufferPointer, to delegate: Delegate) {
@@ -95,6 +105,9 @@ struct EventStreamDecoder {
             case .identity:
                 self.feedLines(UnsafeRawBufferPointer(rebasing: bytes[index..<count]), to: delegate)
                 index = count
+            case .frames:
+                self.feedFrames(UnsafeRawBufferPointer(rebasing: bytes[index..<count]), to: delegate)
+                index = count
             case .finished:
                 return
             }
@@ -123,7 +136,9 @@ struct EventStreamDecoder {
             let status = Self.status(of: self.head)
             let chunked = Self.isChunked(self.head)
             self.head = []
-            if status == 200 {
+            if self.webSocket {
+                self.state = status == 101 ? .frames : .finished
+            } else if status == 200 {
                 self.state = chunked ? .chunkSize : .identity
             } else {
                 self.state = .finished
@@ -156,6 +171,62 @@ struct EventStreamDecoder {
             }
             start = end + 1
         }
+    }
+
+    /// Parses WebSocket frames, carrying an incomplete frame over to the next call.
+    private mutating func feedFrames<Delegate: EventStreamDelegate>(
+        _ bytes: UnsafeRawBufferPointer, to delegate: Delegate
+    ) {
+        if self.line.isEmpty {
+            let consumed = Self.parseFrames(bytes, to: delegate)
+            if consumed < bytes.count {
+                self.line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[consumed..<bytes.count]))
+            }
+        } else {
+            self.line.append(contentsOf: bytes)
+            let consumed = self.line.withUnsafeBytes { Self.parseFrames($0, to: delegate) }
+            self.line.removeFirst(consumed)
+        }
+    }
+
+    /// Parses the complete frames at the start of `bytes`; returns the bytes consumed.
+    ///
+    /// Frames from a server are not masked (RFC 6455 section 5.1); text (1) and continuation (0) frames
+    /// are reported as messages, ping (9) as a ping, close (8) as the end; others are skipped.
+    static func parseFrames<Delegate: EventStreamDelegate>(
+        _ bytes: UnsafeRawBufferPointer, to delegate: Delegate
+    ) -> Int {
+        var index = 0
+        let count = bytes.count
+        while count - index >= 2 {
+            let first = bytes[index]
+            let second = bytes[index + 1]
+            var length = Int(second & 0x7F)
+            var header = 2
+            if length == 126 {
+                guard count - index >= 4 else { return index }
+                length = Int(bytes[index + 2]) << 8 | Int(bytes[index + 3])
+                header = 4
+            } else if length == 127 {
+                guard count - index >= 10 else { return index }
+                length = 0
+                for i in 2..<10 { length = length << 8 | Int(bytes[index + i]) }
+                header = 10
+            }
+            if second & 0x80 != 0 { header += 4 }  // a masked server frame: skip the key (not expected)
+            guard length >= 0, count - index >= header + length else { return index }
+            let payload = UnsafeRawBufferPointer(rebasing: bytes[(index + header)..<(index + header + length)])
+            switch first & 0x0F {
+            case 0, 1: delegate.streamMessage(payload)
+            case 8:
+                delegate.streamEnd()
+                return count
+            case 9: delegate.streamPing(payload)
+            default: break
+            }
+            index += header + length
+        }
+        return index
     }
 
     /// One complete line (without its LF).

@@ -63,10 +63,14 @@ final class LoadClient: EventStreamDelegate {
     var stormDroppedAt: Int64 = 0
     var stormHead = 0
 
-    init(index: Int, topic: Int, isSlow: Bool, loop: LoopContext) {
+    /// Whether this viewer uses a WebSocket rather than SSE.
+    let usesWebSocket: Bool
+
+    init(index: Int, topic: Int, isSlow: Bool, usesWebSocket: Bool, loop: LoopContext) {
         self.index = index
         self.topic = topic
         self.isSlow = isSlow
+        self.usesWebSocket = usesWebSocket
         self.loop = loop
     }
 
@@ -80,7 +84,7 @@ final class LoadClient: EventStreamDelegate {
     // MARK: EventStreamDelegate
 
     func streamHead(status: Int) {
-        guard status == 200 else {
+        guard status == (self.usesWebSocket ? 101 : 200) else {
             self.wantsClose = true
             self.lastError = status == 0 ? "bad_response" : "http_\(status)"
             if status == 204 { self.state = .ended }
@@ -137,6 +141,31 @@ final class LoadClient: EventStreamDelegate {
                 self.receive(sequence: sequence, sentAt: sentAt)
             }
         }
+    }
+
+    func streamMessage(_ payload: UnsafeRawBufferPointer) {
+        // The hub's event JSON starts with `{"seq":N,` for events that have a seq; notices have none.
+        let prefix = #"{"seq":"#.utf8
+        if payload.count > prefix.count, payload.starts(with: prefix) {
+            var end = prefix.count
+            while end < payload.count, payload[end] >= UInt8(ascii: "0"), payload[end] <= UInt8(ascii: "9") { end += 1 }
+            self.streamID(UnsafeRawBufferPointer(rebasing: payload[prefix.count..<end]))
+        } else if Self.contains(payload, #""type":"error""#) {
+            self.nextDataIsError = true
+        }
+        self.streamData(payload)
+    }
+
+    func streamPing(_ payload: UnsafeRawBufferPointer) {
+        guard let channel = self.channel, payload.count < 126 else { return }
+        // A pong (RFC 6455 section 5.5.3), masked as every client frame must be; an all-zero key leaves
+        // the payload as it is.
+        var frame = channel.allocator.buffer(capacity: 6 + payload.count)
+        frame.writeInteger(UInt8(0x8A))
+        frame.writeInteger(UInt8(0x80 | payload.count))
+        frame.writeInteger(UInt32(0))
+        frame.writeBytes(payload)
+        channel.writeAndFlush(frame, promise: nil)
     }
 
     func streamEnd() {

@@ -13,12 +13,13 @@ final class LoadConnectionHandler: ChannelInboundHandler {
     private let client: LoadClient
     private let request: ByteBuffer
     private let attempt: Int
-    private var decoder = EventStreamDecoder()
+    private var decoder: EventStreamDecoder
 
     init(client: LoadClient, request: ByteBuffer) {
         self.client = client
         self.request = request
         self.attempt = client.attempt
+        self.decoder = EventStreamDecoder(webSocket: client.usesWebSocket)
     }
 
     func channelActive(context: ChannelHandlerContext) {

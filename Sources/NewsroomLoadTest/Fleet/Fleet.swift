@@ -22,14 +22,10 @@ final class Fleet: Sendable {
         } catch {
             throw .serverUnavailable("cannot resolve \(endpoint.host): \(error)")
         }
-        var prefixes: [ByteBuffer] = []
-        for topic in 0..<configuration.topics {
-            var buffer = ByteBuffer()
-            let path = configuration.server.subscribePath(
-                topic: configuration.topicName(topic), policy: configuration.policy)
-            buffer.writeString("GET \(path) HTTP/1.1\r\nHost: \(endpoint.host):\(endpoint.port)\r\n")
-            buffer.writeString("Accept: text/event-stream\r\nCache-Control: no-cache\r\n")
-            prefixes.append(buffer)
+        let topicNames = (0..<configuration.topics).map(configuration.topicName)
+        let ssePaths = topicNames.map { configuration.server.subscribePath(topic: $0, policy: configuration.policy) }
+        let webSocketPaths = topicNames.map {
+            configuration.server.webSocketPath(topic: $0, policy: configuration.policy)
         }
         // Up to 5,000 viewers per source address (the ephemeral range holds ~28,000 ports per address,
         // less whatever earlier runs left in TIME_WAIT), starting at a random 127.0.0.x so that
@@ -44,7 +40,8 @@ final class Fleet: Sendable {
             }
         }
         let shared = FleetShared(
-            server: server, requestPrefixes: prefixes, sourceAddresses: sources, viewersPerSourceAddress: 5_000,
+            server: server, hostHeader: "\(endpoint.host):\(endpoint.port)", ssePaths: ssePaths,
+            webSocketPaths: webSocketPaths, transport: configuration.transport, sourceAddresses: sources, viewersPerSourceAddress: 5_000,
             sequenceFromEventID: configuration.generationProvider != nil,
             slowReadBytesPerSecond: configuration.slowReadBytesPerSecond, topics: configuration.topics)
         let threads = configuration.threads ?? System.coreCount

@@ -13,8 +13,14 @@ import Darwin
 struct FleetShared: Sendable {
     /// The server's address, resolved once.
     var server: SocketAddress
-    /// `GET <path> HTTP/1.1\r\nHost: …\r\nAccept: text/event-stream\r\n` per topic (without the final CRLF).
-    var requestPrefixes: [ByteBuffer]
+    /// The `Host` header.
+    var hostHeader: String
+    /// The SSE request target per topic.
+    var ssePaths: [String]
+    /// The WebSocket request target per topic (resuming adds `after=`).
+    var webSocketPaths: [String]
+    /// Which transport each viewer uses.
+    var transport: TransportMix
     /// Source addresses to spread viewers over (empty: let the kernel choose).
     var sourceAddresses: [SocketAddress]
     /// Viewers per source address.
@@ -69,7 +75,9 @@ final class LoopContext: @unchecked Sendable {
     /// Creates the viewers `indices` and connects them.
     func start(_ viewers: [(index: Int, topic: Int, slow: Bool)]) {
         for viewer in viewers {
-            let client = LoadClient(index: viewer.index, topic: viewer.topic, isSlow: viewer.slow, loop: self)
+            let client = LoadClient(
+                index: viewer.index, topic: viewer.topic, isSlow: viewer.slow,
+                usesWebSocket: self.shared.transport.usesWebSocket(viewer: viewer.index), loop: self)
             self.clients.append(client)
             if viewer.slow { self.slowClients.append(client) }
             self.report.attempted += 1
@@ -87,13 +95,28 @@ final class LoopContext: @unchecked Sendable {
         client.state = .connecting
         client.attempt += 1
         let attempt = client.attempt
-        var request = self.shared.requestPrefixes[client.topic]
-        if resume, !client.lastEventID.isEmpty {
-            request.writeStaticString("Last-Event-ID: ")
-            request.writeBytes(client.lastEventID)
+        var request = ByteBuffer()
+        if client.usesWebSocket {
+            // RFC 6455 section 4.1; the key is fixed (the load tester does not check the accept value).
+            let path = self.shared.webSocketPaths[client.topic]
+            request.writeString("GET \(path)")
+            if resume, !client.lastEventID.isEmpty {
+                request.writeString(path.contains("?") ? "&after=" : "?after=")
+                request.writeBytes(client.lastEventID)
+            }
+            request.writeString(" HTTP/1.1\r\nHost: \(self.shared.hostHeader)\r\n")
+            request.writeStaticString("Upgrade: websocket\r\nConnection: Upgrade\r\n")
+            request.writeStaticString("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        } else {
+            request.writeString("GET \(self.shared.ssePaths[client.topic]) HTTP/1.1\r\nHost: \(self.shared.hostHeader)\r\n")
+            request.writeStaticString("Accept: text/event-stream\r\nCache-Control: no-cache\r\n")
+            if resume, !client.lastEventID.isEmpty {
+                request.writeStaticString("Last-Event-ID: ")
+                request.writeBytes(client.lastEventID)
+                request.writeStaticString("\r\n")
+            }
             request.writeStaticString("\r\n")
         }
-        request.writeStaticString("\r\n")
         let bound = NIOLoopBound(client, eventLoop: self.eventLoop)
         let finalRequest = request
         var bootstrap = ClientBootstrap(group: self.eventLoop)

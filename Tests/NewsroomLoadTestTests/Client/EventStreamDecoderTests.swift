@@ -15,6 +15,10 @@ final class RecordingDelegate: EventStreamDelegate {
     func streamID(_ value: UnsafeRawBufferPointer) { self.ids.append(String(decoding: value, as: UTF8.self)) }
     func streamData(_ value: UnsafeRawBufferPointer) { self.data.append(String(decoding: value, as: UTF8.self)) }
     func streamEnd() { self.ended += 1 }
+    var messages: [String] = []
+    var pings = 0
+    func streamMessage(_ payload: UnsafeRawBufferPointer) { self.messages.append(String(decoding: payload, as: UTF8.self)) }
+    func streamPing(_ payload: UnsafeRawBufferPointer) { self.pings += 1 }
 }
 
 @Suite struct EventStreamDecoderTests {
@@ -67,6 +71,35 @@ final class RecordingDelegate: EventStreamDelegate {
         let delegate = Self.decode(response, splitEvery: nil)
         #expect(delegate.statuses == [503])
         #expect(delegate.data.isEmpty)
+    }
+
+    @Test(arguments: [nil, 1, 3, 50])
+    func webSocketFramesInAnySplit(step: Int?) {
+        func frame(_ opcode: UInt8, _ payload: [UInt8]) -> [UInt8] {
+            var bytes: [UInt8] = [0x80 | opcode]
+            if payload.count < 126 {
+                bytes.append(UInt8(payload.count))
+            } else {
+                bytes += [126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+            }
+            return bytes + payload
+        }
+        let long = #"{"seq":2,"text":""# + String(repeating: "x", count: 300) + #""}"#
+        var response = Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".utf8)
+        response += frame(1, Array(#"{"seq":1}"#.utf8)) + frame(9, [1, 2]) + frame(1, Array(long.utf8)) + frame(8, [3, 232])
+        let delegate = RecordingDelegate()
+        var decoder = EventStreamDecoder(webSocket: true)
+        let size = step ?? response.count
+        var index = 0
+        while index < response.count {
+            let end = min(response.count, index + size)
+            response[index..<end].withUnsafeBytes { decoder.feed($0, to: delegate) }
+            index = end
+        }
+        #expect(delegate.statuses == [101])
+        #expect(delegate.messages == [#"{"seq":1}"#, long])
+        #expect(delegate.pings == 1)
+        #expect(delegate.ended == 1)
     }
 
     @Test func chunkedDetection() {

@@ -162,17 +162,21 @@ import Testing
         try configuration.validate()
     }
 
-    @Test func transportsOtherThanSSEFailClearly() {
-        for name in ["ws", "grpc", "mixed"] {
-            var configuration = LoadTestRunner.Configuration()
-            configuration.transport = TransportMix(name)!
-            #expect(throws: LoadTestError.self) { try configuration.validate() }
-            do {
-                try configuration.validate()
-            } catch {
-                #expect(error.message.contains("only sse"))
-            }
+    @Test func grpcFailsClearlyUntilItExists() throws {
+        var configuration = LoadTestRunner.Configuration()
+        configuration.transport = TransportMix("grpc")!
+        #expect(throws: LoadTestError.self) { try configuration.validate() }
+        do {
+            try configuration.validate()
+        } catch {
+            #expect(error.message.contains("only sse and ws"))
         }
+        for name in ["sse", "ws", "mixed"] {
+            configuration.transport = TransportMix(name)!
+            try configuration.validate()
+        }
+        #expect(TransportMix("mixed")!.usesWebSocket(viewer: 1))
+        #expect(!TransportMix("mixed")!.usesWebSocket(viewer: 2))
     }
 
     @Test func slowViewersAreSpreadEvenly() {
