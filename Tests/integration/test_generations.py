@@ -147,7 +147,7 @@ def test_the_api_key_and_the_prompt_never_reach_the_log(replay):
         client.post(f"{hub.url}/v1/generations", json={"provider": "openai", "request": chat(), "topic": "secret"})
         events_of(client, f"{hub.url}/v1/topics/secret/events")
         # an upstream error path too
-        client.post(f"{hub.url}/v1/generations", json={"provider": "openai", "request": chat(replay_transcript="openai/http-error-401")})
+        client.post(f"{hub.url}/v1/generations", json={"provider": "openai", "request": chat(replay_transcript="openai/midstream_error")})
         time.sleep(0.5)
     hub.stop()
     log = hub.proc.stderr.read()
