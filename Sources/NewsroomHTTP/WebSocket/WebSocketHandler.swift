@@ -87,6 +87,8 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch error {
         case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
             self.close(code: .messageTooLarge, reason: "message over \(self.shared.configuration.maxBodyBytes) bytes")
+        case is MaskedFrameEnforcer.UnmaskedFrame:
+            self.close(code: .protocolError, reason: "client frames must be masked")
         case is NIOWebSocketFrameAggregator.Error:
             self.close(code: .protocolError, reason: "invalid fragmentation")
         case is NIOWebSocketError:
@@ -102,10 +104,6 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = self.unwrapInboundIn(data)
         guard !self.closing else { return }
-        guard frame.maskKey != nil else {
-            // RFC 6455 section 5.1: a server must close a connection on an unmasked client frame.
-            return self.close(code: .protocolError, reason: "client frames must be masked")
-        }
         switch frame.opcode {
         case .text:
             let payload = frame.unmaskedData

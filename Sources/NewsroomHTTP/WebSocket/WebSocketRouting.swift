@@ -41,6 +41,7 @@ enum WebSocketRouting {
         if let context = try? sync.context(handlerType: HTTPRequestHandler.self) {
             sync.removeHandler(context: context, promise: nil)
         }
+        try sync.addHandler(MaskedFrameEnforcer())
         try sync.addHandler(
             NIOWebSocketFrameAggregator(
                 minNonFinalFragmentSize: 1, maxAccumulatedFrameCount: 1024,
@@ -62,5 +63,28 @@ extension WebSocketHandler.Mode: Equatable {
         case (.single(let a, let b, let c), .single(let d, let e, let f)): a == d && b == e && c == f
         default: false
         }
+    }
+}
+
+/// Rejects unmasked client frames (RFC 6455 section 5.1: "a server MUST close the connection upon
+/// receiving a frame that is not masked"). It sits before the fragment aggregator, which unmasks
+/// fragments as it joins them.
+final class MaskedFrameEnforcer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias InboundOut = WebSocketFrame
+
+    /// A client sent a frame without a masking key.
+    struct UnmaskedFrame: Error {}
+
+    private var failed = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.failed else { return }
+        guard self.unwrapInboundIn(data).maskKey != nil else {
+            self.failed = true
+            context.fireErrorCaught(UnmaskedFrame())
+            return
+        }
+        context.fireChannelRead(data)
     }
 }
