@@ -29,6 +29,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         .target(
@@ -83,6 +87,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "NewsroomGRPC",
+            dependencies: [
+                "NewsroomCore",
+                "NewsroomWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            exclude: ["Protos"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "NewsroomClient",
             dependencies: [
                 "NewsroomCore",
@@ -101,6 +121,7 @@ let package = Package(
                 "NewsroomCore",
                 "NewsroomWire",
                 "NewsroomHTTP",
+                "NewsroomGRPC",
                 "NewsroomUpstream",
                 "NewsroomTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -190,6 +211,21 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             resources: [.copy("Transcripts")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NewsroomGRPCTests",
+            dependencies: [
+                "NewsroomCore",
+                "NewsroomWire",
+                "NewsroomGRPC",
+                "NewsroomTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
