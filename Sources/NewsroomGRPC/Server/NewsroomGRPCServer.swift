@@ -1,0 +1,129 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import NIOCore
+import NIOPosix
+import NewsroomCore
+
+/// The hub's gRPC port: ``NewsroomService`` and the standard health service on grpc-swift's HTTP/2
+/// transport (SwiftNIO, plaintext or TLS).
+///
+/// ```swift
+/// let hub = Hub(encoders: [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder(), GRPCFrameEncoder()], …)
+/// let grpc = NewsroomGRPCServer(configuration: .defaults { $0.port = 50051 }, hub: hub, generations: manager,
+///                               eventLoopGroup: group, logger: logger)
+/// try await withThrowingDiscardingTaskGroup { group in
+///     group.addTask { try await grpc.run() }
+///     print("newsroom: grpc listening on 127.0.0.1:\(try await grpc.listeningPort())")
+///     …
+///     grpc.shutdown()   // run() returns once every call has ended
+/// }
+/// ```
+///
+/// At shutdown the health service turns `NOT_SERVING`, the listener closes, and gRPC cancels the open
+/// calls: subscriptions end with `UNAVAILABLE` so their clients resume elsewhere or later.
+public final class NewsroomGRPCServer: Sendable {
+    /// The configuration the server was created with.
+    public let configuration: Configuration
+    /// The `newsroom.v1.Newsroom` service.
+    public let service: NewsroomService
+    /// The `grpc.health.v1.Health` service.
+    public let health: HealthService
+    private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    private let logger: Logger
+
+    /// Creates the server; it listens once ``run()`` is called.
+    /// - Parameters:
+    ///   - configuration: Address, TLS, keepalive and limits.
+    ///   - hub: The hub; its encoders must include a ``GRPCFrameEncoder``.
+    ///   - generations: Runs generations; `nil` answers the generation methods with `UNIMPLEMENTED`.
+    ///   - eventLoopGroup: The loops of the connections and of the subscriptions; the app's group.
+    ///   - logger: Where the server logs (levels up to `info`).
+    public init(
+        configuration: Configuration, hub: Hub, generations: (any GenerationService)?,
+        eventLoopGroup: MultiThreadedEventLoopGroup = .singleton, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.service = NewsroomService(
+            hub: hub, generations: generations, eventLoopGroup: eventLoopGroup,
+            subscriberBufferBytes: configuration.subscriberBufferBytes, logger: logger)
+        self.health = HealthService(statuses: [
+            "": .serving, Newsroom_V1_Newsroom.descriptor.fullyQualifiedService: .serving,
+        ])
+        let transport = HTTP2ServerTransport.Posix(
+            address: Self.address(host: configuration.host, port: configuration.port),
+            transportSecurity: Self.transportSecurity(configuration.tls),
+            config: Self.transportConfig(configuration),
+            eventLoopGroup: eventLoopGroup)
+        self.server = GRPCServer(transport: transport, services: [self.service, self.health])
+    }
+
+    /// Serves until ``shutdown()`` is called and every call has ended.
+    /// - Throws: If the port cannot be bound (in use, bad address, unreadable TLS files).
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                try await self.server.serve()
+            }
+            group.addTask {
+                guard let port = try? await self.listeningPort() else { return }
+                self.logger.info(
+                    "grpc listening",
+                    metadata: [
+                        "newsroom.grpc.host": "\(self.configuration.host)", "newsroom.grpc.port": "\(port)",
+                        "newsroom.grpc.tls": "\(self.configuration.tls != nil)",
+                    ])
+            }
+        }
+    }
+
+    /// The port the server listens on, once it does (the actual one when configured with 0).
+    ///
+    /// Suspends until ``run()`` has bound the port.
+    /// - Throws: If the server failed to bind, or has stopped.
+    public func listeningPort() async throws -> Int {
+        guard let address = try await self.server.listeningAddress else {
+            throw RPCError(code: .unavailable, message: "the gRPC server is not listening")
+        }
+        if let ipv4 = address.ipv4 { return ipv4.port }
+        if let ipv6 = address.ipv6 { return ipv6.port }
+        throw RPCError(code: .unavailable, message: "the gRPC server listens on a non-IP address")
+    }
+
+    /// Begins a graceful shutdown: health turns `NOT_SERVING`, no new connection is accepted, open calls
+    /// are cancelled (subscriptions end with `UNAVAILABLE`); ``run()`` returns when they have ended.
+    public func shutdown() {
+        self.logger.info("grpc shutting down")
+        self.service.beginShutdown()
+        self.health.markAllNotServing()
+        self.server.beginGracefulShutdown()
+    }
+
+    // MARK: Transport configuration
+
+    static func address(host: String, port: Int) -> GRPCNIOTransportCore.SocketAddress {
+        let host = host == "localhost" ? "127.0.0.1" : host
+        return host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
+    }
+
+    static func transportSecurity(_ tls: TLS?) -> HTTP2ServerTransport.Posix.TransportSecurity {
+        guard let tls else { return .plaintext }
+        return .tls(
+            certificateChain: [.file(path: tls.certificatePath, format: .pem)],
+            privateKey: .file(path: tls.privateKeyPath, format: .pem))
+    }
+
+    static func transportConfig(_ configuration: Configuration) -> HTTP2ServerTransport.Posix.Config {
+        .defaults { config in
+            let keepalive = configuration.keepalive
+            config.connection.keepalive = HTTP2ServerTransport.Config.Keepalive(
+                time: keepalive.interval, timeout: keepalive.timeout,
+                clientBehavior: HTTP2ServerTransport.Config.ClientKeepaliveBehavior(
+                    minPingIntervalWithoutCalls: keepalive.minClientPingInterval,
+                    allowWithoutCalls: keepalive.permitClientPingsWithoutCalls))
+            config.rpc.maxRequestPayloadSize = configuration.maxReceiveMessageBytes
+            config.http2.maxConcurrentStreams = configuration.maxConcurrentStreamsPerConnection
+        }
+    }
+}
