@@ -277,7 +277,10 @@ public final class Hub: Sendable {
                 continue  // removed between lookup and attach: the next lookup creates it anew
             }
             if let after, after > 0 {
-                let outcome = attachment.resumeUnavailable ? "expired" : "full"
+                // full: everything after the resume point was replayed; gap: the resume point was
+                // evicted from the history; expired: it is beyond anything this topic issued (a restart,
+                // or the topic expired and was created anew).
+                let outcome = !attachment.resumeUnavailable ? "full" : (after > attachment.head ? "expired" : "gap")
                 self.metrics.resumes[outcome]?.increment()
             }
             let subscriber = Subscriber(
@@ -285,6 +288,16 @@ public final class Hub: Sendable {
                 shard: shard, sink: sink, format: format, policy: policy ?? self.configuration.defaultPolicy,
                 lastSeq: attachment.head, now: now)
             shard.add(subscriber)
+            self.metrics.subscriptions[format.id].increment()
+            self.logger.debug(
+                "subscription started",
+                metadata: [
+                    "newsroom.topic": "\(name)", "newsroom.subscriber.id": "\(subscriber.id)",
+                    "newsroom.transport": "\(self.encoders[format.id].transport)",
+                    "newsroom.policy": "\(subscriber.policy)", "newsroom.resume.after": "\(after ?? 0)",
+                    "newsroom.resume.available": "\(!attachment.resumeUnavailable)",
+                    "newsroom.replay.events": "\(attachment.replay.count)",
+                ])
             var frames: [ByteBuffer] = []
             if attachment.resumeUnavailable {
                 let notice = StreamError(

@@ -15,6 +15,8 @@ struct HubMetrics: Sendable {
     let heartbeats: Counter
     let deliveryLag: CoreMetrics.Timer
     let resumes: [String: Counter]
+    /// Open subscriptions per wire format (labelled by its transport).
+    let subscriptions: [Meter]
 
     init(transports: [String], factory: any MetricsFactory) {
         var published: [EventType: Counter] = [:]
@@ -43,6 +45,9 @@ struct HubMetrics: Sendable {
                 label: "newsroom_resumes_total", dimensions: [("outcome", outcome)], factory: factory)
         }
         self.resumes = resumes
+        self.subscriptions = transports.map {
+            Meter(label: "newsroom_subscriptions", dimensions: [("transport", $0)], factory: factory)
+        }
     }
 
     func recordDelivery(written: [Int], bytes: [Int], lag: TimeAmount) {

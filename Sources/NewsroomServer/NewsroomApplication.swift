@@ -11,6 +11,7 @@ import NewsroomHTTP
 import NewsroomTesting
 import NewsroomUpstream
 import NewsroomWire
+import Prometheus
 import ServiceLifecycle
 
 /// The composition root: the event loops, the hub with its wire formats, the generation runner, the
@@ -25,6 +26,7 @@ public struct NewsroomApplication: Service {
     public let configuration: NewsroomConfiguration
     let logger: Logger
     let demo: DemoReporter.Configuration?
+    let metricsRegistry: PrometheusCollectorRegistry?
     let onStarted: @Sendable (Started) -> Void
 
     /// What a running application tells its owner.
@@ -39,14 +41,16 @@ public struct NewsroomApplication: Service {
     ///   - configuration: The settings.
     ///   - logger: The root logger.
     ///   - demo: Run the demo reporter with these settings; `nil` for no demo.
+    ///   - metricsRegistry: Serve this registry at `GET /metrics` (see ``Observability``); `nil` for none.
     ///   - onStarted: Called once everything is listening.
     public init(
         configuration: NewsroomConfiguration, logger: Logger, demo: DemoReporter.Configuration? = nil,
-        onStarted: @escaping @Sendable (Started) -> Void = { _ in }
+        metricsRegistry: PrometheusCollectorRegistry? = nil, onStarted: @escaping @Sendable (Started) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.logger = logger
         self.demo = demo
+        self.metricsRegistry = metricsRegistry
         self.onStarted = onStarted
     }
 
@@ -75,9 +79,13 @@ public struct NewsroomApplication: Service {
         }
         let generations = GenerationManager(
             configuration: generationsConfiguration, hub: hub, eventLoopGroup: group, logger: self.logger)
+        var metricsText: (@Sendable () -> ByteBuffer)?
+        if let registry = self.metricsRegistry {
+            metricsText = { Observability.metricsText(registry: registry, hub: hub) }
+        }
         let http = HTTPServer(
             configuration: self.configuration.http, hub: hub, generations: generations, eventLoopGroup: group,
-            logger: self.logger)
+            logger: self.logger, metricsText: metricsText)
         let address: SocketAddress
         do {
             address = try await http.start()

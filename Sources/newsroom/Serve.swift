@@ -18,11 +18,13 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try await self.options.load()
-        let logger = bootstrapLogging(configuration)
-        let app = NewsroomApplication(configuration: configuration, logger: logger) { started in
+        let observability = try bootstrapObservability(configuration)
+        let app = NewsroomApplication(
+            configuration: configuration, logger: observability.logger, metricsRegistry: observability.registry
+        ) { started in
             printListening(started)
         }
-        try await runApplication(app, logger: logger)
+        try await runApplication(app, observability: observability)
     }
 }
 
@@ -37,14 +39,17 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try await self.options.load()
-        let logger = bootstrapLogging(configuration)
+        let observability = try bootstrapObservability(configuration)
         var demo = DemoReporter.Configuration()
         demo.tokensPerSecond = self.tokensPerSecond
         demo.maxAnswers = self.answers
-        let app = NewsroomApplication(configuration: configuration, logger: logger, demo: demo) { started in
+        let app = NewsroomApplication(
+            configuration: configuration, logger: observability.logger, demo: demo,
+            metricsRegistry: observability.registry
+        ) { started in
             printListening(started)
         }
-        try await runApplication(app, logger: logger)
+        try await runApplication(app, observability: observability)
     }
 }
 
@@ -55,28 +60,20 @@ func printListening(_ started: NewsroomApplication.Started) {
     fflush(nil)
 }
 
-func runApplication(_ app: NewsroomApplication, logger: Logger) async throws {
+func runApplication(_ app: NewsroomApplication, observability: Observability) async throws {
+    var services: [any Service] = [app]
+    if let tracing = observability.tracing { services.append(tracing) }
     let group = ServiceGroup(
-        configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        configuration: .init(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: observability.logger))
     try await group.run()
 }
 
-/// Installs the process-wide log handler (the only place a backend is chosen).
-func bootstrapLogging(_ configuration: NewsroomConfiguration) -> Logger {
-    let level = configuration.logLevel
-    switch configuration.logFormat {
-    case .json:
-        LoggingSystem.bootstrap { label in
-            var handler = JSONLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        }
-    case .text:
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-    }
-    return Logger(label: "newsroom")
+/// Installs the process-wide log, metrics and trace backends (the only place they are chosen).
+func bootstrapObservability(_ configuration: NewsroomConfiguration) throws -> Observability {
+    var environment: [String: String] = [:]
+    for (key, value) in ProcessEnvironment.all where key.hasPrefix("OTEL_") { environment[key] = value }
+    return try Observability.bootstrap(
+        logFormat: configuration.logFormat, logLevel: configuration.logLevel, environment: environment)
 }

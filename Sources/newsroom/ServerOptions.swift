@@ -66,6 +66,22 @@ struct ServerOptions: ParsableArguments {
     }
 }
 
+enum ProcessEnvironment {
+    /// Every environment variable of the process.
+    static var all: [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let pair = String(cString: entry)
+            if let equals = pair.firstIndex(of: "=") {
+                result[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}
+
 enum ProcessInfoEnvironment {
     static func value(_ name: String) -> String? {
         guard let pointer = getenv(name) else { return nil }

@@ -170,6 +170,14 @@ public final class Subscriber: @unchecked Sendable {
 
     private func enqueue(_ published: PublishedEvent) {
         let size = published.frames[self.format.id].readableBytes
+        if self.queue.isEmpty {
+            self.hub.logger.debug(
+                "slow consumer queueing",
+                metadata: [
+                    "newsroom.topic": "\(self.topic.name)", "newsroom.subscriber.id": "\(self.id)",
+                    "newsroom.policy": "\(self.policy)",
+                ])
+        }
         if self.policy == .coalesce, published.event.payload.isDelta, let last = self.queue.last {
             var merged: Event
             var firstSeq: Int
@@ -288,6 +296,14 @@ public final class Subscriber: @unchecked Sendable {
         self.queuedBytes = 0
         self.shard.remove(self)
         self.topic.detach(shard: self.shard, now: .now())
+        self.hub.metrics.subscriptions[self.format.id].decrement()
+        self.hub.logger.debug(
+            "subscription ended",
+            metadata: [
+                "newsroom.topic": "\(self.topic.name)", "newsroom.subscriber.id": "\(self.id)",
+                "newsroom.outcome": "\(reason.code)", "newsroom.delivered": "\(self.delivered)",
+                "newsroom.last_seq": "\(self.lastSeq)",
+            ])
         if notifySink {
             self.sink.close(subscriber: self, reason: reason)
         }

@@ -63,6 +63,14 @@ enum Route: Equatable {
         }
     }
 
+    /// Whether requests to the route get a trace span (not health checks, scrapes and static files).
+    var isTraced: Bool {
+        switch self {
+        case .healthz, .readyz, .metrics, .viewer: false
+        default: true
+        }
+    }
+
     /// A low-cardinality name for metrics (`newsroom_http_requests_total{route}`); never a topic name.
     var metricName: String {
         switch self {

@@ -1,12 +1,15 @@
+import CoreMetrics
+import Logging
 import NIOCore
 
-/// The first handler of every HTTP/1.1 connection, next to the socket.
+/// The first handler of every connection, next to the socket (or to TLS).
 ///
-/// It does two small jobs. Its context is where pre-framed bytes are written: an SSE subscriber writes
-/// the shared chunk bytes of each event here, below NIO's HTTP encoder, which would otherwise frame
-/// every write again per subscriber. And it notes whether bytes of a request arrived since the last
-/// complete request head, so a request timeout can tell a slow (slowloris) request from an idle
-/// keep-alive connection.
+/// On HTTP/1.1 its context is where pre-framed bytes are written: an SSE subscriber writes the shared
+/// chunk bytes of each event here (a WebSocket subscriber its shared frames), below NIO's encoders,
+/// which would otherwise frame every write again per subscriber. It also notes whether bytes of a
+/// request arrived since the last complete request head, so a request timeout can tell a slowloris
+/// from an idle keep-alive connection; and it keeps the connection's figures for the
+/// `connection closed` log line and the `newsroom_connections{transport}` gauge.
 final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -18,6 +21,58 @@ final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Bytes read and written over the connection's life.
     private(set) var bytesRead = 0
     private(set) var bytesWritten = 0
+
+    private let metrics: HTTPMetrics?
+    private let logger: Logger
+    private var openedAt = NIODeadline.now()
+    private var remote = "?"
+    /// `http1`, `http2` or `ws`, once known.
+    private(set) var transport: String?
+    /// Events delivered to this connection's subscriptions (added as each ends).
+    var eventsDelivered = 0
+    /// Why the connection closed, when the hub closed it (otherwise the peer did).
+    var closeReason: String?
+
+    init(metrics: HTTPMetrics? = nil, logger: Logger = Logger(label: "newsroom.http")) {
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Records what the connection speaks (and moves it between `newsroom_connections` gauges).
+    func setTransport(_ transport: String) {
+        if let previous = self.transport { self.metrics?.connections[previous]?.decrement() }
+        self.transport = transport
+        self.metrics?.connections[transport]?.increment()
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { self.opened(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.opened(context: context)
+        context.fireChannelActive()
+    }
+
+    private func opened(context: ChannelHandlerContext) {
+        self.openedAt = .now()
+        self.remote = context.channel.remoteAddress.map { "\($0)" } ?? "?"
+        self.logger.debug("connection opened", metadata: ["newsroom.remote": "\(self.remote)"])
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let transport = self.transport { self.metrics?.connections[transport]?.decrement() }
+        self.logger.debug(
+            "connection closed",
+            metadata: [
+                "newsroom.transport": "\(self.transport ?? "none")", "newsroom.remote": "\(self.remote)",
+                "newsroom.duration_ms": "\((NIODeadline.now() - self.openedAt).nanoseconds / 1_000_000)",
+                "newsroom.bytes_in": "\(self.bytesRead)", "newsroom.bytes_out": "\(self.bytesWritten)",
+                "newsroom.events_delivered": "\(self.eventsDelivered)",
+                "newsroom.close_reason": "\(self.closeReason ?? "peer_or_idle")",
+            ])
+        context.fireChannelInactive()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let count = self.unwrapInboundIn(data).readableBytes

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOCore
 import NewsroomCore
@@ -13,6 +14,7 @@ final class HTTPHandlerContext: Sendable {
     let sseHTTP1Format: WireFormat
     let sseFormat: WireFormat
     let ready = Atomic<Bool>(true)
+    let metrics: HTTPMetrics
     private let keepalives = Mutex<[ObjectIdentifier: WebSocketKeepalive]>([:])
 
     /// The WebSocket ping timer of `loop` (one per loop, created on first use).
@@ -34,6 +36,7 @@ final class HTTPHandlerContext: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.metricsText = metricsText
+        self.metrics = HTTPMetrics(factory: MetricsSystem.factory)
         guard let http1 = hub.format(named: "sse-http1"), let plain = hub.format(named: "sse") else {
             preconditionFailure("the hub needs the 'sse-http1' and 'sse' wire formats (SSEChunkedEncoder, SSEEncoder)")
         }

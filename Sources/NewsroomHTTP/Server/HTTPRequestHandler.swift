@@ -4,6 +4,7 @@ import NIOHTTP1
 import NewsroomCore
 import NewsroomWire
 import Synchronization
+import Tracing
 
 /// Answers the HTTP API on one HTTP/1.1 connection (or one HTTP/2 stream): routing, the control API,
 /// publishing, and Server-Sent Events subscriptions.
@@ -53,6 +54,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var io: ConnectionIOHandler?
     private var rawContext: ChannelHandlerContext?
     private var requestTimer: Scheduled<Void>?
+    /// The route of the request being answered (a metric label) and its span, if traced.
+    private var currentRoute = "unknown"
+    private var currentSpan: (any Span)?
 
     init(shared: HTTPHandlerContext, isHTTP2: Bool) {
         self.shared = shared
@@ -85,9 +89,12 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.requestTimer?.cancel()
-        if case .streaming(let stream) = self.state {
-            stream.subscriber?.cancel()
+        if case .streaming(let stream) = self.state, let subscriber = stream.subscriber {
+            subscriber.cancel()
+            self.io?.eventsDelivered += subscriber.delivered
         }
+        self.currentSpan?.end()
+        self.currentSpan = nil
         self.state = .closing
         context.fireChannelInactive()
     }
@@ -132,7 +139,12 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.io?.requestHeadReceived()
         let target = RequestTarget(head.uri)
         let action: Action
-        if let route = Route(segments: target.segments) {
+        let parsedRoute = Route(segments: target.segments)
+        self.currentRoute = parsedRoute?.metricName ?? "unknown"
+        if let route = parsedRoute, route.isTraced {
+            self.currentSpan = RequestTracing.startSpan("\(head.method.rawValue) \(route.metricName)", head: head, route: route.metricName)
+        }
+        if let route = parsedRoute {
             if route.allowedMethods.contains(head.method) {
                 action = .route(route)
             } else {
@@ -386,6 +398,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.state = .streaming(stream)
         do {
             let subscriber = try self.hub.subscribe(to: topic, after: after, policy: policy, format: format, sink: sink)
+            self.currentSpan?.attributes["newsroom.topic"] = topic
+            self.currentSpan?.attributes["newsroom.resume.after"] = after ?? 0
+            self.finishRequest(status: .ok)
             if case .streaming(let current) = self.state, current === stream {
                 stream.subscriber = subscriber
                 sink.flush()  // the head goes out now even if there is nothing to replay
@@ -407,7 +422,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// the reason (slow consumer, shutdown), closing the connection.
     private func endStream(subscriber: Subscriber, reason: DisconnectReason, context: ChannelHandlerContext) {
         guard case .streaming(let stream) = self.state else { return }
+        self.io?.eventsDelivered += subscriber.delivered
         if !reason.isNormal {
+            self.io?.closeReason = reason.code
             let notice = Event(
                 seq: nil, topic: stream.topic, timestamp: .now(),
                 payload: .error(
@@ -460,7 +477,12 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let generations = self.shared.generations else {
             throw APIError(.notImplemented, "unsupported", "generations are not enabled on this hub")
         }
-        let request = try GenerationRequestParser.parse(body, headers: head.headers)
+        var parsed = try GenerationRequestParser.parse(body, headers: head.headers)
+        if let span = self.currentSpan {
+            parsed.traceHeaders = RequestTracing.propagationHeaders(for: span, fallback: parsed.traceHeaders)
+            span.attributes["newsroom.provider"] = parsed.provider
+        }
+        let request = parsed
         let host = head.headers.first(name: "host") ?? "\(self.shared.configuration.host):\(self.shared.configuration.port)"
         let scheme = "http"
         self.respondAsync(context: context, head: head) {
@@ -496,6 +518,17 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     // MARK: Responses
+
+    /// Counts the request and ends its span.
+    private func finishRequest(status: HTTPResponseStatus) {
+        self.shared.metrics.request(route: self.currentRoute, status: status)
+        if let span = self.currentSpan {
+            span.attributes["http.response.status_code"] = Int(status.code)
+            if status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
+            span.end()
+            self.currentSpan = nil
+        }
+    }
 
     private func respondAsync(
         context: ChannelHandlerContext, head: HTTPRequestHead,
@@ -543,6 +576,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         contentType: String?, headers extra: [(String, String)] = [], forceClose: Bool = false
     ) {
         let keepAlive = head.isKeepAlive && !forceClose
+        self.finishRequest(status: status)
         var headers = HTTPHeaders()
         if let contentType { headers.add(name: "content-type", value: contentType) }
         if status != .noContent {

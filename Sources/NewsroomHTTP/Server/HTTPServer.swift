@@ -111,8 +111,10 @@ public final class HTTPServer: Sendable {
     /// Sets up a new connection: TLS with ALPN, or the cleartext HTTP/1.1-or-h2c sniffer.
     static func configureConnection(channel: any Channel, shared: HTTPHandlerContext, tls: NIOSSLContext?) throws {
         let sync = channel.pipeline.syncOperations
+        let io = ConnectionIOHandler(metrics: shared.metrics, logger: shared.logger)
         if let tls {
             try sync.addHandler(NIOSSLServerHandler(context: tls))
+            try sync.addHandler(io)
             try sync.addHandler(
                 ApplicationProtocolNegotiationHandler { result, channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -124,6 +126,7 @@ public final class HTTPServer: Sendable {
                     }
                 })
         } else {
+            try sync.addHandler(io)
             try sync.addHandler(
                 HTTPVersionSniffer(
                     timeout: shared.configuration.requestTimeout,
@@ -135,9 +138,11 @@ public final class HTTPServer: Sendable {
     /// Sets up an HTTP/1.1 connection's pipeline, with WebSocket upgrades.
     static func configureHTTP1(channel: any Channel, shared: HTTPHandlerContext) throws {
         let sync = channel.pipeline.syncOperations
-        // Next to the socket (or to TLS): where pre-framed bytes are written, below the HTTP and
-        // WebSocket encoders.
-        try sync.addHandler(ConnectionIOHandler())
+        // The connection's ConnectionIOHandler sits next to the socket (or to TLS), right before the
+        // handlers added here: pre-framed bytes written through it pass below the HTTP and WebSocket
+        // encoders.
+        let io = try sync.handler(type: ConnectionIOHandler.self)
+        io.setTransport("http1")
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: shared.configuration.webSocketMaxMessageBytes, automaticErrorHandling: true,
             shouldUpgrade: { channel, head in
@@ -156,6 +161,7 @@ public final class HTTPServer: Sendable {
 
     /// Sets up an HTTP/2 connection: one ``HTTPRequestHandler`` per stream.
     static func configureHTTP2(channel: any Channel, shared: HTTPHandlerContext) throws {
+        try channel.pipeline.syncOperations.handler(type: ConnectionIOHandler.self).setTransport("http2")
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: shared.configuration.http2MaxConcurrentStreams),

@@ -73,8 +73,13 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.keepalive.unregister(self)
         let subscribers = self.subscriptions.values
         self.subscriptions.removeAll()
-        for subscriber in subscribers { subscriber.cancel() }
+        for subscriber in subscribers {
+            subscriber.cancel()
+            self.io?.eventsDelivered += subscriber.delivered
+        }
     }
+
+    private var io: ConnectionIOHandler? { self.raw?.handler as? ConnectionIOHandler }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         for subscriber in Array(self.subscriptions.values) {
@@ -210,6 +215,8 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         if self.subscriptions[topic] === subscriber {
             self.subscriptions[topic] = nil
         }
+        self.io?.eventsDelivered += subscriber.delivered
+        if !reason.isNormal { self.io?.closeReason = reason.code }
         switch (self.mode, reason) {
         case (_, .slowConsumer):
             self.close(code: .unknown(4008), reason: "slow consumer: resume after your last seq")
@@ -298,6 +305,7 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     func close(code: WebSocketErrorCode, reason: String) {
         guard let context = self.context, !self.closing else { return }
         self.closing = true
+        if self.io?.closeReason == nil { self.io?.closeReason = "websocket_close_\(code)" }
         self.teardown()
         var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: code)

@@ -37,6 +37,7 @@ enum WebSocketRouting {
     static func configureUpgraded(channel: any Channel, head: HTTPRequestHead, shared: HTTPHandlerContext) throws {
         guard let mode = Self.mode(for: head) else { throw ChannelError.inappropriateOperationForState }
         let sync = channel.pipeline.syncOperations
+        try sync.handler(type: ConnectionIOHandler.self).setTransport("ws")
         // The HTTP request handler has no more work on this connection.
         if let context = try? sync.context(handlerType: HTTPRequestHandler.self) {
             sync.removeHandler(context: context, promise: nil)

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NewsroomCore
+import Tracing
 import Synchronization
 
 extension GenerationManager {
@@ -137,7 +138,11 @@ extension GenerationManager {
         var request = HTTPClientRequest(url: run.request.url)
         request.method = .POST
         for (name, value) in run.request.headers { request.headers.add(name: name, value: value) }
-        for (name, value) in run.traceHeaders { request.headers.replaceOrAdd(name: name, value: value) }
+        // With a tracer, AsyncHTTPClient injects the upstream span's context; without one, pass the
+        // caller's trace context through unchanged so the trace id still reaches the provider.
+        if InstrumentationSystem.tracer is NoOpTracer {
+            for (name, value) in run.traceHeaders { request.headers.replaceOrAdd(name: name, value: value) }
+        }
         if !request.headers.contains(name: "user-agent") { request.headers.add(name: "user-agent", value: "newsroom") }
         request.body = .bytes(run.request.body)
         return request

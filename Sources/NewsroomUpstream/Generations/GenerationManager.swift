@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NewsroomCore
 import Synchronization
+import Tracing
 
 /// Runs generations: one upstream LLM request each, streamed, decoded by its provider's adapter and
 /// published to a hub topic as standard events.
@@ -146,8 +147,25 @@ public final class GenerationManager: GenerationService, Sendable {
         }
         self.metrics.running.increment()
         run.logger.info("generation started")
+        // The generation's span continues the caller's trace (`traceparent`); AsyncHTTPClient makes the
+        // upstream call a child span and injects its context into the provider request.
+        var parent = ServiceContext.topLevel
+        InstrumentationSystem.instrument.extract(run.traceHeaders, into: &parent, using: TraceHeadersExtractor())
         let task = Task {
-            await self.run(run)
+            await withSpan("newsroom.generation", context: parent, ofKind: .internal) { span in
+                span.attributes["newsroom.generation"] = run.id
+                span.attributes["newsroom.topic"] = run.topic
+                span.attributes["gen_ai.system"] = run.provider
+                await self.run(run)
+                let info = run.info
+                span.attributes["newsroom.generation.state"] = info.state.rawValue
+                if let finish = info.finishReason { span.attributes["gen_ai.response.finish_reasons"] = [finish.rawValue] }
+                if let usage = info.usage {
+                    if let input = usage.inputTokens { span.attributes["gen_ai.usage.input_tokens"] = input }
+                    if let output = usage.outputTokens { span.attributes["gen_ai.usage.output_tokens"] = output }
+                }
+                if info.state == .failed { span.setStatus(SpanStatus(code: .error)) }
+            }
         }
         run.attach(task: task)
         return run.info
@@ -308,5 +326,12 @@ public func withGenerationManager<Result>(
     } catch {
         await manager.shutdown()
         throw error
+    }
+}
+
+/// Reads `traceparent`/`tracestate` from the headers the transport passed along.
+struct TraceHeadersExtractor: Extractor {
+    func extract(key: String, from carrier: [(String, String)]) -> String? {
+        carrier.first { $0.0.lowercased() == key }?.1
     }
 }
