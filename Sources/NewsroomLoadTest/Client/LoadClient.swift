@@ -34,7 +34,7 @@ final class LoadClient: EventStreamDelegate {
     let index: Int
     let topic: Int
     let isSlow: Bool
-    unowned let loop: LoopContext
+    unowned(unsafe) let loop: LoopContext  // the loop context owns its viewers and outlives them
 
     var state = State.idle
     var intent = CloseIntent.none
