@@ -309,6 +309,10 @@ public final class Hub: Sendable {
             }
             frames += self.replayFrames(topic: topic, attachment: attachment, format: format)
             subscriber.writeOwn(frames)
+            if !frames.isEmpty {
+                self.metrics.deliveries[format.id].increment(by: frames.count)
+                self.metrics.deliveredBytes[format.id].increment(by: frames.reduce(0) { $0 + $1.readableBytes })
+            }
             if attachment.ended {
                 subscriber.close(reason: .streamEnded)
             }

@@ -112,6 +112,7 @@ public final class Subscriber: @unchecked Sendable {
     func writeOwn(_ frames: [ByteBuffer]) {
         guard !self.isClosed, !frames.isEmpty else { return }
         for frame in frames { self.sink.write(frame) }
+        self.delivered += frames.count
         self.sink.flush()
         self.lastWrite = self.eventLoop.now
     }

@@ -70,6 +70,11 @@ final class ReplayHandler: ChannelInboundHandler, RemovableChannelHandler {
         let json = try? JSONValue.parse(bodyBytes)
         let path = String(head.uri.prefix { $0 != "?" })
         let headers = head.headers.map { ReplayTranscript.Header(name: $0.name, value: $0.value) }
+        if head.method == .GET, path == "/__replay/requests" {
+            // For black-box tests in other processes: what the upstream saw (headers included).
+            self.respond(status: 200, json: self.server.requestsJSON(), context: context)
+            return
+        }
         var name = head.headers.first(name: "x-replay-transcript") ?? json?["replay_transcript"]?.stringValue
         if name == nil {
             let key = path.hasPrefix("/v1beta/models/") ? "/v1beta/models" : path

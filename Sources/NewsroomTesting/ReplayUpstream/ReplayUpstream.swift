@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NewsroomCore
+import NewsroomWire
 import Synchronization
 
 /// A fake LLM provider: an HTTP/1.1 server on loopback that serves recorded transcripts with realistic
@@ -173,6 +174,26 @@ public final class ReplayUpstream: Sendable {
 
     /// Every request received so far, in order.
     public var requests: [RecordedRequest] { self.state.withLock { $0.requests } }
+
+    /// The recorded requests as JSON (`GET /__replay/requests`): id, method, uri, headers (name → value,
+    /// names lower-cased), transcript, status, and whether the client closed the connection early.
+    func requestsJSON() -> String {
+        var buffer = ByteBuffer()
+        var items: [JSONValue] = []
+        for request in self.requests {
+            var headers: [String: JSONValue] = [:]
+            for header in request.headers { headers[header.name.lowercased()] = .string(header.value) }
+            items.append(
+                .object([
+                    "id": .int(request.id), "method": .string(request.method), "uri": .string(request.uri),
+                    "headers": .object(headers), "transcript": request.transcript.map { .string($0) } ?? .null,
+                    "status": request.status.map { .int($0) } ?? .null,
+                    "client_closed": .bool(request.clientClosedAt != nil),
+                ]))
+        }
+        JSONValue.write(.array(items), to: &buffer)
+        return String(buffer: buffer)
+    }
 
     /// Forgets the attempt counters of `fail=` behaviours.
     public func resetAttempts() {
