@@ -22,7 +22,10 @@ import ServiceLifecycle
 /// Shutdown order: mark not ready, stop the demo, cancel running generations (their topics end with
 /// `cancelled`), end every subscription (SSE streams receive a retryable `server_shutdown` error and
 /// end cleanly), stop accepting and let open requests finish, then stop the event loops.
-public struct NewsroomApplication: Service {
+public struct NewsroomApplication: Service, CustomStringConvertible {
+    /// A short name for service-lifecycle logs (the configuration is not dumped into logs).
+    public var description: String { "NewsroomApplication" }
+
     public let configuration: NewsroomConfiguration
     let logger: Logger
     let demo: DemoReporter.Configuration?

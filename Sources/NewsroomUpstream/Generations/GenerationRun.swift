@@ -185,7 +185,15 @@ final class GenerationRun: Sendable {
             for payload in batch {
                 switch payload {
                 case .textDelta, .reasoningDelta, .toolCallDelta, .toolCall:
-                    if state.info.firstTokenAt == nil { state.info.firstTokenAt = .now() }
+                    if state.info.firstTokenAt == nil {
+                        let now = Timestamp.now()
+                        state.info.firstTokenAt = now
+                        self.logger.info(
+                            "generation first token",
+                            metadata: [
+                                "newsroom.ttft_ms": "\(now.millisecondsSince1970 - state.info.queuedAt.millisecondsSince1970)"
+                            ])
+                    }
                 case .streamComplete(let complete):
                     ended = true
                     state.info.usage = complete.usage
