@@ -152,7 +152,7 @@ public enum LoadTestRunner {
             var result = LoadTestResult(
                 configuration: configuration, report: report, published: outcome.published,
                 publishErrors: outcome.errors, publishSeconds: outcome.seconds, measuredSeconds: measuredSeconds,
-                server: server, loadTesterCPUSeconds: ownCPU)
+                server: server, loadTesterCPUSeconds: ownCPU + report.workerCPUSeconds)
             result.catchUpMilliseconds = catchUp
             return result
         } catch {

@@ -61,6 +61,8 @@ struct FleetReport: Sendable, Codable {
     var churnJoined = 0
     /// Bytes of event-stream body received.
     var bytes = 0
+    /// CPU seconds of worker processes over the measured phase (0 in-process: the runner measures itself).
+    var workerCPUSeconds = 0.0
 
     mutating func merge(_ other: FleetReport) {
         self.attempted += other.attempted
@@ -80,6 +82,7 @@ struct FleetReport: Sendable, Codable {
         self.churnLeft += other.churnLeft
         self.churnJoined += other.churnJoined
         self.bytes += other.bytes
+        self.workerCPUSeconds += other.workerCPUSeconds
     }
 }
 

@@ -192,21 +192,26 @@ extension LoadTestRunner {
             deadline: WallClock.monotonicNanoseconds() + Int64(configuration.effectiveConnectTimeout * 1e9))
         writeLine("ready", to: 1)
         var published = Array(repeating: 0, count: configuration.topics)
+        var cpuAtMeasure = ProcessSampler.ownCPUSeconds()
+        var cpuMeasured = 0.0
         loop: while let line = await commands.next(timeout: configuration.effectiveTimeout + 60) {
             let parts = line.split(separator: " ")
             guard let command = parts.first else { continue }
             switch command {
             case "measure":
+                cpuAtMeasure = ProcessSampler.ownCPUSeconds()
                 await fleet.measure(duration: parts.count > 1 ? Double(parts[1]) ?? 0 : 0)
                 writeLine("measured", to: 1)
             case "drain":
                 if parts.count > 1 { published = Self.parseList(parts[1]) ?? published }
                 let catchUp = await fleet.drain(published: published, drain: parts.count > 2 ? Double(parts[2]) ?? 0 : 0)
+                cpuMeasured = ProcessSampler.ownCPUSeconds() - cpuAtMeasure
                 writeLine("drained " + (catchUp.map { String($0) } ?? "null"), to: 1)
             case "stop":
                 if parts.count > 1 { published = Self.parseList(parts[1]) ?? published }
                 progress.cancel()
-                let report = await fleet.stop(published: published)
+                var report = await fleet.stop(published: published)
+                report.workerCPUSeconds = cpuMeasured
                 let json = try JSONEncoder().encode(report)
                 writeLine("report " + String(decoding: json, as: UTF8.self), to: 1)
                 break loop
