@@ -75,5 +75,6 @@ func bootstrapObservability(_ configuration: NewsroomConfiguration) throws -> Ob
     var environment: [String: String] = [:]
     for (key, value) in ProcessEnvironment.all where key.hasPrefix("OTEL_") { environment[key] = value }
     return try Observability.bootstrap(
-        logFormat: configuration.logFormat, logLevel: configuration.logLevel, environment: environment)
+        logFormat: configuration.logFormat, logLevel: configuration.logLevel,
+        metricsEnabled: configuration.metricsEnabled, environment: environment)
 }

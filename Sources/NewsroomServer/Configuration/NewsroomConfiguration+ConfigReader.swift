@@ -19,6 +19,7 @@ extension NewsroomConfiguration {
     /// - `http.maxBodyBytes`, `http.requestTimeout` seconds, `http.sendBufferBytes`, `http.sseRetryMs`
     /// - `http.webSocketMaxMessageBytes`, `http.http2MaxConcurrentStreams`
     /// - `tls.certificate`, `tls.privateKey` (PEM paths) [`NEWSROOM_TLS_CERTIFICATE`, `NEWSROOM_TLS_PRIVATE_KEY`]
+    /// - `metrics.enabled` (default true) [`NEWSROOM_METRICS_ENABLED`]
     /// - `log.format` (`text`|`json`) [`NEWSROOM_LOG_FORMAT`], `log.level` [`NEWSROOM_LOG_LEVEL`]
     /// - Throws: ``ConfigurationError`` for a value of the right type but not an allowed one.
     public init(reader: ConfigReader) throws {
@@ -81,6 +82,7 @@ extension NewsroomConfiguration {
             throw ConfigurationError("tls.certificate and tls.privateKey must be given together")
         }
         try self.readGenerations(reader)
+        if let enabled = reader.bool(forKey: "metrics.enabled") { self.metricsEnabled = enabled }
         if let format = reader.string(forKey: "log.format") {
             guard let parsed = LogFormat(rawValue: format) else {
                 throw ConfigurationError("log.format must be text or json")

@@ -17,6 +17,8 @@ public struct NewsroomConfiguration: Sendable {
     public var generations: GenerationManager.Configuration = .defaults
     /// `text` (human-readable, default) or `json` (one object per line).
     public var logFormat: LogFormat = .text
+    /// Whether metrics are recorded and served at `/metrics`. Default on.
+    public var metricsEnabled: Bool = true
     /// The lowest level logged. Default `info`.
     public var logLevel: Logger.Level = .info
 

@@ -24,14 +24,14 @@ import Tracing
 public struct Observability: Sendable {
     /// The root logger.
     public let logger: Logger
-    /// Where `/metrics` comes from.
-    public let registry: PrometheusCollectorRegistry
+    /// Where `/metrics` comes from; `nil` when metrics are off.
+    public let registry: PrometheusCollectorRegistry?
     /// The OTel exporter service to run next to the application, when tracing is on.
     public let tracing: (any Service)?
 
     /// Bootstraps the three systems. Call once, before anything logs or records.
     public static func bootstrap(
-        logFormat: NewsroomConfiguration.LogFormat, logLevel: Logger.Level,
+        logFormat: NewsroomConfiguration.LogFormat, logLevel: Logger.Level, metricsEnabled: Bool = true,
         environment: [String: String]
     ) throws -> Observability {
         let tracingOn =
@@ -64,6 +64,9 @@ public struct Observability: Sendable {
                 }
             }, metadataProvider: metadataProvider)
 
+        guard metricsEnabled else {
+            return Observability(logger: Logger(label: "newsroom"), registry: nil, tracing: tracing)
+        }
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         // Delivery lag and upstream latencies: sub-millisecond to tens of seconds.
