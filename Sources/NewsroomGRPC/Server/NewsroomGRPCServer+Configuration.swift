@@ -17,8 +17,9 @@ extension NewsroomGRPCServer {
         /// The largest message a client may send (a `PublishRequest`, a `GenerationRequest`). Default
         /// 1 MiB, the HTTP API's body limit.
         public var maxReceiveMessageBytes: Int = 1 << 20
-        /// The most concurrent calls (HTTP/2 streams) per connection; `nil` for no limit. Default `nil`:
-        /// one connection may carry thousands of subscriptions.
+        /// The most concurrent calls (HTTP/2 streams) per connection; `nil` for no limit (2^31 - 1 is
+        /// advertised: without the setting SwiftNIO's HTTP/2 would enforce 100). Default `nil`: one
+        /// connection may carry thousands of subscriptions, as with other gRPC servers.
         public var maxConcurrentStreamsPerConnection: Int?
         /// What one subscription buffers between the hub's event loop and its call before it counts as
         /// slow (the hub's queue and the subscription's policy take over). Default 64 KiB, like NIO's

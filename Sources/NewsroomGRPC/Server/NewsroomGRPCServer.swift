@@ -123,7 +123,7 @@ public final class NewsroomGRPCServer: Sendable {
                     minPingIntervalWithoutCalls: keepalive.minClientPingInterval,
                     allowWithoutCalls: keepalive.permitClientPingsWithoutCalls))
             config.rpc.maxRequestPayloadSize = configuration.maxReceiveMessageBytes
-            config.http2.maxConcurrentStreams = configuration.maxConcurrentStreamsPerConnection
+            config.http2.maxConcurrentStreams = configuration.maxConcurrentStreamsPerConnection ?? Int(Int32.max)
         }
     }
 }
