@@ -316,8 +316,13 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 throw APIError(
                     .upgradeRequired, "upgrade_required", "this endpoint needs a WebSocket upgrade (HTTP/1.1)",
                     headers: [("upgrade", "websocket")])
-            case .viewer:
-                throw APIError.notFound("the web viewer is not available")
+            case .viewer(let file):
+                guard let asset = ViewerAssets.files[file] else {
+                    throw APIError.notFound("no such file")
+                }
+                self.respond(
+                    context: context, head: head, status: .ok, body: ByteBuffer(string: asset.body),
+                    contentType: asset.contentType, headers: [("cache-control", "no-cache")])
             }
         } catch let error as APIError {
             self.respond(context: context, head: head, error: error)
