@@ -17,6 +17,7 @@ extension LoadTestResult {
         object.add("payload_bytes", self.payloadBytes)
         object.add("duration_s", self.duration)
         object.add("workers", self.workers)
+        if let provider = self.generationProvider { object.add("generation", provider) }
         object.add("attempted", self.attempted)
         object.add("established", self.established)
         object.add("failed", self.failed)
@@ -89,9 +90,11 @@ extension LoadTestResult {
     /// A human summary, several lines.
     public var summary: String {
         var lines: [String] = []
+        let load =
+            self.generationProvider.map { "one \($0) generation per topic" }
+            ?? "\(Self.format(self.rate)) ev/s per topic · \(self.payloadBytes) B · \(Self.format(self.duration)) s"
         lines.append(
-            "\(self.server) · \(self.transport) · \(self.clients) clients on \(self.topics) topic(s) · "
-                + "\(Self.format(self.rate)) ev/s per topic · \(self.payloadBytes) B · \(Self.format(self.duration)) s"
+            "\(self.server) · \(self.transport) · \(self.clients) clients on \(self.topics) topic(s) · \(load)"
                 + (self.workers > 0 ? " · \(self.workers) workers" : ""))
         var connections = "connections: \(self.established)/\(self.attempted) established, \(self.failed) failed"
         if !self.failures.isEmpty {

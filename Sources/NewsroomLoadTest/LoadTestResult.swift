@@ -80,6 +80,8 @@ public struct LoadTestResult: Sendable {
     public var payloadBytes: Int
     public var duration: Double
     public var workers: Int
+    /// The provider of the generations run instead of the publisher (`--generation`), if any.
+    public var generationProvider: String?
 
     public var attempted: Int
     public var established: Int
@@ -127,6 +129,7 @@ extension LoadTestResult {
         self.payloadBytes = configuration.payloadBytes
         self.duration = configuration.duration
         self.workers = configuration.workers
+        self.generationProvider = configuration.generationProvider
         self.attempted = report.attempted
         self.established = report.established
         self.failed = report.failed

@@ -110,15 +110,23 @@ public enum LoadTestRunner {
             let cpuStart = sampler?.sample()
             let ownCPUStart = ProcessSampler.ownCPUSeconds()
             let measureStart = WallClock.monotonicNanoseconds()
-            async let scenarios: Void = viewers.measure(duration: configuration.duration)
+            let scenarios = Task { try await viewers.measure(duration: configuration.duration) }
             let outcome: Publisher.Outcome
-            if let provider = configuration.generationProvider {
-                outcome = try await Self.runGenerations(
-                    configuration, provider: provider, address: address, hostHeader: hostHeader, group: controlGroup)
-            } else {
-                outcome = try await publisher.run(duration: configuration.duration)
+            do {
+                if let provider = configuration.generationProvider {
+                    outcome = try await Self.runGenerations(
+                        configuration, provider: provider, address: address, hostHeader: hostHeader,
+                        group: controlGroup)
+                    // The generations ended: the measured phase is over (churn and the storm stop with it).
+                    scenarios.cancel()
+                } else {
+                    outcome = try await publisher.run(duration: configuration.duration)
+                }
+            } catch {
+                scenarios.cancel()
+                throw error
             }
-            try await scenarios
+            try await scenarios.value
 
             // 3. Drain.
             phase.withLock { $0 = "draining" }

@@ -137,7 +137,7 @@ final class Fleet: Sendable {
         let share = Double(self.range.count) / Double(max(1, configuration.clients))
         let churnPerTick = configuration.churn ? configuration.effectiveChurnRate * share / 10 : 0
         var churnCarry = 0.0
-        while WallClock.monotonicNanoseconds() < end {
+        while WallClock.monotonicNanoseconds() < end, !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(100))
             let now = WallClock.monotonicNanoseconds()
             if !stormDone, now >= stormAt {

@@ -146,9 +146,9 @@ final class LoopContext: @unchecked Sendable {
         }
     }
 
-    /// Viewers still waiting for their first answer.
+    /// Viewers still waiting for their first answer (every attempt ends as established or failed).
     var pending: Int {
-        self.clients.reduce(0) { $0 + ($1.state == .connecting && !$1.everEstablished ? 1 : 0) }
+        self.report.attempted - self.established - self.report.failed
     }
 
     /// Gives up on viewers that never got an answer (counted as failed, `no_response`).
