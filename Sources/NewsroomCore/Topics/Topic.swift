@@ -32,6 +32,8 @@ public final class Topic: Sendable {
         var loops: [LoopEntry] = []
         var subscriberCount = 0
         var createdAt: NIODeadline
+        /// Wall-clock creation time, for listings ("the newest streaming topic").
+        var created = Timestamp.now()
         var lastActivity: NIODeadline
         var endedAt: NIODeadline?
         /// When the last subscriber left (or when the topic was created, if none ever came).
@@ -61,6 +63,8 @@ public final class Topic: Sendable {
         public var subscribers: Int
         public var historyEvents: Int
         public var historyBytes: Int
+        /// When the topic was created.
+        public var createdAt: Timestamp
     }
 
     /// The topic's current state.
@@ -68,7 +72,8 @@ public final class Topic: Sendable {
         self.state.withLock { s in
             Snapshot(
                 name: self.name, state: s.phase, lastSeq: s.head, firstSeq: s.firstRetainedSeq,
-                subscribers: s.subscriberCount, historyEvents: s.history.count, historyBytes: s.historyBytes)
+                subscribers: s.subscriberCount, historyEvents: s.history.count, historyBytes: s.historyBytes,
+                createdAt: s.created)
         }
     }
 

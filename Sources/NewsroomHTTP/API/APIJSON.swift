@@ -13,6 +13,7 @@ enum APIJSON {
         json.field("subscribers", snapshot.subscribers)
         json.field("history_events", snapshot.historyEvents)
         json.field("history_bytes", snapshot.historyBytes)
+        json.field("created_at", snapshot.createdAt.description)
         json.endObject()
     }
 
