@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NewsroomCore
+import Synchronization
 
 /// The hub's gRPC port: ``NewsroomService`` and the standard health service on grpc-swift's HTTP/2
 /// transport (SwiftNIO, plaintext or TLS).
@@ -29,7 +30,9 @@ public final class NewsroomGRPCServer: Sendable {
     public let service: NewsroomService
     /// The `grpc.health.v1.Health` service.
     public let health: HealthService
-    private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    /// The grpc-swift server; released once ``run()`` returns, because its transport completes a promise
+    /// on the event loop group when it is deallocated, and the app shuts the group down afterwards.
+    private let server: Mutex<GRPCServer<HTTP2ServerTransport.Posix>?>
     private let logger: Logger
 
     /// Creates the server; it listens once ``run()`` is called.
@@ -56,15 +59,19 @@ public final class NewsroomGRPCServer: Sendable {
             transportSecurity: Self.transportSecurity(configuration.tls),
             config: Self.transportConfig(configuration),
             eventLoopGroup: eventLoopGroup)
-        self.server = GRPCServer(transport: transport, services: [self.service, self.health])
+        self.server = Mutex(GRPCServer(transport: transport, services: [self.service, self.health]))
     }
 
     /// Serves until ``shutdown()`` is called and every call has ended.
     /// - Throws: If the port cannot be bound (in use, bad address, unreadable TLS files).
     public func run() async throws {
+        guard let server = self.server.withLock({ $0 }) else {
+            throw RPCError(code: .failedPrecondition, message: "the gRPC server has already run")
+        }
+        defer { self.server.withLock { $0 = nil } }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
-                try await self.server.serve()
+                try await server.serve()
             }
             group.addTask {
                 guard let port = try? await self.listeningPort() else { return }
@@ -83,7 +90,7 @@ public final class NewsroomGRPCServer: Sendable {
     /// Suspends until ``run()`` has bound the port.
     /// - Throws: If the server failed to bind, or has stopped.
     public func listeningPort() async throws -> Int {
-        guard let address = try await self.server.listeningAddress else {
+        guard let server = self.server.withLock({ $0 }), let address = try await server.listeningAddress else {
             throw RPCError(code: .unavailable, message: "the gRPC server is not listening")
         }
         if let ipv4 = address.ipv4 { return ipv4.port }
@@ -97,7 +104,7 @@ public final class NewsroomGRPCServer: Sendable {
         self.logger.info("grpc shutting down")
         self.service.beginShutdown()
         self.health.markAllNotServing()
-        self.server.beginGracefulShutdown()
+        self.server.withLock { $0 }?.beginGracefulShutdown()
     }
 
     // MARK: Transport configuration

@@ -104,8 +104,7 @@ func withGRPCTestHub<Result: Sendable>(
     configuration.port = 0
     let outcome = await serve(
         configuration: configuration, hub: hub, generations: generations, group: group, logger: logger, body)
-    // The server is gone by now: grpc-swift's transport completes a promise on the group when it is
-    // deallocated, so the group must outlive it.
+    // Everything that runs on the group has stopped by now.
     try await group.shutdownGracefully()
     return try outcome.get()
 }

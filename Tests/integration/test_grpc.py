@@ -1,0 +1,269 @@
+"""The gRPC service against the real `newsroom` binary, with grpcio and stubs generated from the repository's
+.proto at test time: subscribe (replay + live, resume), client-stream publish, generations, deadlines,
+cancellation, health. Skipped until `newsroom serve` has --grpc-port."""
+
+import json
+import subprocess
+import threading
+
+import pytest
+
+grpc = pytest.importorskip("grpc", reason="grpcio is not installed (pip install -r Tests/integration/requirements.txt)")
+pytest.importorskip("grpc_tools", reason="grpcio-tools is not installed")
+
+import httpx  # noqa: E402
+
+from conftest import BINARY, wait_until  # noqa: E402
+from grpc_support import GRPCHub, generate_stubs, serve_supports_grpc  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not serve_supports_grpc(), reason="`newsroom serve` has no --grpc-port yet")
+
+
+@pytest.fixture(scope="module")
+def stubs():
+    return generate_stubs()
+
+
+@pytest.fixture
+def ghub():
+    hub = GRPCHub(["--heartbeat-interval", "0.3"])
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def channel(ghub):
+    with grpc.insecure_channel(ghub.grpc_target) as channel:
+        grpc.channel_ready_future(channel).result(timeout=10)
+        yield channel
+
+
+@pytest.fixture
+def stub(stubs, channel):
+    return stubs.rpc.NewsroomStub(channel)
+
+
+def text_event(pb, text):
+    return pb.Event(text_delta=pb.TextDelta(text=text))
+
+
+def publish(stubs, stub, topic, events):
+    pb = stubs.pb
+    requests = [pb.PublishRequest(topic=topic, event=event) for event in events]
+    return stub.Publish(iter(requests), timeout=10)
+
+
+def collect(call, into, until=None):
+    """Reads a server stream into `into` (a list) until it ends or `until(event)` holds."""
+    for event in call:
+        into.append(event)
+        if until and until(event):
+            break
+    return into
+
+
+def sequenced(events):
+    return [e for e in events if e.seq]
+
+
+def test_subscribe_replays_the_history_then_streams_live_events(stubs, stub, ghub):
+    pb = stubs.pb
+    summary = publish(stubs, stub, "chat", [
+        pb.Event(stream_start=pb.StreamStart(provider="demo", model="m1")), text_event(pb, "Hel"), text_event(pb, "lo"),
+    ])
+    assert (summary.topic, summary.first_seq, summary.last_seq, summary.count) == ("chat", 1, 3, 3)
+
+    received = []
+    call = stub.Subscribe(pb.SubscribeRequest(topic="chat"), timeout=30)
+    reader = threading.Thread(target=collect, args=(call, received))
+    reader.start()
+    assert wait_until(lambda: len(sequenced(received)) >= 2)  # the replay: stream_start, then "Hello" merged
+    publish(stubs, stub, "chat", [text_event(pb, " world"), pb.Event(
+        stream_complete=pb.StreamComplete(finish_reason=pb.FINISH_REASON_STOP,
+                                          usage=pb.Usage(input_tokens=3, output_tokens=2)))])
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert call.code() == grpc.StatusCode.OK
+    events = sequenced(received)
+    assert [e.seq for e in events] == [1, 3, 4, 5]
+    assert events[0].WhichOneof("payload") == "stream_start" and events[0].stream_start.model == "m1"
+    assert not events[0].stream_start.HasField("generation")
+    assert "".join(e.text_delta.text for e in events if e.WhichOneof("payload") == "text_delta") == "Hello world"
+    last = events[-1].stream_complete
+    assert last.finish_reason == pb.FINISH_REASON_STOP and last.usage.input_tokens == 3
+    assert not last.HasField("provider_finish_reason")
+    assert all(e.topic == "chat" and e.ts.seconds > 0 for e in events)
+
+
+def test_grpc_and_sse_carry_the_same_events(stubs, stub, ghub):
+    pb = stubs.pb
+    publish(stubs, stub, "same", [text_event(pb, "a\nb"), pb.Event(
+        tool_call=pb.ToolCall(index=1, call_id="c1", name="f", arguments='{"x":1}')),
+        pb.Event(stream_complete=pb.StreamComplete(finish_reason=pb.FINISH_REASON_TOOL_CALLS))])
+    grpc_events = list(stub.Subscribe(pb.SubscribeRequest(topic="same"), timeout=10))
+    with httpx.Client(timeout=10) as client:
+        body = client.get(f"{ghub.url}/v1/topics/same/events").text
+    sse_events = [json.loads(line[len("data: "):]) for line in body.splitlines() if line.startswith("data: ")]
+    assert [e.seq for e in grpc_events] == [e["seq"] for e in sse_events]
+    assert grpc_events[0].text_delta.text == sse_events[0]["text"] == "a\nb"
+    assert grpc_events[1].tool_call.arguments == sse_events[1]["arguments"]
+    for g, s in zip(grpc_events, sse_events):
+        assert g.ts.ToDatetime().isoformat(timespec="milliseconds") == s["ts"].rstrip("Z")
+
+
+def test_resume_with_after_sends_only_later_events(stubs, stub):
+    pb = stubs.pb
+    publish(stubs, stub, "resume", [text_event(pb, t) for t in ["a", "b", "c", "d"]] + [
+        pb.Event(stream_complete=pb.StreamComplete(finish_reason=pb.FINISH_REASON_STOP))])
+    events = list(stub.Subscribe(pb.SubscribeRequest(topic="resume", after=2), timeout=10))
+    assert events[-1].seq == 5
+    assert "".join(e.text_delta.text for e in events) == "cd"
+    # After the final seq of an ended topic: nothing, and the call ends OK.
+    assert list(stub.Subscribe(pb.SubscribeRequest(topic="resume", after=5), timeout=10)) == []
+    # Beyond anything the topic issued: a resume_unavailable notice (no seq) comes first.
+    events = list(stub.Subscribe(pb.SubscribeRequest(topic="resume", after=99), timeout=10))
+    assert events[0].seq == 0 and events[0].error.code == "resume_unavailable"
+    assert events[-1].seq == 5
+
+
+def test_idle_subscribers_get_heartbeats(stubs, stub):
+    pb = stubs.pb
+    call = stub.Subscribe(pb.SubscribeRequest(topic="idle"), timeout=10)
+    event = next(iter(call))
+    assert event.WhichOneof("payload") == "heartbeat" and event.seq == 0
+    assert event.heartbeat.state == pb.TOPIC_STATE_WAITING
+    call.cancel()
+
+
+def test_publish_client_stream_and_its_errors(stubs, stub):
+    pb = stubs.pb
+
+    def requests():
+        yield pb.PublishRequest(topic="pub", event=pb.Event(stream_start=pb.StreamStart()))
+        for i in range(10):
+            yield pb.PublishRequest(event=text_event(pb, f"t{i} "))  # later messages may omit the topic
+        yield pb.PublishRequest(event=pb.Event(stream_complete=pb.StreamComplete(finish_reason=pb.FINISH_REASON_STOP)))
+
+    summary = stub.Publish(requests(), timeout=10)
+    assert (summary.first_seq, summary.last_seq, summary.count) == (1, 12, 12)
+    info = stub.GetTopic(pb.GetTopicRequest(topic="pub"), timeout=10)
+    assert info.state == pb.TOPIC_STATE_ENDED and info.last_seq == 12
+
+    with pytest.raises(grpc.RpcError) as ended:
+        publish(stubs, stub, "pub", [text_event(pb, "late")])
+    assert ended.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    for request in [
+        pb.PublishRequest(topic="bad topic", event=text_event(pb, "x")),
+        pb.PublishRequest(topic="t", event=pb.Event()),
+        pb.PublishRequest(topic="t", event=pb.Event(seq=3, text_delta=pb.TextDelta(text="x"))),
+        pb.PublishRequest(topic="t", event=pb.Event(heartbeat=pb.Heartbeat(last_seq=1))),
+        pb.PublishRequest(topic="t", event=pb.Event(stream_complete=pb.StreamComplete())),
+        pb.PublishRequest(topic="t", event=pb.Event(tool_call_delta=pb.ToolCallDelta(arguments_delta="{"))),
+    ]:
+        with pytest.raises(grpc.RpcError) as bad:
+            stub.Publish(iter([request]), timeout=10)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT, request
+    with pytest.raises(grpc.RpcError) as missing:
+        stub.GetTopic(pb.GetTopicRequest(topic="t"), timeout=10)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_deadline_ends_the_call_and_removes_the_subscription(stubs, stub):
+    pb = stubs.pb
+    call = stub.Subscribe(pb.SubscribeRequest(topic="deadline"), timeout=0.5)
+    with pytest.raises(grpc.RpcError) as expired:
+        list(call)
+    assert expired.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert wait_until(lambda: stub.GetTopic(pb.GetTopicRequest(topic="deadline"), timeout=5).subscribers == 0,
+                      timeout=2)
+
+
+def test_a_client_cancel_removes_the_subscription(stubs, stub):
+    pb = stubs.pb
+    call = stub.Subscribe(pb.SubscribeRequest(topic="cancel"))
+    next(iter(call))  # a heartbeat: the subscription is in place
+    assert stub.GetTopic(pb.GetTopicRequest(topic="cancel"), timeout=5).subscribers == 1
+    call.cancel()
+    assert wait_until(lambda: stub.GetTopic(pb.GetTopicRequest(topic="cancel"), timeout=5).subscribers == 0,
+                      timeout=2)
+
+
+def test_health_check_and_watch(stubs, channel):
+    health = stubs.health_rpc.HealthStub(channel)
+    hpb = stubs.health_pb
+    assert health.Check(hpb.HealthCheckRequest(), timeout=5).status == hpb.HealthCheckResponse.SERVING
+    assert health.Check(hpb.HealthCheckRequest(service="newsroom.v1.Newsroom"),
+                        timeout=5).status == hpb.HealthCheckResponse.SERVING
+    with pytest.raises(grpc.RpcError) as unknown:
+        health.Check(hpb.HealthCheckRequest(service="nope"), timeout=5)
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    watch = health.Watch(hpb.HealthCheckRequest(), timeout=5)
+    assert next(iter(watch)).status == hpb.HealthCheckResponse.SERVING
+    watch.cancel()
+
+
+def test_list_topics(stubs, stub):
+    pb = stubs.pb
+    publish(stubs, stub, "b-list", [text_event(pb, "x")])
+    publish(stubs, stub, "a-list", [text_event(pb, "x")])
+    names = [t.name for t in stub.ListTopics(pb.ListTopicsRequest(), timeout=5).topics]
+    assert names.index("a-list") < names.index("b-list")
+
+
+# Generations, against the replay upstream (as in test_generations.py).
+
+@pytest.fixture(scope="module")
+def replay():
+    proc = subprocess.Popen([str(BINARY), "replay-upstream", "--port", "0", "--event-delay-ms", "50"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert "listening on" in line, line
+    yield line.strip().split("listening on ")[1]
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def gen_hub(replay):
+    hub = GRPCHub(env={"NEWSROOM_PROVIDER_OPENAI_BASE_URL": replay, "NEWSROOM_PROVIDER_OPENAI_API_KEY": "sk-test"})
+    yield hub
+    hub.stop()
+
+
+def test_start_and_cancel_a_generation(stubs, gen_hub):
+    pb = stubs.pb
+    # The replay upstream waits 300 ms between events, so the cancel lands mid-stream.
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "a long story"}],
+                       "replay_behavior": "delay=300"})
+    with grpc.insecure_channel(gen_hub.grpc_target) as channel:
+        stub = stubs.rpc.NewsroomStub(channel)
+        generation = stub.StartGeneration(pb.GenerationRequest(provider="openai", request=body, topic="gen"),
+                                          timeout=10)
+        assert generation.generation.startswith("gen_") and generation.topic == "gen"
+        assert generation.state == pb.GENERATION_STATE_RUNNING and generation.timings.HasField("queued")
+
+        received = []
+        call = stub.Subscribe(pb.SubscribeRequest(topic="gen"), timeout=30)
+        collect(call, received, until=lambda e: e.WhichOneof("payload") == "text_delta")
+        cancelled = stub.CancelGeneration(pb.CancelRequest(generation=generation.generation), timeout=10)
+        assert cancelled.state == pb.GENERATION_STATE_CANCELLED
+        collect(call, received)
+        assert call.code() == grpc.StatusCode.OK
+        assert received[0].stream_start.generation == generation.generation
+        assert received[-1].stream_complete.finish_reason == pb.FINISH_REASON_CANCELLED
+        info = stub.GetGeneration(pb.GetGenerationRequest(generation=generation.generation), timeout=10)
+        assert info.state == pb.GENERATION_STATE_CANCELLED and info.finish_reason == pb.FINISH_REASON_CANCELLED
+
+        with pytest.raises(grpc.RpcError) as busy:
+            stub.StartGeneration(pb.GenerationRequest(provider="openai", request=body, topic="gen"), timeout=10)
+        assert busy.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        with pytest.raises(grpc.RpcError) as unknown:
+            stub.StartGeneration(pb.GenerationRequest(provider="nope", request=body), timeout=10)
+        assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as malformed:
+            stub.StartGeneration(pb.GenerationRequest(provider="openai", request="{nope"), timeout=10)
+        assert malformed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.CancelGeneration(pb.CancelRequest(generation="gen_nope"), timeout=10)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
