@@ -270,7 +270,7 @@ struct Endpoint: Sendable, Hashable {
 /// Why a load test could not run.
 public struct LoadTestError: Error, CustomStringConvertible, Sendable {
     private enum Code: Sendable {
-        case invalidConfiguration, unsupported, serverUnavailable, workerFailed
+        case invalidConfiguration, unsupported, serverUnavailable, workerFailed, connectionClosed
     }
 
     private let code: Code
@@ -285,6 +285,11 @@ public struct LoadTestError: Error, CustomStringConvertible, Sendable {
     public static func serverUnavailable(_ message: String) -> Self { Self(code: .serverUnavailable, message: message) }
     /// A worker process failed.
     public static func workerFailed(_ message: String) -> Self { Self(code: .workerFailed, message: message) }
+
+    /// The server closed a control connection before answering.
+    static var connectionClosed: Self { Self(code: .connectionClosed, message: "the server closed the connection") }
+
+    var isConnectionClosed: Bool { self.code == .connectionClosed }
 
     public var description: String { self.message }
 }

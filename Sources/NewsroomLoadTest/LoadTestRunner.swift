@@ -75,7 +75,7 @@ public enum LoadTestRunner {
         let phase = Mutex("connecting")
         let publisher = Publisher(
             configuration: configuration, server: address, hostHeader: hostHeader, group: controlGroup,
-            live: Publisher.LivePublished())
+            live: Publisher.LivePublished(topics: configuration.topics))
         let reporter = Task {
             guard let progress else { return }
             var lastReceived = 0

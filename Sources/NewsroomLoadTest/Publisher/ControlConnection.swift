@@ -61,7 +61,7 @@ struct ControlConnection: Sendable {
                     case .end: return Response(status: status, body: collected)
                     }
                 }
-                throw LoadTestError.serverUnavailable("the server closed the connection")
+                throw LoadTestError.connectionClosed
             }
         }
     }

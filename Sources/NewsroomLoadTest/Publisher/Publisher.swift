@@ -8,9 +8,11 @@ import Synchronization
 ///
 /// Topics are spread over up to 32 keep-alive connections; each connection sends one request at a time,
 /// in the order the events fall due. A server that answers slowly (nchan answers a publish only after
-/// delivering it) therefore gets a lower rate than asked for: the result reports the rate achieved, which
-/// is the one to compare at. A rejected publish is retried with the same sequence number, so the numbers
-/// stay dense.
+/// delivering it; a saturated hub answers late) therefore gets a lower rate than asked for: nothing is sent
+/// after the duration, and the result reports the rate achieved, which is the one to compare at. A rejected
+/// publish is retried with the same sequence number, so the numbers stay dense; a connection the server
+/// closes (nginx's `keepalive_requests`) is reopened. The whole phase is bounded: 15 s after the duration,
+/// requests still waiting for an answer are abandoned (and their events not counted).
 struct Publisher: Sendable {
     let configuration: LoadTestRunner.Configuration
     let server: SocketAddress
@@ -25,94 +27,132 @@ struct Publisher: Sendable {
         var seconds: Double
     }
 
-    /// What has been published so far (for the progress line).
+    /// What has been published so far (read by the progress line, and at the end).
     let live: LivePublished
 
     final class LivePublished: Sendable {
         let total = Atomic<Int>(0)
+        let errors = Atomic<Int>(0)
+        let perTopic: Mutex<[Int]>
+
+        init(topics: Int) {
+            self.perTopic = Mutex(Array(repeating: 0, count: topics))
+        }
     }
 
-    /// Publishes until `duration` seconds have passed (events due after that are not sent).
+    private enum Finished: Sendable {
+        case connection
+        case deadline
+    }
+
+    /// Publishes until `duration` seconds have passed.
     func run(duration: Double) async throws -> Outcome {
         let topics = self.configuration.topics
         let connections = min(topics, 32)
         let start = WallClock.monotonicNanoseconds()
-        let outcomes = try await withThrowingTaskGroup(of: (published: [(Int, Int)], errors: Int).self) { group in
+        try await withThrowingTaskGroup(of: Finished.self) { group in
             for c in 0..<connections {
                 let mine = Array(stride(from: c, to: topics, by: connections))
                 group.addTask {
                     try await self.runConnection(topics: mine, start: start, duration: duration)
+                    return .connection
                 }
             }
-            var published = Array(repeating: 0, count: topics)
-            var errors = 0
-            for try await outcome in group {
-                for (topic, last) in outcome.published { published[topic] = last }
-                errors += outcome.errors
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64((duration + 15) * 1000)))
+                return .deadline
             }
-            return (published, errors)
+            var remaining = connections
+            while remaining > 0, let finished = try await group.next() {
+                switch finished {
+                case .connection: remaining -= 1
+                case .deadline: remaining = 0
+                }
+            }
+            group.cancelAll()
         }
         let seconds = Double(WallClock.monotonicNanoseconds() - start) / 1e9
-        return Outcome(published: outcomes.0, errors: outcomes.1, seconds: seconds)
+        return Outcome(
+            published: self.live.perTopic.withLock { $0 }, errors: self.live.errors.load(ordering: .relaxed),
+            seconds: seconds)
     }
 
-    private func runConnection(topics: [Int], start: Int64, duration: Double) async throws -> (
-        published: [(Int, Int)], errors: Int
-    ) {
-        guard self.configuration.rate > 0, !topics.isEmpty else { return (topics.map { ($0, 0) }, 0) }
-        let connection = try await ControlConnection.connect(
-            to: self.server, hostHeader: self.hostHeader, group: self.group)
+    private func runConnection(topics: [Int], start: Int64, duration: Double) async throws {
+        guard self.configuration.rate > 0, !topics.isEmpty else { return }
         let interval = 1e9 / self.configuration.rate
         let end = start + Int64(duration * 1e9)
         let flavor = self.configuration.server
         let payloadBytes = self.configuration.payloadBytes
-        return try await connection.run { send in
-            // Topic t's event n (1-based) falls due at start + (n - 1) * interval, staggered per topic.
-            var next = Array(repeating: 1, count: topics.count)
-            var errors = 0
-            let stagger = interval / Double(max(1, topics.count))
-            let paths = topics.map { flavor.publishPath(topic: self.configuration.topicName($0)) }
-            while true {
-                // The slot whose next event falls due first.
-                var slot = 0
-                var due = Int64.max
-                for i in 0..<topics.count {
-                    let at = start + Int64(Double(next[i] - 1) * interval + Double(i) * stagger)
-                    if at < due {
-                        due = at
-                        slot = i
-                    }
-                }
-                if due >= end { break }
-                let now = WallClock.monotonicNanoseconds()
-                if due > now { try await Task.sleep(for: .nanoseconds(due - now)) }
-                let text = PayloadMarker.text(sentAt: WallClock.nanoseconds(), sequence: next[slot], size: payloadBytes)
-                var body = ByteBuffer()
-                let contentType: String
-                switch flavor.kind {
-                case .newsroom:
-                    body.writeStaticString(#"{"type":"text_delta","text":""#)
-                    body.writeString(text)
-                    body.writeStaticString(#""}"#)
-                    contentType = "application/json"
-                case .nchan:
-                    body.writeString(text)
-                    contentType = "text/plain"
-                }
-                let response = try await send(.POST, paths[slot], body, contentType)
-                if (200..<300).contains(response.status) {
-                    next[slot] += 1
-                    self.live.total.add(1, ordering: .relaxed)
-                } else {
-                    errors += 1
-                    if errors > 1_000 {
-                        throw LoadTestError.serverUnavailable(
-                            "publishing failed: HTTP \(response.status) \(String(buffer: response.body).prefix(200))")
-                    }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
+        let paths = topics.map { flavor.publishPath(topic: self.configuration.topicName($0)) }
+        // Topic t's event n (1-based) falls due at start + (n - 1) * interval, staggered per topic.
+        var next = Array(repeating: 1, count: topics.count)
+        let stagger = interval / Double(max(1, topics.count))
+        var reconnects = 0
+        while WallClock.monotonicNanoseconds() < end, !Task.isCancelled {
+            let connection: ControlConnection
+            do {
+                connection = try await ControlConnection.connect(
+                    to: self.server, hostHeader: self.hostHeader, group: self.group)
+            } catch {
+                reconnects += 1
+                if reconnects > 20 { throw LoadTestError.serverUnavailable("cannot connect to publish: \(error)") }
+                try await Task.sleep(for: .milliseconds(100))
+                continue
             }
-            return (zip(topics, next).map { ($0, $1 - 1) }, errors)
+            do {
+                try await connection.run { send in
+                    while !Task.isCancelled {
+                        // The slot whose next event falls due first.
+                        var slot = 0
+                        var due = Int64.max
+                        for i in 0..<topics.count {
+                            let at = start + Int64(Double(next[i] - 1) * interval + Double(i) * stagger)
+                            if at < due {
+                                due = at
+                                slot = i
+                            }
+                        }
+                        if due >= end { return }
+                        let now = WallClock.monotonicNanoseconds()
+                        if now >= end { return }  // late: nothing is sent after the duration
+                        if due > now { try await Task.sleep(for: .nanoseconds(due - now)) }
+                        let text = PayloadMarker.text(
+                            sentAt: WallClock.nanoseconds(), sequence: next[slot], size: payloadBytes)
+                        var body = ByteBuffer()
+                        let contentType: String
+                        switch flavor.kind {
+                        case .newsroom:
+                            body.writeStaticString(#"{"type":"text_delta","text":""#)
+                            body.writeString(text)
+                            body.writeStaticString(#""}"#)
+                            contentType = "application/json"
+                        case .nchan:
+                            body.writeString(text)
+                            contentType = "text/plain"
+                        }
+                        let response = try await send(.POST, paths[slot], body, contentType)
+                        if (200..<300).contains(response.status) {
+                            let sequence = next[slot]
+                            let topic = topics[slot]
+                            self.live.perTopic.withLock { $0[topic] = sequence }
+                            next[slot] += 1
+                            self.live.total.add(1, ordering: .relaxed)
+                        } else {
+                            let errors = self.live.errors.add(1, ordering: .relaxed).newValue
+                            if errors > 1_000 {
+                                throw LoadTestError.serverUnavailable(
+                                    "publishing failed: HTTP \(response.status) \(String(buffer: response.body).prefix(200))")
+                            }
+                            try await Task.sleep(for: .milliseconds(100))
+                        }
+                    }
+                }
+                return
+            } catch let error as LoadTestError where error.isConnectionClosed {
+                // The server closed the keep-alive connection: open another one and go on.
+                reconnects += 1
+                if reconnects > 1_000 { throw error }
+            }
         }
     }
 }
