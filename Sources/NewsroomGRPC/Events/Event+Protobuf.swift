@@ -198,7 +198,8 @@ extension Event {
         case .gap(let gap)?:
             payload = .gap(Gap(from: Int(clamping: gap.fromSeq), to: Int(clamping: gap.toSeq)))
         case nil:
-            payload = .error(StreamError(code: "unknown_event", message: "an event without a payload", retryable: false))
+            payload = .error(
+                StreamError(code: "unknown_event", message: "an event without a payload", retryable: false))
         }
         self.init(
             seq: message.seq == 0 ? nil : Int(clamping: message.seq), topic: message.topic,

@@ -66,7 +66,8 @@ extension NewsroomService {
         let generations = try self.requireGenerations()
         guard let info = await generations.info(generation: message.generation) else {
             throw RPCError(
-                code: .notFound, newsroomCode: "not_found", message: "no generation '\(message.generation.prefix(128))'")
+                code: .notFound, newsroomCode: "not_found", message: "no generation '\(message.generation.prefix(128))'"
+            )
         }
         return Newsroom_V1_Generation(info)
     }

@@ -39,7 +39,8 @@ extension NewsroomService {
                     throw failure(
                         RPCError(
                             code: .invalidArgument, newsroomCode: "invalid_topic",
-                            message: "a Publish call publishes to one topic ('\(current)'); open another call for another"))
+                            message:
+                                "a Publish call publishes to one topic ('\(current)'); open another call for another"))
                 }
             } else {
                 guard TopicName.isValid(message.topic) else {
@@ -54,7 +55,8 @@ extension NewsroomService {
                         message: "unknown fields in the request (is the client's .proto newer than the hub's?)"))
             }
             guard message.hasEvent else {
-                throw failure(RPCError(code: .invalidArgument, newsroomCode: "invalid_event", message: "missing 'event'"))
+                throw failure(
+                    RPCError(code: .invalidArgument, newsroomCode: "invalid_event", message: "missing 'event'"))
             }
             let payload: EventPayload
             do {
@@ -75,7 +77,8 @@ extension NewsroomService {
             throw RPCError(code: .invalidArgument, newsroomCode: "invalid_event", message: "the call sent no events")
         }
         self.logger.debug(
-            "published", metadata: ["newsroom.rpc": "Publish", "newsroom.topic": "\(topic)", "newsroom.events": "\(count)"])
+            "published",
+            metadata: ["newsroom.rpc": "Publish", "newsroom.topic": "\(topic)", "newsroom.events": "\(count)"])
         var summary = Newsroom_V1_PublishSummary()
         summary.topic = topic
         summary.firstSeq = UInt64(firstSeq)

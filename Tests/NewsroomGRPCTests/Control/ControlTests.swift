@@ -131,7 +131,9 @@ import Testing
                 cancel.generation = "gen_404"
                 var error = await #expect(throws: RPCError.self) { try await client.cancelGeneration(cancel) }
                 #expect(error?.code == .notFound)
-                error = await #expect(throws: RPCError.self) { try await client.cancelGeneration(Newsroom_V1_CancelRequest()) }
+                error = await #expect(throws: RPCError.self) {
+                    try await client.cancelGeneration(Newsroom_V1_CancelRequest())
+                }
                 #expect(error?.code == .invalidArgument)
                 var get = Newsroom_V1_GetGenerationRequest()
                 get.generation = "gen_404"

@@ -9,18 +9,33 @@ struct GRPCFrameEncoderTests {
     static let at = Timestamp(millisecondsSince1970: 1_795_613_908_123)
 
     static let events: [Event] = [
-        Event(seq: 1, topic: "t", timestamp: at, payload: .streamStart(StreamStart(generation: "gen_1", provider: "openai", model: "gpt"))),
+        Event(
+            seq: 1, topic: "t", timestamp: at,
+            payload: .streamStart(StreamStart(generation: "gen_1", provider: "openai", model: "gpt"))),
         Event(seq: 2, topic: "t", timestamp: at, payload: .streamStart(StreamStart())),
         Event(seq: 3, topic: "t", timestamp: at, payload: .textDelta(TextDelta(text: "héllo\n", index: 2))),
         Event(seq: 4, topic: "t", timestamp: at, payload: .reasoningDelta(ReasoningDelta(text: "hmm", index: 0))),
-        Event(seq: 5, topic: "t", timestamp: at, payload: .toolCallDelta(ToolCallDelta(index: 1, callID: "c", name: "f", argumentsDelta: "{"))),
-        Event(seq: 6, topic: "t", timestamp: at, payload: .toolCallDelta(ToolCallDelta(index: 1, callID: "c", argumentsDelta: "}"))),
-        Event(seq: 7, topic: "t", timestamp: at, payload: .toolCall(ToolCall(index: 1, callID: "c", name: "f", arguments: "{}"))),
-        Event(seq: 8, topic: "t", timestamp: at, payload: .error(StreamError(code: "rate_limited", message: "m", retryable: true))),
-        Event(seq: 9, topic: "t", timestamp: at, payload: .error(StreamError(code: "x", message: "", retryable: false, terminal: true))),
+        Event(
+            seq: 5, topic: "t", timestamp: at,
+            payload: .toolCallDelta(ToolCallDelta(index: 1, callID: "c", name: "f", argumentsDelta: "{"))),
+        Event(
+            seq: 6, topic: "t", timestamp: at,
+            payload: .toolCallDelta(ToolCallDelta(index: 1, callID: "c", argumentsDelta: "}"))),
+        Event(
+            seq: 7, topic: "t", timestamp: at,
+            payload: .toolCall(ToolCall(index: 1, callID: "c", name: "f", arguments: "{}"))),
+        Event(
+            seq: 8, topic: "t", timestamp: at,
+            payload: .error(StreamError(code: "rate_limited", message: "m", retryable: true))),
+        Event(
+            seq: 9, topic: "t", timestamp: at,
+            payload: .error(StreamError(code: "x", message: "", retryable: false, terminal: true))),
         Event(
             seq: 10, topic: "t", timestamp: at,
-            payload: .streamComplete(StreamComplete(finishReason: .length, providerFinishReason: "max_tokens", usage: Usage(inputTokens: 3, outputTokens: nil)))),
+            payload: .streamComplete(
+                StreamComplete(
+                    finishReason: .length, providerFinishReason: "max_tokens",
+                    usage: Usage(inputTokens: 3, outputTokens: nil)))),
         Event(seq: 11, topic: "t", timestamp: at, payload: .streamComplete(StreamComplete(finishReason: .cancelled))),
         Event(seq: nil, topic: "t", timestamp: at, payload: .heartbeat(Heartbeat(lastSeq: 11, state: .ended))),
         Event(seq: nil, topic: "t", timestamp: at, payload: .gap(Gap(from: 3, to: 9))),

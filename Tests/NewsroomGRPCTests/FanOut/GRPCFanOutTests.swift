@@ -65,7 +65,9 @@ import Testing
             let elapsed = results.doneAt.withLock { $0! } - results.publishedAt.withLock { $0! }
             let deliveries = Double(subscribers * total)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            print("grpc fan-out: \(subscribers) subscribers x \(total) events in \(elapsed): \(Int(deliveries / seconds)) deliveries/s")
+            print(
+                "grpc fan-out: \(subscribers) subscribers x \(total) events in \(elapsed): \(Int(deliveries / seconds)) deliveries/s"
+            )
         }
     }
 }

@@ -10,7 +10,8 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(2))) struct PublishTests {
     typealias Client = Newsroom_V1_Newsroom.Client<HTTP2ClientTransport.Posix>
 
-    func publish(_ client: Client, _ requests: [Newsroom_V1_PublishRequest]) async throws -> Newsroom_V1_PublishSummary {
+    func publish(_ client: Client, _ requests: [Newsroom_V1_PublishRequest]) async throws -> Newsroom_V1_PublishSummary
+    {
         try await client.publish(requestProducer: { writer in
             try await writer.write(contentsOf: requests)
         })
@@ -67,7 +68,9 @@ import Testing
                     try await self.publish(client, [publishRequest("ended", textEvent("late"))])
                 }
                 #expect(error?.code == .failedPrecondition)
-                #expect(error?.metadata[stringValues: RPCError.newsroomCodeKey].first(where: { _ in true }) == "topic_ended")
+                #expect(
+                    error?.metadata[stringValues: RPCError.newsroomCodeKey].first(where: { _ in true }) == "topic_ended"
+                )
             }
         }
     }
@@ -160,7 +163,9 @@ import Testing
     }()
 
     @Test(arguments: Self.badEvents)
-    func aBadEventIsInvalidArgumentAndNothingIsStored(_ name: String, _ request: Newsroom_V1_PublishRequest) async throws {
+    func aBadEventIsInvalidArgumentAndNothingIsStored(
+        _ name: String, _ request: Newsroom_V1_PublishRequest
+    ) async throws {
         try await withGRPCTestHub { test in
             try await test.withClient { client in
                 let error = await #expect(throws: RPCError.self, "\(name)") {

@@ -59,18 +59,21 @@ import Testing
                     .toolCallDelta(ToolCallDelta(index: 1, callID: "call_1", name: "get_weather", argumentsDelta: "{")),
                     .toolCall(ToolCall(index: 1, callID: "call_1", name: "get_weather", arguments: "{}")),
                     .error(StreamError(code: "rate_limited", message: "slow down", retryable: true)),
-                    .streamComplete(StreamComplete(finishReason: .toolCalls, providerFinishReason: "tool_use", usage: usage)),
+                    .streamComplete(
+                        StreamComplete(finishReason: .toolCalls, providerFinishReason: "tool_use", usage: usage)),
                 ], to: "types")
             let events = try await test.withClient { client in
                 try await self.collect(client, subscribeRequest("types"))
             }
             let decoded = events.map(Event.init)
-            #expect(decoded.map(\.payload) == [
-                .toolCallDelta(ToolCallDelta(index: 1, callID: "call_1", name: "get_weather", argumentsDelta: "{")),
-                .toolCall(ToolCall(index: 1, callID: "call_1", name: "get_weather", arguments: "{}")),
-                .error(StreamError(code: "rate_limited", message: "slow down", retryable: true)),
-                .streamComplete(StreamComplete(finishReason: .toolCalls, providerFinishReason: "tool_use", usage: usage)),
-            ])
+            #expect(
+                decoded.map(\.payload) == [
+                    .toolCallDelta(ToolCallDelta(index: 1, callID: "call_1", name: "get_weather", argumentsDelta: "{")),
+                    .toolCall(ToolCall(index: 1, callID: "call_1", name: "get_weather", arguments: "{}")),
+                    .error(StreamError(code: "rate_limited", message: "slow down", retryable: true)),
+                    .streamComplete(
+                        StreamComplete(finishReason: .toolCalls, providerFinishReason: "tool_use", usage: usage)),
+                ])
             #expect(decoded.map(\.seq) == [1, 2, 3, 4])
         }
     }
@@ -230,7 +233,9 @@ import Testing
                 open.finish()
                 let error = try #require(await outcome)
                 #expect(error.code == .resourceExhausted)
-                #expect(error.metadata[stringValues: RPCError.newsroomCodeKey].first(where: { _ in true }) == "slow_consumer")
+                #expect(
+                    error.metadata[stringValues: RPCError.newsroomCodeKey].first(where: { _ in true })
+                        == "slow_consumer")
                 #expect(collector.count < published)
                 // What did arrive is in order, without duplicates.
                 let seqs = collector.events.map(\.seq)

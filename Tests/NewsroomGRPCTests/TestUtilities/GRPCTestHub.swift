@@ -66,7 +66,8 @@ struct GRPCTestHub: Sendable {
     /// Waits until `condition` holds, polling every 5 ms.
     /// - Throws: If it does not hold within `timeout`.
     func waitUntil(
-        timeout: Duration = .seconds(10), _ what: String = "condition", sourceLocation: SourceLocation = #_sourceLocation,
+        timeout: Duration = .seconds(10), _ what: String = "condition",
+        sourceLocation: SourceLocation = #_sourceLocation,
         _ condition: () async throws -> Bool
     ) async throws {
         let clock = ContinuousClock()
@@ -233,7 +234,10 @@ final class FakeGenerationService: GenerationService {
         }
         let info = try result.get()
         _ = try? self.hub.publish(
-            [.streamStart(StreamStart(generation: info.id, provider: info.provider, model: info.model)), text("Hello")],
+            [
+                .streamStart(StreamStart(generation: info.id, provider: info.provider, model: info.model)),
+                text("Hello"),
+            ],
             to: info.topic)
         return info
     }
