@@ -6,6 +6,7 @@ import Darwin
 #endif
 import NIOCore
 import NIOPosix
+import NewsroomAuth
 import NewsroomCore
 import NewsroomHTTP
 import NewsroomTesting
@@ -13,6 +14,7 @@ import NewsroomUpstream
 import NewsroomWire
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
 /// The composition root: the event loops, the hub with its wire formats, the generation runner, the
 /// HTTP listener and, optionally, the demo (the simulated reporter plus a replay upstream that plays
@@ -86,9 +88,11 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
         if let registry = self.metricsRegistry {
             metricsText = { Observability.metricsText(registry: registry, hub: hub) }
         }
+        let authenticator: Authenticator? =
+            self.configuration.auth.isEnabled ? try await Authenticator(configuration: self.configuration.auth) : nil
         let http = HTTPServer(
             configuration: self.configuration.http, hub: hub, generations: generations, eventLoopGroup: group,
-            logger: self.logger, metricsText: metricsText)
+            logger: self.logger, metricsText: metricsText, authenticator: authenticator)
         let address: SocketAddress
         do {
             address = try await http.start()
@@ -110,6 +114,19 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
                         print("demo: new answer on topic '\(topic)' — watch it live with:")
                         print("  curl -N \(base)/v1/topics/\(topic)/events")
                         fflush(nil)
+                    }
+                }
+            }
+            if self.configuration.http.tls != nil {
+                // SIGHUP reloads the certificate and key: new connections get them, open ones keep theirs.
+                let logger = self.logger
+                tasks.addTask {
+                    for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                        do {
+                            try http.reloadTLS()
+                        } catch {
+                            logger.warning("tls reload failed; keeping the previous certificate", metadata: ["error": "\(error)"])
+                        }
                     }
                 }
             }

@@ -25,6 +25,11 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "PEM certificate chain: with --tls-private-key, the port speaks TLS (h2 or http/1.1 by ALPN).")
     var tlsCertificate: String?
     @Option(help: "PEM private key for --tls-certificate.") var tlsPrivateKey: String?
+    @Option(help: "Require tokens: an HS256 secret (also NEWSROOM_AUTH_HS256_SECRET).") var authHs256Secret: String?
+    @Option(help: "Require tokens: a PEM public key (RSA → RS256, P-256 → ES256, P-384 → ES384).") var authPublicKey: String?
+    @Option(help: "Require tokens: a JWKS file.") var authJwks: String?
+    @Option(help: "Allowed browser origins, comma-separated ('*' for any): CORS and WebSocket Origin checks.")
+    var allowedOrigins: String?
     @Option(help: "Log format: text or json (also NEWSROOM_LOG_FORMAT).") var logFormat: String?
     @Option(help: "Lowest log level (default info).") var logLevel: String?
 
@@ -49,6 +54,10 @@ struct ServerOptions: ParsableArguments {
         set("threads", self.threads.map { .int($0) })
         set("tls.certificate", self.tlsCertificate.map { .string($0) })
         set("tls.privateKey", self.tlsPrivateKey.map { .string($0) })
+        if let secret = self.authHs256Secret { values["auth.hs256Secret"] = ConfigValue(.string(secret), isSecret: true) }
+        set("auth.publicKey", self.authPublicKey.map { .string($0) })
+        set("auth.jwks", self.authJwks.map { .string($0) })
+        set("cors.allowedOrigins", self.allowedOrigins.map { .string($0) })
         set("log.format", self.logFormat.map { .string($0) })
         set("log.level", self.logLevel.map { .string($0) })
         return values

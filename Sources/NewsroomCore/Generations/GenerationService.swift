@@ -32,16 +32,19 @@ public struct GenerationRequest: Sendable, Hashable {
     public var cancelWhenIdle: TimeAmount?
     /// W3C trace context of the caller (`traceparent`, `tracestate`), propagated to the upstream call.
     public var traceHeaders: [(String, String)]
+    /// Who asked (the token's subject when auth is on), for the per-owner generation limit.
+    public var owner: String?
 
     public init(
         provider: String, body: JSONValue, topic: String? = nil, cancelWhenIdle: TimeAmount? = nil,
-        traceHeaders: [(String, String)] = []
+        traceHeaders: [(String, String)] = [], owner: String? = nil
     ) {
         self.provider = provider
         self.body = body
         self.topic = topic
         self.cancelWhenIdle = cancelWhenIdle
         self.traceHeaders = traceHeaders
+        self.owner = owner
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {

@@ -63,6 +63,16 @@ enum Route: Equatable {
         }
     }
 
+    /// Whether the route needs a token when auth is on (health checks and the viewer's files do not;
+    /// `/metrics` only when configured private).
+    func needsAuth(metricsPrivate: Bool) -> Bool {
+        switch self {
+        case .healthz, .readyz, .viewer: false
+        case .metrics: metricsPrivate
+        default: true
+        }
+    }
+
     /// Whether requests to the route get a trace span (not health checks, scrapes and static files).
     var isTraced: Bool {
         switch self {

@@ -20,16 +20,18 @@ final class SSESink: SubscriberSink {
     let context: ChannelHandlerContext
     let framing: Framing
     let retryMilliseconds: Int
+    let extraHeaders: [(String, String)]
     private let onClose: (Subscriber, DisconnectReason) -> Void
     private(set) var headWritten = false
 
     init(
-        context: ChannelHandlerContext, framing: Framing, retryMilliseconds: Int,
+        context: ChannelHandlerContext, framing: Framing, retryMilliseconds: Int, extraHeaders: [(String, String)] = [],
         onClose: @escaping (Subscriber, DisconnectReason) -> Void
     ) {
         self.context = context
         self.framing = framing
         self.retryMilliseconds = retryMilliseconds
+        self.extraHeaders = extraHeaders
         self.onClose = onClose
     }
 
@@ -64,6 +66,7 @@ final class SSESink: SubscriberSink {
         headers.add(name: "content-type", value: "text/event-stream; charset=utf-8")
         headers.add(name: "cache-control", value: "no-cache")
         headers.add(name: "x-accel-buffering", value: "no")
+        headers.add(contentsOf: self.extraHeaders)
         let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)
         self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
         var retry = self.context.channel.allocator.buffer(capacity: 16)

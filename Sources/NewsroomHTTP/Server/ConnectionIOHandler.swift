@@ -33,9 +33,14 @@ final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Why the connection closed, when the hub closed it (otherwise the peer did).
     var closeReason: String?
 
-    init(metrics: HTTPMetrics? = nil, logger: Logger = Logger(label: "newsroom.http")) {
+    private let limiter: ConnectionLimiter?
+    private var holdsSlot = false
+    private var rejected = false
+
+    init(metrics: HTTPMetrics? = nil, logger: Logger = Logger(label: "newsroom.http"), limiter: ConnectionLimiter? = nil) {
         self.metrics = metrics
         self.logger = logger
+        self.limiter = limiter
     }
 
     /// Records what the connection speaks (and moves it between `newsroom_connections` gauges).
@@ -54,13 +59,38 @@ final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelActive()
     }
 
+    /// The client's address (without the port), the key of the per-address limits.
+    private(set) var clientAddress = "?"
+
     private func opened(context: ChannelHandlerContext) {
         self.openedAt = .now()
         self.remote = context.channel.remoteAddress.map { "\($0)" } ?? "?"
+        self.clientAddress = context.channel.remoteAddress?.ipAddress ?? "?"
+        if let limiter = self.limiter {
+            if let limit = limiter.acquire(self.clientAddress) {
+                // Over a connection limit: a short answer, then close (nothing else is read).
+                self.rejected = true
+                self.metrics?.limitRejected(limit)
+                self.closeReason = limit
+                let body = #"{"error":{"code":"too_many_connections","message":"connection limit reached"}}"#
+                let response =
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 5\r\n"
+                    + "content-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
+                context.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer(string: response)))).whenComplete { _ in
+                    context.close(promise: nil)
+                }
+                return
+            }
+            self.holdsSlot = true
+        }
         self.logger.debug("connection opened", metadata: ["newsroom.remote": "\(self.remote)"])
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if self.holdsSlot {
+            self.holdsSlot = false
+            self.limiter?.release(self.clientAddress)
+        }
         if let transport = self.transport { self.metrics?.connections[transport]?.decrement() }
         self.logger.debug(
             "connection closed",
@@ -75,6 +105,7 @@ final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.rejected else { return }
         let count = self.unwrapInboundIn(data).readableBytes
         self.bytesSinceLastHead += count
         self.bytesRead += count

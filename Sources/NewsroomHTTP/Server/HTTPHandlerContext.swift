@@ -1,6 +1,7 @@
 import CoreMetrics
 import Logging
 import NIOCore
+import NewsroomAuth
 import NewsroomCore
 import Synchronization
 
@@ -15,7 +16,16 @@ final class HTTPHandlerContext: Sendable {
     let sseFormat: WireFormat
     let ready = Atomic<Bool>(true)
     let metrics: HTTPMetrics
+    /// Verifies tokens; `nil` when auth is off (every request is ``Principal/anonymous``).
+    let auth: Authenticator?
+    let connections: ConnectionLimiter
+    let publishRate: RateLimiter
     private let keepalives = Mutex<[ObjectIdentifier: WebSocketKeepalive]>([:])
+
+    /// Whether `origin` may use the API from a browser.
+    func allows(origin: String) -> Bool {
+        self.configuration.allowedOrigins.contains("*") || self.configuration.allowedOrigins.contains(origin)
+    }
 
     /// The WebSocket ping timer of `loop` (one per loop, created on first use).
     func keepalive(for loop: any EventLoop) -> WebSocketKeepalive {
@@ -29,8 +39,12 @@ final class HTTPHandlerContext: Sendable {
 
     init(
         hub: Hub, generations: (any GenerationService)?, configuration: HTTPServer.Configuration, logger: Logger,
-        metricsText: (@Sendable () -> ByteBuffer)?
+        metricsText: (@Sendable () -> ByteBuffer)?, auth: Authenticator?
     ) {
+        self.auth = auth
+        self.connections = ConnectionLimiter(
+            maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerIP)
+        self.publishRate = RateLimiter(rate: configuration.publishEventsPerSecond, burst: configuration.publishBurst)
         self.hub = hub
         self.generations = generations
         self.configuration = configuration

@@ -10,6 +10,7 @@ final class HTTPMetrics: Sendable {
     /// `http1`, `http2` or `ws`.
     let connections: [String: Meter]
     private let requests = Mutex<[String: Counter]>([:])
+    private let labelled = Mutex<[String: Counter]>([:])
     private let factory: any MetricsFactory
 
     init(factory: any MetricsFactory) {
@@ -20,6 +21,26 @@ final class HTTPMetrics: Sendable {
                 label: "newsroom_connections", dimensions: [("transport", transport)], factory: factory)
         }
         self.connections = connections
+    }
+
+    /// `newsroom_limit_rejections_total{limit}`: a request or connection refused by a limit.
+    func limitRejected(_ limit: String) {
+        self.counter("newsroom_limit_rejections_total", "limit", limit).increment()
+    }
+
+    /// `newsroom_auth_failures_total{reason}`: a missing, invalid or insufficient token.
+    func authFailed(_ reason: String) {
+        self.counter("newsroom_auth_failures_total", "reason", reason).increment()
+    }
+
+    private func counter(_ label: String, _ dimension: String, _ value: String) -> Counter {
+        self.labelled.withLock { counters in
+            let key = "\(label) \(value)"
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: label, dimensions: [(dimension, value)], factory: self.factory)
+            counters[key] = counter
+            return counter
+        }
     }
 
     func request(route: String, status: HTTPResponseStatus) {

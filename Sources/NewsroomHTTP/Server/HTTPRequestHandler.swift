@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import NewsroomAuth
 import NewsroomCore
 import NewsroomWire
 import Synchronization
@@ -41,6 +42,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         let keepAlive: Bool
         let topic: String
         var subscriber: Subscriber?
+        var expiry: Scheduled<Void>?
         init(sink: SSESink, keepAlive: Bool, topic: String) {
             self.sink = sink
             self.keepAlive = keepAlive
@@ -107,9 +109,19 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Parser errors are answered by HTTPServerProtocolErrorHandler; anything else ends the connection.
         if case .streaming(let stream) = self.state {
             stream.subscriber?.cancel()
+        }
+        if let parseError = error as? HTTPParserError, case .idle = self.state {
+            // A request that cannot be parsed: answer it (431 for headers over the limits) and close.
+            self.state = .closing
+            let apiError =
+                parseError == .headerOverflow
+                ? APIError(.requestHeaderFieldsTooLarge, "headers_too_large", "the request headers exceed the limits")
+                : APIError(.badRequest, "bad_request", "the request is not valid HTTP/1.1")
+            self.shared.metrics.request(route: "unknown", status: apiError.status)
+            self.writeRawResponse(context: context, error: apiError)
+            return
         }
         self.state = .closing
         context.close(promise: nil)
@@ -145,7 +157,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.currentSpan = RequestTracing.startSpan("\(head.method.rawValue) \(route.metricName)", head: head, route: route.metricName)
         }
         if let route = parsedRoute {
-            if route.allowedMethods.contains(head.method) {
+            if head.method == .OPTIONS {
+                action = .route(route)  // CORS preflight, answered in dispatch
+            } else if route.allowedMethods.contains(head.method) {
                 action = .route(route)
             } else {
                 action = .fail(.methodNotAllowed(route.allowedMethods))
@@ -196,8 +210,116 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .fail(let error):
             self.respond(context: context, head: head, error: error)
         case .route(let route):
-            self.dispatch(route, head: head, body: body ?? ByteBuffer(), context: context)
+            self.authenticate(route, head: head, body: body ?? ByteBuffer(), context: context)
         }
+    }
+
+    // MARK: Authentication
+
+    /// The bearer token of a request: `Authorization: Bearer …`, or `?token=` (EventSource and browser
+    /// WebSockets cannot set headers).
+    static func bearerToken(_ head: HTTPRequestHead) -> String? {
+        if let authorization = head.headers.first(name: "authorization") {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]) }
+        }
+        return RequestTarget(head.uri).query["token"]
+    }
+
+    /// Finds who is asking, then dispatches; answers 401 without a valid token when auth is on.
+    private func authenticate(_ route: Route, head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
+        guard let auth = self.shared.auth, head.method != .OPTIONS,
+            route.needsAuth(metricsPrivate: self.shared.configuration.metricsRequireAdmin)
+        else {
+            return self.dispatch(route, head: head, body: body, principal: .anonymous, context: context)
+        }
+        guard let token = Self.bearerToken(head) else {
+            return self.refuse(AuthError.missingToken, head: head, context: context)
+        }
+        if let cached = auth.cachedResult(for: token) {
+            return self.proceed(cached, route: route, head: head, body: body, context: context)
+        }
+        // First sight of this token: verify off the loop, continue on it.
+        self.state = .responding(keepAlive: head.isKeepAlive)
+        let promise = context.eventLoop.makePromise(of: Result<Principal, AuthError>.self)
+        promise.completeWithTask { await auth.verify(token) }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { result in
+            let (handler, context) = loopBound.value
+            guard case .responding = handler.state else { return }  // the connection closed meanwhile
+            handler.proceed(result, route: route, head: head, body: body, context: context)
+        }
+    }
+
+    private func proceed(
+        _ result: Result<Principal, AuthError>, route: Route, head: HTTPRequestHead, body: ByteBuffer,
+        context: ChannelHandlerContext
+    ) {
+        switch result {
+        case .success(let principal):
+            self.dispatch(route, head: head, body: body, principal: principal, context: context)
+        case .failure(let error):
+            self.refuse(error, head: head, context: context)
+        }
+    }
+
+    private func refuse(_ error: AuthError, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        self.shared.metrics.authFailed(error.reason)
+        let apiError =
+            error.code == .forbidden
+            ? APIError(.forbidden, "forbidden", error.message)
+            : APIError(.unauthorized, error.reason == "token_expired" ? "token_expired" : "unauthorized", error.message,
+                headers: [("www-authenticate", "Bearer")])
+        self.respond(context: context, head: head, error: apiError)
+    }
+
+    /// Throws 403 unless `principal` may do `action` on `topic`.
+    private func require(_ principal: Principal, _ action: Capabilities.Action, topic: String) throws(APIError) {
+        guard principal.capabilities.allows(action, topic: topic) else {
+            self.shared.metrics.authFailed("forbidden")
+            throw APIError(.forbidden, "forbidden", AuthError.forbidden(action, topic: topic).message)
+        }
+    }
+
+    private func requireAdmin(_ principal: Principal) throws(APIError) {
+        guard principal.capabilities.admin else {
+            self.shared.metrics.authFailed("forbidden")
+            throw APIError(.forbidden, "forbidden", AuthError.forbidden("the management endpoints (admin)").message)
+        }
+    }
+
+    // MARK: CORS
+
+    private func checkWebSocketOrigin(_ head: HTTPRequestHead) throws(APIError) {
+        if !self.shared.configuration.allowedOrigins.isEmpty, let origin = head.headers.first(name: "origin"),
+            !self.shared.allows(origin: origin)
+        {
+            throw APIError(.forbidden, "origin_not_allowed", "this origin may not open WebSockets")
+        }
+    }
+
+    /// The CORS response headers for the request's `Origin`, if it is allowed.
+    private func corsHeaders(_ head: HTTPRequestHead) -> [(String, String)] {
+        guard !self.shared.configuration.allowedOrigins.isEmpty, let origin = head.headers.first(name: "origin"),
+            self.shared.allows(origin: origin)
+        else { return [] }
+        return [("access-control-allow-origin", origin), ("vary", "Origin")]
+    }
+
+    private func preflight(_ route: Route, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let cors = self.corsHeaders(head)
+        guard !cors.isEmpty else {
+            return self.respond(
+                context: context, head: head, error: APIError(.forbidden, "origin_not_allowed", "this origin may not call the API"))
+        }
+        let methods = (route.allowedMethods + [.OPTIONS]).map(\.rawValue).joined(separator: ", ")
+        self.respond(
+            context: context, head: head, status: .noContent, body: nil, contentType: nil,
+            headers: cors + [
+                ("access-control-allow-methods", methods),
+                ("access-control-allow-headers", "authorization, content-type, last-event-id, traceparent, tracestate"),
+                ("access-control-max-age", "600"),
+            ])
     }
 
     private func rejectOversizedBody(context: ChannelHandlerContext, head: HTTPRequestHead) {
@@ -257,9 +379,14 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Dispatch
 
-    private func dispatch(_ route: Route, head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
+    private func dispatch(
+        _ route: Route, head: HTTPRequestHead, body: ByteBuffer, principal: Principal, context: ChannelHandlerContext
+    ) {
         let target = RequestTarget(head.uri)
         let allocator = context.channel.allocator
+        if head.method == .OPTIONS {
+            return self.preflight(route, head: head, context: context)
+        }
         do {
             switch route {
             case .healthz:
@@ -270,19 +397,23 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                     context: context, head: head, status: ready ? .ok : .serviceUnavailable,
                     json: APIJSON.status(ready ? "ready" : "draining", allocator: allocator))
             case .metrics:
+                if self.shared.auth != nil, self.shared.configuration.metricsRequireAdmin { try self.requireAdmin(principal) }
                 guard let metrics = self.shared.metricsText else { throw APIError.notFound("metrics are not enabled") }
                 self.respond(
                     context: context, head: head, status: .ok, body: metrics(),
                     contentType: "text/plain; version=0.0.4; charset=utf-8")
             case .topics:
+                try self.requireAdmin(principal)
                 self.respond(
                     context: context, head: head, status: .ok,
                     json: APIJSON.topics(self.hub.snapshots(), allocator: allocator))
             case .topic(let name):
                 try Self.validateTopic(name)
                 if head.method == .DELETE {
+                    try self.require(principal, .cancel, topic: name)
                     self.cancelTopic(name, head: head, context: context)
                 } else {
+                    try self.require(principal, .subscribe, topic: name)
                     guard let snapshot = self.hub.snapshot(ofTopic: name) else {
                         throw APIError.notFound("no topic named '\(name)'")
                     }
@@ -291,16 +422,19 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .topicEvents(let name):
                 try Self.validateTopic(name)
                 if head.method == .POST {
-                    try self.publish(to: name, head: head, body: body, context: context)
+                    try self.require(principal, .publish, topic: name)
+                    try self.publish(to: name, head: head, body: body, principal: principal, context: context)
                 } else {
-                    try self.subscribe(to: name, head: head, target: target, context: context)
+                    try self.require(principal, .subscribe, topic: name)
+                    try self.subscribe(to: name, head: head, target: target, principal: principal, context: context)
                 }
             case .generations:
-                try self.startGeneration(head: head, body: body, context: context)
+                try self.startGeneration(head: head, body: body, principal: principal, context: context)
             case .generation(let id):
-                self.generation(id: id, head: head, context: context)
+                self.generation(id: id, head: head, principal: principal, context: context)
             case .topicWebSocket(let name):
                 // Reached only when the request was not upgraded: say why.
+                try self.checkWebSocketOrigin(head)
                 try Self.validateTopic(name)
                 if let value = target.query["after"], Int(value).map({ $0 >= 0 }) != true {
                     throw APIError.badRequest("'after' must be a non-negative integer", code: "invalid_resume")
@@ -313,6 +447,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                     .upgradeRequired, "upgrade_required", "this endpoint needs a WebSocket upgrade (HTTP/1.1)",
                     headers: [("upgrade", "websocket")])
             case .multiplexWebSocket:
+                try self.checkWebSocketOrigin(head)
                 throw APIError(
                     .upgradeRequired, "upgrade_required", "this endpoint needs a WebSocket upgrade (HTTP/1.1)",
                     headers: [("upgrade", "websocket")])
@@ -341,7 +476,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Publish
 
-    private func publish(to topic: String, head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) throws {
+    private func publish(
+        to topic: String, head: HTTPRequestHead, body: ByteBuffer, principal: Principal, context: ChannelHandlerContext
+    ) throws {
         let contentType = head.headers.first(name: "content-type")?.lowercased() ?? ""
         let ndjson = contentType.hasPrefix("application/x-ndjson") || contentType.hasPrefix("application/jsonl")
         guard body.readableBytes > 0 else { throw APIError.badRequest("the body is empty", code: "invalid_event") }
@@ -350,6 +487,13 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             payloads = try EventDecoder.decodeBody(body, ndjson: ndjson)
         } catch {
             throw APIError.badRequest(error.message, code: "invalid_event")
+        }
+        let key = self.shared.auth == nil ? (self.io?.clientAddress ?? "?") : principal.subject
+        if let wait = self.shared.publishRate.take(payloads.count, key: key) {
+            self.shared.metrics.limitRejected("publish_rate")
+            throw APIError(
+                .tooManyRequests, "rate_limited", "publish rate limit reached",
+                headers: [("retry-after", String(max(1, (wait.nanoseconds + 999_999_999) / 1_000_000_000)))])
         }
         let receipt = try self.hub.publish(payloads, to: topic)
         self.respond(
@@ -360,7 +504,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Subscribe (SSE)
 
     private func subscribe(
-        to topic: String, head: HTTPRequestHead, target: RequestTarget, context: ChannelHandlerContext
+        to topic: String, head: HTTPRequestHead, target: RequestTarget, principal: Principal,
+        context: ChannelHandlerContext
     ) throws {
         var after: Int?
         if let header = head.headers.first(name: "last-event-id") {
@@ -394,7 +539,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let sink = SSESink(
-            context: context, framing: framing, retryMilliseconds: self.shared.configuration.sseRetryMilliseconds
+            context: context, framing: framing, retryMilliseconds: self.shared.configuration.sseRetryMilliseconds,
+            extraHeaders: self.corsHeaders(head)
         ) { subscriber, reason in
             let (handler, context) = loopBound.value
             handler.endStream(subscriber: subscriber, reason: reason, context: context)
@@ -409,6 +555,15 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             if case .streaming(let current) = self.state, current === stream {
                 stream.subscriber = subscriber
                 sink.flush()  // the head goes out now even if there is nothing to replay
+                if let expiry = principal.expiresAt {
+                    // The token's end is the subscription's end: the client refreshes it and resumes.
+                    let delay = TimeAmount.milliseconds(max(0, expiry.millisecondsSince1970 - Timestamp.now().millisecondsSince1970))
+                    let expire = NIOLoopBound((self, context, stream), eventLoop: context.eventLoop)
+                    stream.expiry = context.eventLoop.scheduleTask(in: delay) {
+                        let (handler, context, stream) = expire.value
+                        handler.expire(stream, context: context)
+                    }
+                }
             }
         } catch {
             if !sink.headWritten {
@@ -423,10 +578,24 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// Ends a stream whose token expired, with a retryable `token_expired` error.
+    private func expire(_ stream: SSEStream, context: ChannelHandlerContext) {
+        guard case .streaming(let current) = self.state, current === stream, let subscriber = stream.subscriber else {
+            return
+        }
+        subscriber.cancel()
+        self.endStream(
+            subscriber: subscriber,
+            reason: DisconnectReason(
+                code: "token_expired", message: "the token expired; refresh it and resume from the last id", retryable: true),
+            context: context)
+    }
+
     /// Ends an SSE response: normally with the end of the body; otherwise after an `error` event naming
     /// the reason (slow consumer, shutdown), closing the connection.
     private func endStream(subscriber: Subscriber, reason: DisconnectReason, context: ChannelHandlerContext) {
         guard case .streaming(let stream) = self.state else { return }
+        stream.expiry?.cancel()
         self.io?.eventsDelivered += subscriber.delivered
         if !reason.isNormal {
             self.io?.closeReason = reason.code
@@ -478,11 +647,19 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func startGeneration(head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) throws {
+    private func startGeneration(
+        head: HTTPRequestHead, body: ByteBuffer, principal: Principal, context: ChannelHandlerContext
+    ) throws {
         guard let generations = self.shared.generations else {
             throw APIError(.notImplemented, "unsupported", "generations are not enabled on this hub")
         }
         var parsed = try GenerationRequestParser.parse(body, headers: head.headers)
+        guard principal.capabilities.generate || principal.capabilities.admin else {
+            self.shared.metrics.authFailed("forbidden")
+            throw APIError(.forbidden, "forbidden", AuthError.forbidden("starting generations").message)
+        }
+        if let topic = parsed.topic { try self.require(principal, .publish, topic: topic) }
+        if self.shared.auth != nil { parsed.owner = principal.subject }
         if let span = self.currentSpan {
             parsed.traceHeaders = RequestTracing.propagationHeaders(for: span, fallback: parsed.traceHeaders)
             span.attributes["newsroom.provider"] = parsed.provider
@@ -508,7 +685,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func generation(id: String, head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func generation(id: String, head: HTTPRequestHead, principal: Principal, context: ChannelHandlerContext) {
         guard let generations = self.shared.generations else {
             return self.respond(
                 context: context, head: head,
@@ -516,7 +693,16 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let cancel = head.method == .DELETE
         self.respondAsync(context: context, head: head) {
-            let info = cancel ? await generations.cancel(generation: id) : await generations.info(generation: id)
+            // The generation's topic decides: cancel needs `cancel`, reading its state `subscribe`.
+            guard let current = await generations.info(generation: id) else {
+                throw APIError.notFound("no generation '\(id)'")
+            }
+            guard principal.capabilities.allows(cancel ? .cancel : .subscribe, topic: current.topic) else {
+                throw APIError(
+                    .forbidden, "forbidden",
+                    AuthError.forbidden(cancel ? .cancel : .subscribe, topic: current.topic).message)
+            }
+            let info = cancel ? await generations.cancel(generation: id) : current
             guard let info else { throw APIError.notFound("no generation '\(id)'") }
             return (.ok, APIJSON.generation(info, allocator: ByteBufferAllocator()), [])
         }
@@ -588,6 +774,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             headers.add(name: "content-length", value: String(body?.readableBytes ?? 0))
         }
         headers.add(contentsOf: extra)
+        if !extra.contains(where: { $0.0 == "access-control-allow-origin" }) {
+            headers.add(contentsOf: self.corsHeaders(head))
+        }
         if !keepAlive && !self.isHTTP2 { headers.add(name: "connection", value: "close") }
         context.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if let body, head.method != .HEAD, body.readableBytes > 0 {

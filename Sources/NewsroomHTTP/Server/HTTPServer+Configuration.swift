@@ -33,6 +33,27 @@ extension HTTPServer {
         public var webSocketPingInterval: TimeAmount = .seconds(15)
         /// The most concurrent HTTP/2 streams per connection. Default 256.
         public var http2MaxConcurrentStreams: Int = 256
+        /// Origins allowed to call the API from a browser (CORS, preflight handled) and to open
+        /// WebSockets (`Origin` checked on the upgrade); `["*"]` allows any. Empty (the default): no CORS
+        /// headers, and WebSocket origins are not checked.
+        public var allowedOrigins: [String] = []
+        /// The most open connections; more are refused with 503. Default 100,000.
+        public var maxConnections: Int = 100_000
+        /// The most open connections from one client address; 0 (the default) for no limit.
+        public var maxConnectionsPerIP: Int = 0
+        /// The most topics one multiplexed WebSocket may subscribe to. Default 256.
+        public var maxSubscriptionsPerConnection: Int = 256
+        /// Events a token (or, without auth, a client address) may publish per second; 0 for no limit.
+        /// Default 10,000, with bursts of ``publishBurst``. Over it: 429 with `Retry-After`.
+        public var publishEventsPerSecond: Double = 10_000
+        /// The burst of the publish rate limit. Default 20,000 events.
+        public var publishBurst: Int = 20_000
+        /// The most bytes of request headers (all fields together); more get 431. Default 16 KiB.
+        public var maxHeaderBytes: Int = 16 << 10
+        /// The most request header fields; more get 431. Default 100.
+        public var maxHeaderCount: Int = 100
+        /// Whether `GET /metrics` needs an admin token (when auth is on). Default off.
+        public var metricsRequireAdmin: Bool = false
         /// A PEM certificate chain and private key: with both, the port speaks TLS (1.2 or later) and
         /// negotiates `h2` or `http/1.1` by ALPN. Without, it serves cleartext HTTP/1.1 and h2c.
         public var tls: TLSFiles? = nil

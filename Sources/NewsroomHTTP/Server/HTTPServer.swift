@@ -7,6 +7,7 @@ import NIOPosix
 import NIOSSL
 import NIOTLS
 import NIOWebSocket
+import NewsroomAuth
 import NewsroomCore
 import Synchronization
 
@@ -47,15 +48,18 @@ public final class HTTPServer: Sendable {
     ///   - eventLoopGroup: The loops that run connections (and so the hub's delivery shards).
     ///   - logger: Where connection-level events are logged.
     ///   - metricsText: Renders `GET /metrics`, or `nil` to answer 404.
+    ///   - authenticator: Verifies bearer tokens; `nil` leaves the API open (the demo's default).
     public init(
         configuration: Configuration, hub: Hub, generations: (any GenerationService)? = nil,
-        eventLoopGroup: any EventLoopGroup, logger: Logger, metricsText: (@Sendable () -> ByteBuffer)? = nil
+        eventLoopGroup: any EventLoopGroup, logger: Logger, metricsText: (@Sendable () -> ByteBuffer)? = nil,
+        authenticator: Authenticator? = nil
     ) {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.shared = HTTPHandlerContext(
-            hub: hub, generations: generations, configuration: configuration, logger: logger, metricsText: metricsText)
+            hub: hub, generations: generations, configuration: configuration, logger: logger, metricsText: metricsText,
+            auth: authenticator)
     }
 
     /// The bound address, once started.
@@ -111,7 +115,7 @@ public final class HTTPServer: Sendable {
     /// Sets up a new connection: TLS with ALPN, or the cleartext HTTP/1.1-or-h2c sniffer.
     static func configureConnection(channel: any Channel, shared: HTTPHandlerContext, tls: NIOSSLContext?) throws {
         let sync = channel.pipeline.syncOperations
-        let io = ConnectionIOHandler(metrics: shared.metrics, logger: shared.logger)
+        let io = ConnectionIOHandler(metrics: shared.metrics, logger: shared.logger, limiter: shared.connections)
         if let tls {
             try sync.addHandler(NIOSSLServerHandler(context: tls))
             try sync.addHandler(io)
@@ -146,16 +150,22 @@ public final class HTTPServer: Sendable {
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: shared.configuration.webSocketMaxMessageBytes, automaticErrorHandling: true,
             shouldUpgrade: { channel, head in
-                channel.eventLoop.makeCompletedFuture { WebSocketRouting.shouldUpgrade(head) }
+                WebSocketRouting.shouldUpgrade(head, channel: channel, shared: shared)
             },
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
                     try WebSocketRouting.configureUpgraded(channel: channel, head: head, shared: shared)
                 }
             })
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = shared.configuration.maxHeaderBytes
+        limits.maxHeaderFieldSize = shared.configuration.maxHeaderBytes
+        limits.maxHeaderFieldCount = shared.configuration.maxHeaderCount
+        // Parse errors are answered by HTTPRequestHandler (400, or 431 for oversized headers).
         try sync.configureHTTPServerPipeline(
             position: .last, withPipeliningAssistance: true,
-            withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }), withErrorHandling: true)
+            withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }), withErrorHandling: false,
+            withOutboundHeaderValidation: true, withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
         try sync.addHandler(HTTPRequestHandler(shared: shared, isHTTP2: false))
     }
 

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
+import NewsroomAuth
 import NewsroomCore
 import NewsroomWire
 
@@ -35,11 +36,17 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var missedPongs = 0
     private var closing = false
     private let format: WireFormat
+    private let authentication: Result<Principal, AuthError>
+    private var expiry: Scheduled<Void>?
 
-    init(shared: HTTPHandlerContext, mode: Mode, traceHeaders: [(String, String)], keepalive: WebSocketKeepalive) {
+    init(
+        shared: HTTPHandlerContext, mode: Mode, traceHeaders: [(String, String)],
+        principal: Result<Principal, AuthError>, keepalive: WebSocketKeepalive
+    ) {
         self.shared = shared
         self.mode = mode
         self.traceHeaders = traceHeaders
+        self.authentication = principal
         self.keepalive = keepalive
         guard let format = shared.hub.format(named: "websocket") else {
             preconditionFailure("the hub needs the 'websocket' wire format (WebSocketFrameEncoder)")
@@ -51,13 +58,48 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Lifecycle
 
+    /// Who opened the socket (valid only after a successful authentication).
+    private var principal: Principal {
+        if case .success(let principal) = self.authentication { return principal }
+        return Principal(subject: "none", capabilities: Capabilities(), expiresAt: nil)
+    }
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.raw = try? context.pipeline.syncOperations.context(handlerType: ConnectionIOHandler.self)
         self.keepalive.register(self)
+        switch self.authentication {
+        case .failure(let error):
+            self.shared.metrics.authFailed(error.reason)
+            return self.close(code: .unknown(4001), reason: error.reason)
+        case .success(let principal):
+            if let expiry = principal.expiresAt {
+                let delay = TimeAmount.milliseconds(max(0, expiry.millisecondsSince1970 - Timestamp.now().millisecondsSince1970))
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                self.expiry = context.eventLoop.scheduleTask(in: delay) { loopBound.value.tokenExpired() }
+            }
+        }
         if case .single(let topic, let after, let policy) = self.mode {
+            guard self.principal.capabilities.allows(.subscribe, topic: topic) else {
+                self.shared.metrics.authFailed("forbidden")
+                return self.close(code: .unknown(4003), reason: "forbidden: subscribe on '\(topic)'")
+            }
             self.subscribe(topic: topic, after: after, policy: policy, id: nil)
         }
+    }
+
+    /// The token expired: every subscription gets a retryable `token_expired` error, then the socket
+    /// closes with 4001 so the client refreshes its token and resumes.
+    private func tokenExpired() {
+        guard let raw = self.raw, !self.closing else { return }
+        for (topic, subscriber) in self.subscriptions {
+            let notice = Event(
+                seq: nil, topic: topic, timestamp: .now(),
+                payload: .error(
+                    StreamError(code: "token_expired", message: "the token expired; refresh it and resume", retryable: true)))
+            raw.write(NIOAny(IOData.byteBuffer(self.hub.encode(notice, format: subscriber.format))), promise: nil)
+        }
+        self.close(code: .unknown(4001), reason: "token_expired")
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -71,6 +113,8 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func teardown() {
         self.keepalive.unregister(self)
+        self.expiry?.cancel()
+        self.expiry = nil
         let subscribers = self.subscriptions.values
         self.subscriptions.removeAll()
         for subscriber in subscribers {
@@ -148,11 +192,26 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         } catch {
             return self.reply(WebSocketReply.error(id: error.id, code: error.code, message: error.message))
         }
+        let capabilities = self.principal.capabilities
+        func forbidden(_ message: String) {
+            self.shared.metrics.authFailed("forbidden")
+            self.reply(WebSocketReply.error(id: command.id, code: "forbidden", message: message))
+        }
         switch command.operation {
         case .subscribe(let topic, let after, let policy):
+            guard capabilities.allows(.subscribe, topic: topic) else {
+                return forbidden(AuthError.forbidden(.subscribe, topic: topic).message)
+            }
             guard self.subscriptions[topic] == nil else {
                 return self.reply(
                     WebSocketReply.error(id: command.id, code: "already_subscribed", message: "already subscribed to '\(topic)'"))
+            }
+            guard self.subscriptions.count < self.shared.configuration.maxSubscriptionsPerConnection else {
+                self.shared.metrics.limitRejected("subscriptions_per_connection")
+                return self.reply(
+                    WebSocketReply.error(
+                        id: command.id, code: "subscription_limit",
+                        message: "at most \(self.shared.configuration.maxSubscriptionsPerConnection) subscriptions per socket"))
             }
             self.subscribe(topic: topic, after: after, policy: policy, id: command.id)
         case .unsubscribe(let topic):
@@ -163,6 +222,15 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
             subscriber.cancel()
             self.reply(WebSocketReply.ok(id: command.id, fields: [("topic", .string(topic))]))
         case .publish(let topic, let event):
+            guard capabilities.allows(.publish, topic: topic) else {
+                return forbidden(AuthError.forbidden(.publish, topic: topic).message)
+            }
+            let key = self.shared.auth == nil ? (self.io?.clientAddress ?? "?") : self.principal.subject
+            if self.shared.publishRate.take(1, key: key) != nil {
+                self.shared.metrics.limitRejected("publish_rate")
+                return self.reply(
+                    WebSocketReply.error(id: command.id, code: "rate_limited", message: "publish rate limit reached"))
+            }
             do {
                 let receipt = try self.hub.publish(event, to: topic)
                 self.reply(
@@ -173,8 +241,12 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
                 self.reply(WebSocketReply.error(id: command.id, code: error.code.name, message: error.message))
             }
         case .generate(let body):
+            guard capabilities.generate || capabilities.admin else { return forbidden("the token does not allow starting generations") }
             self.generate(body, id: command.id)
         case .cancel(let generation, let topic):
+            if let topic, !capabilities.allows(.cancel, topic: topic) {
+                return forbidden(AuthError.forbidden(.cancel, topic: topic).message)
+            }
             self.cancel(generation: generation, topic: topic, id: command.id)
         }
     }
@@ -236,12 +308,17 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
             return self.reply(
                 WebSocketReply.error(id: id, code: "unsupported", message: "generations are not enabled on this hub"))
         }
-        let request: GenerationRequest
+        var parsed: GenerationRequest
         do {
-            request = try GenerationRequestParser.parse(body, traceHeaders: self.traceHeaders)
+            parsed = try GenerationRequestParser.parse(body, traceHeaders: self.traceHeaders)
         } catch {
             return self.reply(WebSocketReply.error(id: id, code: error.code, message: error.message))
         }
+        if let topic = parsed.topic, !self.principal.capabilities.allows(.publish, topic: topic) {
+            return self.reply(WebSocketReply.error(id: id, code: "forbidden", message: AuthError.forbidden(.publish, topic: topic).message))
+        }
+        if self.shared.auth != nil { parsed.owner = self.principal.subject }
+        let request = parsed
         self.replyAsync(id: id) {
             do {
                 let info = try await generations.start(request)
@@ -262,7 +339,15 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return self.reply(
                     WebSocketReply.error(id: id, code: "unsupported", message: "generations are not enabled on this hub"))
             }
+            let capabilities = self.principal.capabilities
             self.replyAsync(id: id) {
+                guard let current = await generations.info(generation: generation) else {
+                    return WebSocketReply.error(id: id, code: "not_found", message: "no generation '\(generation)'")
+                }
+                guard capabilities.allows(.cancel, topic: current.topic) else {
+                    return WebSocketReply.error(
+                        id: id, code: "forbidden", message: AuthError.forbidden(.cancel, topic: current.topic).message)
+                }
                 guard let info = await generations.cancel(generation: generation) else {
                     return WebSocketReply.error(id: id, code: "not_found", message: "no generation '\(generation)'")
                 }

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
+import NewsroomAuth
 import NewsroomCore
 
 /// Which HTTP/1.1 requests become WebSockets, and what is installed after the upgrade.
@@ -30,8 +31,37 @@ enum WebSocketRouting {
         }
     }
 
-    static func shouldUpgrade(_ head: HTTPRequestHead) -> HTTPHeaders? {
-        self.mode(for: head) == nil ? nil : HTTPHeaders()
+    /// Whether to upgrade: the route must be a valid WebSocket route and, when an allow-list is set, a
+    /// browser's `Origin` must be on it (otherwise the request gets its HTTP error). With auth on, the
+    /// token is verified now (warming the cache); a missing or bad token still upgrades, so that the
+    /// client reads close code 4001 rather than an opaque failed handshake.
+    static func shouldUpgrade(_ head: HTTPRequestHead, channel: any Channel, shared: HTTPHandlerContext)
+        -> EventLoopFuture<HTTPHeaders?>
+    {
+        guard self.mode(for: head) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
+        if !shared.configuration.allowedOrigins.isEmpty, let origin = head.headers.first(name: "origin"),
+            !shared.allows(origin: origin)
+        {
+            shared.metrics.authFailed("origin_not_allowed")
+            return channel.eventLoop.makeSucceededFuture(nil)
+        }
+        guard let auth = shared.auth, let token = HTTPRequestHandler.bearerToken(head) else {
+            return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+        }
+        let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
+        promise.completeWithTask {
+            _ = await auth.verify(token)
+            return HTTPHeaders()
+        }
+        return promise.futureResult
+    }
+
+    /// Who opened the socket: `.anonymous` with auth off, else the cached verification of its token.
+    static func principal(for head: HTTPRequestHead, shared: HTTPHandlerContext) -> Result<Principal, AuthError> {
+        guard let auth = shared.auth else { return .success(.anonymous) }
+        guard let token = HTTPRequestHandler.bearerToken(head) else { return .failure(.missingToken) }
+        return auth.cachedResult(for: token)
+            ?? .failure(AuthError(code: .unauthenticated, reason: "invalid_token", message: "the token is not valid"))
     }
 
     static func configureUpgraded(channel: any Channel, head: HTTPRequestHead, shared: HTTPHandlerContext) throws {
@@ -52,7 +82,7 @@ enum WebSocketRouting {
         }
         try sync.addHandler(
             WebSocketHandler(
-                shared: shared, mode: mode, traceHeaders: traceHeaders,
+                shared: shared, mode: mode, traceHeaders: traceHeaders, principal: Self.principal(for: head, shared: shared),
                 keepalive: shared.keepalive(for: channel.eventLoop)))
     }
 }

@@ -1,8 +1,14 @@
 import Configuration
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SystemPackage
 import Logging
 import NIOCore
 import NewsroomCore
+import NewsroomAuth
 import NewsroomHTTP
 import NewsroomUpstream
 
@@ -82,6 +88,7 @@ extension NewsroomConfiguration {
             throw ConfigurationError("tls.certificate and tls.privateKey must be given together")
         }
         try self.readGenerations(reader)
+        try self.readSecurity(reader)
         if let enabled = reader.bool(forKey: "metrics.enabled") { self.metricsEnabled = enabled }
         if let format = reader.string(forKey: "log.format") {
             guard let parsed = LogFormat(rawValue: format) else {
@@ -142,6 +149,47 @@ extension NewsroomConfiguration {
         } catch {
             throw ConfigurationError(error.message)
         }
+    }
+
+    /// Authentication and limits (see docs/security.md):
+    /// - `auth.hs256Secret` (secret) [`NEWSROOM_AUTH_HS256_SECRET`], `auth.publicKey` (PEM path),
+    ///   `auth.jwks` (JWKS path), `auth.audience`, `auth.issuer`, `auth.leeway` (seconds)
+    /// - `cors.allowedOrigins` (comma-separated; `*` for any)
+    /// - `limits.maxConnections`, `limits.maxConnectionsPerIp`, `limits.maxSubscriptionsPerConnection`,
+    ///   `limits.publishRate` (events/s per token or address, 0 = none), `limits.publishBurst`,
+    ///   `limits.maxHeaderBytes`, `limits.maxHeaderCount`, `limits.generationsPerToken`
+    /// - `metrics.private` (true: `/metrics` needs an admin token)
+    mutating func readSecurity(_ reader: ConfigReader) throws {
+        if let secret = reader.string(forKey: "auth.hs256Secret", isSecret: true) {
+            guard secret.utf8.count >= 16 else { throw ConfigurationError("auth.hs256Secret must be at least 16 bytes") }
+            self.auth.hs256Secret = secret
+        }
+        func read(_ path: String, _ key: String) throws -> String {
+            do {
+                return try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw ConfigurationError("\(key): cannot read '\(path)'")
+            }
+        }
+        if let path = reader.string(forKey: "auth.publicKey") { self.auth.publicKeysPEM.append(try read(path, "auth.publicKey")) }
+        if let path = reader.string(forKey: "auth.jwks") { self.auth.jwksJSON = try read(path, "auth.jwks") }
+        if let audience = reader.string(forKey: "auth.audience") { self.auth.audience = audience }
+        if let issuer = reader.string(forKey: "auth.issuer") { self.auth.issuer = issuer }
+        if let leeway = reader.int(forKey: "auth.leeway") { self.auth.leewaySeconds = Int64(leeway) }
+        if let origins = reader.string(forKey: "cors.allowedOrigins") {
+            self.http.allowedOrigins = origins.split(separator: ",").map { String($0.filter { $0 != " " }) }.filter { !$0.isEmpty }
+        }
+        if let value = reader.int(forKey: "limits.maxConnections") { self.http.maxConnections = value }
+        if let value = reader.int(forKey: "limits.maxConnectionsPerIp") { self.http.maxConnectionsPerIP = value }
+        if let value = reader.int(forKey: "limits.maxSubscriptionsPerConnection") {
+            self.http.maxSubscriptionsPerConnection = try positive(value, "limits.maxSubscriptionsPerConnection")
+        }
+        if let value = reader.double(forKey: "limits.publishRate") { self.http.publishEventsPerSecond = value }
+        if let value = reader.int(forKey: "limits.publishBurst") { self.http.publishBurst = try positive(value, "limits.publishBurst") }
+        if let value = reader.int(forKey: "limits.maxHeaderBytes") { self.http.maxHeaderBytes = try positive(value, "limits.maxHeaderBytes") }
+        if let value = reader.int(forKey: "limits.maxHeaderCount") { self.http.maxHeaderCount = try positive(value, "limits.maxHeaderCount") }
+        if let value = reader.int(forKey: "limits.generationsPerToken") { self.generations.maxConcurrentGenerationsPerOwner = value }
+        if let value = reader.bool(forKey: "metrics.private") { self.http.metricsRequireAdmin = value }
     }
 
     /// A reader over, in order: `overrides` (the parsed command-line flags), `NEWSROOM_*` environment

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NewsroomCore
+import NewsroomAuth
 import NewsroomHTTP
 import NewsroomUpstream
 
@@ -17,6 +18,8 @@ public struct NewsroomConfiguration: Sendable {
     public var generations: GenerationManager.Configuration = .defaults
     /// `text` (human-readable, default) or `json` (one object per line).
     public var logFormat: LogFormat = .text
+    /// Token verification; off (every request allowed) unless a key is configured.
+    public var auth: Authenticator.Configuration = .init()
     /// Whether metrics are recorded and served at `/metrics`. Default on.
     public var metricsEnabled: Bool = true
     /// The lowest level logged. Default `info`.

@@ -21,6 +21,8 @@ extension GenerationManager {
         /// The most generations that may run at once; a start beyond it fails with
         /// ``GenerationError/Code/tooManyGenerations``. Default 256.
         public var maxConcurrentGenerations = 256
+        /// At most this many running at once per owner (the token's subject); 0 for no per-owner limit.
+        public var maxConcurrentGenerationsPerOwner = 0
         /// The `Retry-After` suggested when the limit is reached. Default 1 s.
         public var busyRetryAfter: TimeAmount = .seconds(1)
         /// How long a finished generation can still be looked up with `info(generation:)`. Default 10 min

@@ -132,7 +132,7 @@ public final class GenerationManager: GenerationService, Sendable {
         let run = GenerationRun(
             id: id, topic: topic, provider: request.provider, adapter: adapter, request: upstreamRequest,
             traceHeaders: request.traceHeaders.filter { ["traceparent", "tracestate"].contains($0.0.lowercased()) },
-            cancelWhenIdle: request.cancelWhenIdle, redactor: SecretRedactor(secrets: [provider.apiKey]),
+            cancelWhenIdle: request.cancelWhenIdle, owner: request.owner, redactor: SecretRedactor(secrets: [provider.apiKey]),
             logger: self.logger(for: id, topic: topic, provider: request.provider))
         try self.register(run)
         do {
@@ -221,6 +221,14 @@ public final class GenerationManager: GenerationService, Sendable {
             if registry.runningByTopic[run.topic] != nil {
                 throw GenerationError(
                     code: .topicBusy, message: "topic '\(run.topic)' already has a running generation")
+            }
+            let perOwner = self.configuration.maxConcurrentGenerationsPerOwner
+            if perOwner > 0, let owner = run.owner,
+                registry.running.values.lazy.filter({ $0.owner == owner }).count >= perOwner
+            {
+                throw GenerationError(
+                    code: .tooManyGenerations, message: "\(perOwner) generations of this token are running, the most allowed",
+                    retryAfterSeconds: Self.seconds(self.configuration.busyRetryAfter))
             }
             guard registry.running.count < self.configuration.maxConcurrentGenerations else {
                 throw GenerationError(

@@ -37,6 +37,8 @@ final class GenerationRun: Sendable {
     let adapter: any UpstreamAdapter
     let request: UpstreamRequest
     let traceHeaders: [(String, String)]
+    /// Who started it (for the per-owner limit).
+    let owner: String?
     let cancelWhenIdle: TimeAmount?
     let startedAt: NIODeadline
     let redactor: SecretRedactor
@@ -60,7 +62,8 @@ final class GenerationRun: Sendable {
 
     init(
         id: String, topic: String, provider: String, adapter: any UpstreamAdapter, request: UpstreamRequest,
-        traceHeaders: [(String, String)], cancelWhenIdle: TimeAmount?, redactor: SecretRedactor, logger: Logger
+        traceHeaders: [(String, String)], cancelWhenIdle: TimeAmount?, owner: String? = nil, redactor: SecretRedactor,
+        logger: Logger
     ) {
         self.id = id
         self.topic = topic
@@ -68,6 +71,7 @@ final class GenerationRun: Sendable {
         self.adapter = adapter
         self.request = request
         self.traceHeaders = traceHeaders
+        self.owner = owner
         self.cancelWhenIdle = cancelWhenIdle
         self.redactor = redactor
         self.logger = logger
