@@ -180,6 +180,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "NewsroomFuzzTargets",
+            dependencies: [
+                "NewsroomCore",
+                "NewsroomWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Fuzz/NewsroomFuzzTargets",
+            swiftSettings: swiftSettings
+        ),
+        // Built only by scripts/fuzz (with -sanitize=fuzzer, which supplies main); never by the tests.
+        .executableTarget(
+            name: "NewsroomFuzz",
+            dependencies: ["NewsroomFuzzTargets"],
+            path: "Fuzz/NewsroomFuzz",
+            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+        ),
         .executableTarget(
             name: "newsroom",
             dependencies: [
@@ -266,6 +283,13 @@ let package = Package(
                 "NewsroomAuth",
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NewsroomFuzzTests",
+            dependencies: ["NewsroomFuzzTargets"],
+            path: "Fuzz/NewsroomFuzzTests",
+            resources: [.copy("Corpus")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,6 @@
+import NewsroomFuzzTargets
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzEntry(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
+    0
+}
