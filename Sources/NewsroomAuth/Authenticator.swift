@@ -92,7 +92,7 @@ public final class Authenticator: Sendable {
     public func cachedResult(for token: String) -> Result<Principal, AuthError>? {
         guard let result = self.cache.withLock({ $0[token] }) else { return nil }
         if case .success(let principal) = result, let expiry = principal.expiresAt,
-            Timestamp.now().millisecondsSince1970 > expiry.millisecondsSince1970 + self.configuration.leewaySeconds * 1000
+            Timestamp.now().millisecondsSince1970 > expiry.millisecondsSince1970
         {
             return .failure(Self.expired)
         }
@@ -131,7 +131,10 @@ public final class Authenticator: Sendable {
         let capabilities = Capabilities(
             subscribe: claims.subscribe ?? [], publish: claims.publish ?? [], cancel: claims.cancel ?? [],
             generate: claims.generate ?? false, admin: claims.admin ?? false)
-        let expiresAt = claims.exp.map { Timestamp(millisecondsSince1970: Int64($0.value.timeIntervalSince1970 * 1000)) }
+        // The moment the token stops being accepted: `exp` plus the leeway.
+        let expiresAt = claims.exp.map {
+            Timestamp(millisecondsSince1970: Int64(($0.value.timeIntervalSince1970 + leeway) * 1000))
+        }
         return .success(Principal(subject: claims.sub?.value ?? "unknown", capabilities: capabilities, expiresAt: expiresAt))
     }
 

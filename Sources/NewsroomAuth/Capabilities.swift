@@ -57,7 +57,7 @@ public struct Principal: Sendable, Hashable {
     /// The `sub` claim (or `anonymous` when auth is off).
     public var subject: String
     public var capabilities: Capabilities
-    /// When the token expires (`exp`); a live subscription is ended then.
+    /// When the token stops being accepted (`exp` plus the leeway); a live subscription is ended then.
     public var expiresAt: Timestamp?
 
     public init(subject: String, capabilities: Capabilities, expiresAt: Timestamp?) {

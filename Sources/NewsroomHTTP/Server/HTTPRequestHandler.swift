@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 import NewsroomAuth
 import NewsroomCore
 import NewsroomWire
@@ -109,6 +110,11 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is NIOWebSocketUpgradeError {
+            // A declined WebSocket upgrade (bad topic, origin not allowed): the request itself follows and
+            // gets its HTTP error answer.
+            return
+        }
         if case .streaming(let stream) = self.state {
             stream.subscriber?.cancel()
         }
@@ -228,6 +234,17 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Finds who is asking, then dispatches; answers 401 without a valid token when auth is on.
     private func authenticate(_ route: Route, head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
+        switch route {
+        case .topicWebSocket, .multiplexWebSocket:
+            // A WebSocket from a foreign origin is refused before anything else (cross-site requests).
+            do {
+                try self.checkWebSocketOrigin(head)
+            } catch {
+                return self.respond(context: context, head: head, error: error)
+            }
+        default:
+            break
+        }
         guard let auth = self.shared.auth, head.method != .OPTIONS,
             route.needsAuth(metricsPrivate: self.shared.configuration.metricsRequireAdmin)
         else {
