@@ -41,16 +41,18 @@ public final class NewsroomGRPCServer: Sendable {
     ///   - hub: The hub; its encoders must include a ``GRPCFrameEncoder``.
     ///   - generations: Runs generations; `nil` answers the generation methods with `UNIMPLEMENTED`.
     ///   - eventLoopGroup: The loops of the connections and of the subscriptions; the app's group.
+    ///   - authorizer: Checks each call's credentials and rights; `nil` (the default) lets every call through.
     ///   - logger: Where the server logs (levels up to `info`).
     public init(
         configuration: Configuration, hub: Hub, generations: (any GenerationService)?,
-        eventLoopGroup: MultiThreadedEventLoopGroup = .singleton, logger: Logger
+        eventLoopGroup: MultiThreadedEventLoopGroup = .singleton, authorizer: (any GRPCAuthorizer)? = nil,
+        logger: Logger
     ) {
         self.configuration = configuration
         self.logger = logger
         self.service = NewsroomService(
             hub: hub, generations: generations, eventLoopGroup: eventLoopGroup,
-            subscriberBufferBytes: configuration.subscriberBufferBytes, logger: logger)
+            subscriberBufferBytes: configuration.subscriberBufferBytes, authorizer: authorizer, logger: logger)
         self.health = HealthService(statuses: [
             "": .serving, Newsroom_V1_Newsroom.descriptor.fullyQualifiedService: .serving,
         ])

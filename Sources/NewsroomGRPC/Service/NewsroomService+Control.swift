@@ -14,7 +14,10 @@ extension NewsroomService {
     ) async throws -> Newsroom_V1_Generation {
         let message = request.message
         let generations = try self.requireGenerations()
-        let generationRequest = try Self.generationRequest(message, metadata: request.metadata)
+        var generationRequest = try Self.generationRequest(message, metadata: request.metadata)
+        let grant = try await self.authorize(
+            .generate, topic: generationRequest.topic, method: "StartGeneration", metadata: request.metadata)
+        generationRequest.owner = grant.subject
         do {
             let info = try await generations.start(generationRequest)
             self.logger.info(
@@ -39,13 +42,17 @@ extension NewsroomService {
         let info: GenerationInfo?
         switch message.target {
         case .generation(let id)?:
-            info = await generations.cancel(generation: id)
+            // The right to cancel is per topic: look the generation's topic up first.
+            let topic = await generations.info(generation: id)?.topic
+            _ = try await self.authorize(.cancel, topic: topic, method: "CancelGeneration", metadata: request.metadata)
+            info = topic == nil ? nil : await generations.cancel(generation: id)
             guard let info else {
                 throw RPCError(code: .notFound, newsroomCode: "not_found", message: "no generation '\(id.prefix(128))'")
             }
             return Newsroom_V1_Generation(info)
         case .topic(let topic)?:
             guard TopicName.isValid(topic) else { throw RPCError(HubError.invalidTopicName(topic)) }
+            _ = try await self.authorize(.cancel, topic: topic, method: "CancelGeneration", metadata: request.metadata)
             info = await generations.cancel(topic: topic)
             guard let info else {
                 throw RPCError(code: .notFound, newsroomCode: "not_found", message: "no generation runs on '\(topic)'")
@@ -64,7 +71,10 @@ extension NewsroomService {
     ) async throws -> Newsroom_V1_Generation {
         let message = request.message
         let generations = try self.requireGenerations()
-        guard let info = await generations.info(generation: message.generation) else {
+        let info = await generations.info(generation: message.generation)
+        _ = try await self.authorize(
+            .subscribe, topic: info?.topic, method: "GetGeneration", metadata: request.metadata)
+        guard let info else {
             throw RPCError(
                 code: .notFound, newsroomCode: "not_found", message: "no generation '\(message.generation.prefix(128))'"
             )
@@ -124,6 +134,7 @@ extension NewsroomService {
     func listTopics(
         _ request: ServerRequest<Newsroom_V1_ListTopicsRequest>, context: ServerContext
     ) async throws -> Newsroom_V1_ListTopicsResponse {
+        _ = try await self.authorize(.admin, topic: nil, method: "ListTopics", metadata: request.metadata)
         var response = Newsroom_V1_ListTopicsResponse()
         response.topics = self.hub.snapshots().map(Newsroom_V1_TopicInfo.init)
         return response
@@ -136,6 +147,7 @@ extension NewsroomService {
     ) async throws -> Newsroom_V1_TopicInfo {
         let message = request.message
         guard TopicName.isValid(message.topic) else { throw RPCError(HubError.invalidTopicName(message.topic)) }
+        _ = try await self.authorize(.subscribe, topic: message.topic, method: "GetTopic", metadata: request.metadata)
         guard let snapshot = self.hub.snapshot(ofTopic: message.topic) else {
             throw RPCError(HubError.topicNotFound(message.topic))
         }

@@ -46,6 +46,8 @@ extension NewsroomService {
                 guard TopicName.isValid(message.topic) else {
                     throw failure(RPCError(HubError.invalidTopicName(message.topic)))
                 }
+                _ = try await self.authorize(
+                    .publish, topic: message.topic, method: "Publish", metadata: request.metadata)
                 topic = message.topic
             }
             guard message.unknownFields.data.isEmpty else {

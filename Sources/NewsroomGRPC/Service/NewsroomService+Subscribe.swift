@@ -35,16 +35,18 @@ extension NewsroomService {
         if self.isShuttingDown {
             throw RPCError(HubError(code: .shuttingDown, message: "the hub is shutting down"))
         }
+        let grant = try await self.authorize(.subscribe, topic: topic, method: "Subscribe", metadata: request.metadata)
         // The subscription is made inside the producer, which runs only once the response headers are
         // written: a call that fails before that never leaves a subscriber behind.
         return StreamingServerResponse { writer in
-            try await self.stream(topic: topic, after: after, policy: policy, to: writer)
+            try await self.stream(topic: topic, after: after, policy: policy, until: grant.expiresAt, to: writer)
             return [:]
         }
     }
 
     private func stream(
-        topic: String, after: Int, policy: SlowConsumerPolicy?, to writer: RPCWriter<EventFrame>
+        topic: String, after: Int, policy: SlowConsumerPolicy?, until expiry: Timestamp?,
+        to writer: RPCWriter<EventFrame>
     ) async throws {
         var logger = self.logger
         logger[metadataKey: "newsroom.rpc"] = "Subscribe"
@@ -67,6 +69,12 @@ extension NewsroomService {
             throw RPCError(error)
         }
         logger.debug("subscribed", metadata: ["newsroom.after": "\(after)"])
+        // Credentials that expire end the subscription then, as on the other transports.
+        let expiryTask = expiry.map { expiry in
+            let delay = max(0, expiry.millisecondsSince1970 - Timestamp.now().millisecondsSince1970)
+            return loop.scheduleTask(in: .milliseconds(delay)) { sink.end(reason: .tokenExpired) }
+        }
+        defer { expiryTask?.cancel() }
 
         let outcome: Result<DisconnectReason?, any Error> = await withRPCCancellationHandler {
             do {

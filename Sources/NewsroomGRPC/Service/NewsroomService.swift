@@ -20,6 +20,7 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
     let format: WireFormat
     let eventLoopGroup: any EventLoopGroup
     let subscriberBufferBytes: Int
+    let authorizer: (any GRPCAuthorizer)?
     let logger: Logger
     private let shuttingDown = Atomic<Bool>(false)
 
@@ -30,10 +31,11 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
     ///   - eventLoopGroup: The loops subscriptions live on (one per call, round robin).
     ///   - subscriberBufferBytes: The bytes a subscription buffers between its loop and its call before
     ///     it counts as slow and the hub's queue and policy take over. Default 64 KiB.
+    ///   - authorizer: Checks each call's credentials and rights; `nil` lets every call through.
     ///   - logger: Where the service logs (levels up to `info`; never event content).
     public init(
         hub: Hub, generations: (any GenerationService)?, eventLoopGroup: any EventLoopGroup,
-        subscriberBufferBytes: Int = 64 << 10, logger: Logger
+        subscriberBufferBytes: Int = 64 << 10, authorizer: (any GRPCAuthorizer)? = nil, logger: Logger
     ) {
         guard let format = hub.format(named: GRPCFrameEncoder.defaultName) else {
             preconditionFailure("the hub has no '\(GRPCFrameEncoder.defaultName)' wire format; add GRPCFrameEncoder()")
@@ -43,6 +45,7 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
         self.format = format
         self.eventLoopGroup = eventLoopGroup
         self.subscriberBufferBytes = max(1, subscriberBufferBytes)
+        self.authorizer = authorizer
         self.logger = logger
     }
 
@@ -53,6 +56,24 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
     /// from now on end with `UNAVAILABLE` (resume elsewhere or later) rather than `CANCELLED`.
     public func beginShutdown() {
         self.shuttingDown.store(true, ordering: .relaxed)
+    }
+
+    /// Asks the authorizer, if any, whether the call may do `action` on `topic`.
+    func authorize(
+        _ action: GRPCAccess.Action, topic: String?, method: String, metadata: Metadata
+    ) async throws(RPCError) -> GRPCGrant {
+        guard let authorizer = self.authorizer else { return .anonymous }
+        do {
+            return try await authorizer.authorize(
+                GRPCAccess(action: action, topic: topic, method: method), metadata: metadata)
+        } catch {
+            self.logger.debug(
+                "call refused",
+                metadata: [
+                    "newsroom.rpc": "\(method)", "newsroom.topic": "\(topic ?? "-")", "newsroom.code": "\(error.code)",
+                ])
+            throw error
+        }
     }
 
     public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {

@@ -54,6 +54,7 @@ extension RPCError {
         case .slowConsumer: code = .resourceExhausted
         case .shutdown: code = .unavailable
         case .topicRemoved: code = .notFound
+        case .tokenExpired: code = .unauthenticated
         default: code = reason.retryable ? .unavailable : .aborted
         }
         self.init(code: code, newsroomCode: reason.code, message: reason.message)

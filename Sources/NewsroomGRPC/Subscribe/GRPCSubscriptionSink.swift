@@ -113,6 +113,23 @@ final class GRPCSubscriptionSink: SubscriberSink, @unchecked Sendable {
         }
     }
 
+    /// Ends the subscription from the transport's side for `reason` (credentials expired): removes the
+    /// subscriber from the hub and ends the call with the status of `reason`. Call on ``eventLoop``.
+    func end(reason: DisconnectReason) {
+        self.eventLoop.assertInEventLoop()
+        guard !self.isCancelled, self.closeReason == nil else { return }
+        if let subscriber = self.subscriber, !subscriber.isClosed {
+            subscriber.cancel()
+        }
+        self.closeReason = reason
+        self.buffer.removeAll()
+        self.bufferedBytes = 0
+        if let waiter = self.waiter {
+            self.waiter = nil
+            waiter.resume(returning: .closed(reason))
+        }
+    }
+
     private func park(_ continuation: CheckedContinuation<Next, Never>) {
         precondition(self.waiter == nil, "one next() at a time")
         if self.isCancelled {

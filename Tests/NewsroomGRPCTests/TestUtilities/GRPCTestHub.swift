@@ -93,6 +93,7 @@ func withGRPCTestHub<Result: Sendable>(
     configureHub: (inout Hub.Configuration) -> Void = { _ in },
     configureGRPC: (inout NewsroomGRPCServer.Configuration) -> Void = { _ in },
     generations: (any GenerationService)? = nil,
+    authorizer: (any GRPCAuthorizer)? = nil,
     _ body: (GRPCTestHub) async throws -> Result
 ) async throws -> Result {
     let logger = Logger(label: "newsroom.grpc.test")
@@ -104,7 +105,8 @@ func withGRPCTestHub<Result: Sendable>(
     configuration.host = "127.0.0.1"
     configuration.port = 0
     let outcome = await serve(
-        configuration: configuration, hub: hub, generations: generations, group: group, logger: logger, body)
+        configuration: configuration, hub: hub, generations: generations, authorizer: authorizer, group: group,
+        logger: logger, body)
     // Everything that runs on the group has stopped by now.
     try await group.shutdownGracefully()
     return try outcome.get()
@@ -112,10 +114,12 @@ func withGRPCTestHub<Result: Sendable>(
 
 private func serve<Result: Sendable>(
     configuration: NewsroomGRPCServer.Configuration, hub: Hub, generations: (any GenerationService)?,
-    group: MultiThreadedEventLoopGroup, logger: Logger, _ body: (GRPCTestHub) async throws -> Result
+    authorizer: (any GRPCAuthorizer)?, group: MultiThreadedEventLoopGroup, logger: Logger,
+    _ body: (GRPCTestHub) async throws -> Result
 ) async -> Swift.Result<Result, any Error> {
     let server = NewsroomGRPCServer(
-        configuration: configuration, hub: hub, generations: generations, eventLoopGroup: group, logger: logger)
+        configuration: configuration, hub: hub, generations: generations, eventLoopGroup: group,
+        authorizer: authorizer, logger: logger)
     return await withTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try? await server.run() }
         let outcome: Swift.Result<Result, any Error>
