@@ -156,6 +156,9 @@ extension LoadTestRunner {
 
         public init() {}
 
+        /// The defaults.
+        public static var defaults: Self { Self() }
+
         /// The defaults with changes.
         public static func defaults(configure: (inout Self) -> Void) -> Self {
             var configuration = Self()
