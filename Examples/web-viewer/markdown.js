@@ -852,6 +852,11 @@ export class MarkdownView {
         if (this.onRender) this.onRender((typeof performance !== 'undefined' ? performance.now() : Date.now()) - started)
     }
 
+    /** Stops rendering, leaving the element as it is (the view is being thrown away). */
+    close() {
+        this.finished = true
+    }
+
     /** Forgets everything (for a rebuild after a lost resume point). */
     reset() {
         for (const child of [...this.element.childNodes]) child.remove()

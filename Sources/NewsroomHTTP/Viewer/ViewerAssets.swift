@@ -1399,7 +1399,9 @@ class TopicWatch {
         const source = new EventSource(`/v1/topics/${this.topic}/events${query}`)
         this.source = source
         source.onopen = () => this.connected()
-        source.onerror = () => {
+        source.onerror = (event) => {
+            // The hub's own `error` events arrive as MessageEvents named "error" too: not a failure.
+            if (event instanceof MessageEvent) return
             if (this.source !== source || this.ended) return
             if (source.readyState === EventSource.CONNECTING) {
                 setState('reconnecting')
@@ -1412,7 +1414,7 @@ class TopicWatch {
             this.checkEndOrRetry()
         }
         const handle = (message) => {
-            if (this.source === source) this.receive(message.data)
+            if (this.source === source && message instanceof MessageEvent) this.receive(message.data)
         }
         for (const type of EVENT_TYPES) source.addEventListener(type, handle)
         source.onmessage = handle

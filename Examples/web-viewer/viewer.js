@@ -1,0 +1,603 @@
+// The Newsroom web viewer: watches one topic (?topic=NAME) or follows the newest streaming answer,
+// over Server-Sent Events or WebSocket (?transport=sse|ws), and renders the answer as Markdown while
+// it streams. No build step: a plain ES module served by the hub at /viewer/viewer.js.
+//
+// Resuming. Every stored event carries a `seq`; the page remembers the last one it applied and
+// ignores anything at or below it, so a replay after a reconnect never duplicates text. EventSource
+// reconnects by itself and sends Last-Event-ID; the WebSocket path reconnects with exponential
+// backoff and jitter to /v1/topics/{topic}/ws?after=<last seq>. Heartbeats and per-subscriber
+// notices have no seq and never move the resume point. A `resume_unavailable` notice means the hub
+// no longer has the point we asked for: the page starts the answer over from what follows.
+
+import { MarkdownView } from './markdown.js'
+
+const EVENT_TYPES = [
+    'stream_start', 'text_delta', 'reasoning_delta', 'tool_call_delta', 'tool_call', 'stream_complete', 'error',
+    'heartbeat', 'gap',
+]
+const TOPIC_NAME = /^[A-Za-z0-9._:-]{1,128}$/
+const FOLLOW_POLL_MS = 1000
+const VIEWERS_POLL_MS = 2000
+const RESUMED_SHOWN_MS = 3000
+
+const $ = (id) => document.getElementById(id)
+const params = new URLSearchParams(location.search)
+const pinnedTopic = params.get('topic')
+let transport = params.get('transport') === 'ws' ? 'ws' : 'sse'
+
+// What the page is doing, for people (the state pill) and for the browser tests (window.newsroomViewer).
+const status = {
+    state: 'idle',
+    states: [],
+    topic: null,
+    transport,
+    lastSeq: 0,
+    events: 0,
+    connections: 0,
+    frames: 0,
+    renders: 0,
+    longestRenderMs: 0,
+    totalRenderMs: 0,
+    finishReason: null,
+    answerText: () => (current ? current.answer.text() : ''),
+}
+window.newsroomViewer = status
+
+// ---------------------------------------------------------------------------------------------
+// One render per animation frame, whatever the event rate.
+
+const frameTasks = new Set()
+let frameRequested = false
+
+function onNextFrame(task) {
+    frameTasks.add(task)
+    if (!frameRequested) {
+        frameRequested = true
+        requestAnimationFrame(runFrame)
+    }
+}
+
+function runFrame() {
+    frameRequested = false
+    const tasks = [...frameTasks]
+    frameTasks.clear()
+    status.frames++
+    for (const task of tasks) task()
+}
+
+function recordRender(ms) {
+    status.renders++
+    status.totalRenderMs += ms
+    if (ms > status.longestRenderMs) status.longestRenderMs = ms
+}
+
+// ---------------------------------------------------------------------------------------------
+// The answer on screen.
+
+class Answer {
+    constructor() {
+        this.views = new Map()
+        this.reasoningPending = ''
+        this.reasoningLength = 0
+        this.tools = new Map()
+        this.finished = false
+        $('answer').replaceChildren()
+        $('choices').replaceChildren()
+        $('tools').replaceChildren()
+        $('notices').replaceChildren()
+        $('reasoning-text').replaceChildren()
+        $('reasoning').hidden = true
+        $('reasoning').open = false
+        $('meta').textContent = ''
+        $('footer').textContent = ''
+    }
+
+    text(index = 0) {
+        return this.views.get(index)?.text ?? ''
+    }
+
+    view(index) {
+        let view = this.views.get(index)
+        if (!view) {
+            let element = $('answer')
+            if (index !== 0) {
+                const section = document.createElement('section')
+                section.className = 'choice'
+                const title = document.createElement('h2')
+                title.className = 'choice-title'
+                title.textContent = `Choice ${index}`
+                element = document.createElement('article')
+                element.className = 'answer markdown'
+                section.append(title, element)
+                $('choices').append(section)
+            }
+            view = new MarkdownView(element, { schedule: onNextFrame, onRender: recordRender })
+            this.views.set(index, view)
+        }
+        return view
+    }
+
+    apply(event) {
+        switch (event.type) {
+            case 'stream_start':
+                $('meta').textContent = [event.provider, event.model, event.generation].filter(Boolean).join(' · ')
+                break
+            case 'text_delta':
+                this.view(event.index ?? 0).append(event.text ?? '')
+                break
+            case 'reasoning_delta':
+                this.reasoningPending += event.text ?? ''
+                $('reasoning').hidden = false
+                onNextFrame(this.flushReasoning)
+                break
+            case 'tool_call_delta': {
+                const tool = this.tool(event.index ?? 0)
+                if (event.name) tool.name = event.name
+                if (event.call_id) tool.callID = event.call_id
+                tool.arguments += event.arguments_delta ?? ''
+                onNextFrame(tool.render)
+                break
+            }
+            case 'tool_call': {
+                const tool = this.tool(event.index ?? 0)
+                tool.name = event.name
+                tool.callID = event.call_id
+                tool.arguments = event.arguments ?? ''
+                tool.complete = true
+                onNextFrame(tool.render)
+                break
+            }
+            case 'stream_complete':
+                this.finish()
+                $('footer').textContent = describeCompletion(event)
+                break
+            case 'error':
+                this.notice(`${event.code}: ${event.message}`, event.retryable ? 'retryable' : 'error')
+                break
+            case 'gap':
+                this.notice(`missed events ${event.from}–${event.to} (this viewer fell behind)`, 'gap')
+                break
+        }
+    }
+
+    /** Stops every pending render of this answer (another answer takes the page). */
+    dispose() {
+        this.disposed = true
+        for (const view of this.views.values()) view.close()
+    }
+
+    flushReasoning = () => {
+        if (this.disposed || this.reasoningPending === '') return
+        const started = performance.now()
+        const element = $('reasoning-text')
+        if (element.lastChild) element.lastChild.appendData(this.reasoningPending)
+        else element.append(document.createTextNode(this.reasoningPending))
+        this.reasoningLength += this.reasoningPending.length
+        this.reasoningPending = ''
+        $('reasoning-size').textContent = `(${this.reasoningLength} characters)`
+        recordRender(performance.now() - started)
+    }
+
+    tool(index) {
+        let tool = this.tools.get(index)
+        if (!tool) {
+            const element = document.createElement('div')
+            element.className = 'tool-call'
+            element.dataset.index = String(index)
+            const head = document.createElement('div')
+            head.className = 'tool-head'
+            const name = document.createElement('span')
+            name.className = 'tool-name'
+            const state = document.createElement('span')
+            state.className = 'tool-state'
+            head.append(name, state)
+            const args = document.createElement('pre')
+            args.className = 'tool-arguments'
+            element.append(head, args)
+            $('tools').append(element)
+            tool = { name: '', callID: '', arguments: '', complete: false }
+            tool.render = () => {
+                if (this.disposed) return
+                name.textContent = tool.name || '…'
+                state.textContent = tool.complete ? 'called' : 'forming…'
+                element.classList.toggle('complete', tool.complete)
+                args.textContent = tool.complete ? prettyJSON(tool.arguments) : tool.arguments
+            }
+            this.tools.set(index, tool)
+        }
+        return tool
+    }
+
+    notice(text, kind) {
+        const element = document.createElement('div')
+        element.className = `notice ${kind}`
+        element.textContent = text
+        $('notices').append(element)
+    }
+
+    finish() {
+        if (this.finished) return
+        this.finished = true
+        this.flushReasoning()
+        for (const view of this.views.values()) view.finish()
+        for (const tool of this.tools.values()) tool.render()
+    }
+}
+
+function prettyJSON(text) {
+    try {
+        return JSON.stringify(JSON.parse(text), null, 2)
+    } catch {
+        return text
+    }
+}
+
+function describeCompletion(event) {
+    const parts = [`finished: ${event.finish_reason}`]
+    if (event.usage) parts.push(`${event.usage.input_tokens ?? '?'} in / ${event.usage.output_tokens ?? '?'} out tokens`)
+    return parts.join(' · ')
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watching one topic over SSE or WebSocket, resuming after the last seq.
+
+class TopicWatch {
+    constructor(topic, transportName, { onEnd = () => {} } = {}) {
+        this.topic = topic
+        this.transport = transportName
+        this.onEnd = onEnd
+        this.answer = new Answer()
+        this.lastSeq = 0
+        this.ended = false
+        this.stopped = false
+        this.connectedBefore = false
+        this.attempts = 0
+        this.source = null
+        this.socket = null
+        this.retryTimer = null
+        this.resumedTimer = null
+        this.viewersTimer = null
+        status.topic = topic
+        status.lastSeq = 0
+        status.finishReason = null
+        $('topic-label').textContent = topic
+        $('topic-label').href = `?topic=${topic}&transport=${transportName}`
+        $('cancel').disabled = false
+    }
+
+    start() {
+        this.connect()
+        this.pollViewers()
+    }
+
+    stop() {
+        this.stopped = true
+        this.answer.dispose()
+        this.disconnect()
+        clearTimeout(this.viewersTimer)
+    }
+
+    setTransport(name) {
+        this.transport = name
+        if (this.ended || this.stopped) return
+        this.disconnect()
+        this.connect()
+    }
+
+    disconnect() {
+        clearTimeout(this.retryTimer)
+        clearTimeout(this.resumedTimer)
+        if (this.source) this.source.close()
+        if (this.socket) {
+            this.socket.onclose = this.socket.onmessage = this.socket.onerror = null
+            this.socket.close()
+        }
+        this.source = null
+        this.socket = null
+    }
+
+    connect() {
+        if (this.stopped || this.ended) return
+        if (!this.connectedBefore) setState('connecting')
+        status.connections++
+        if (this.transport === 'ws') this.connectWebSocket()
+        else this.connectEventSource()
+    }
+
+    connected() {
+        // Count ourselves among the viewers at once, rather than at the next poll.
+        clearTimeout(this.viewersTimer)
+        this.viewersTimer = setTimeout(() => this.pollViewers(), 100)
+        const resumed = this.connectedBefore
+        this.connectedBefore = true
+        this.attempts = 0
+        if (!resumed) return setState('live')
+        setState('resumed', `after seq ${this.lastSeq}`)
+        clearTimeout(this.resumedTimer)
+        this.resumedTimer = setTimeout(() => {
+            if (status.state === 'resumed') setState('live')
+        }, RESUMED_SHOWN_MS)
+    }
+
+    connectEventSource() {
+        // The first request resumes with ?after=; EventSource's own reconnects send Last-Event-ID.
+        const query = this.lastSeq > 0 ? `?after=${this.lastSeq}` : ''
+        const source = new EventSource(`/v1/topics/${this.topic}/events${query}`)
+        this.source = source
+        source.onopen = () => this.connected()
+        source.onerror = (event) => {
+            // The hub's own `error` events arrive as MessageEvents named "error" too: not a failure.
+            if (event instanceof MessageEvent) return
+            if (this.source !== source || this.ended) return
+            if (source.readyState === EventSource.CONNECTING) {
+                setState('reconnecting')
+                return
+            }
+            // Closed for good: the hub answered something other than a stream (204 at the end, an
+            // error status). Ask the hub what the topic's state is, then end or retry with backoff.
+            source.close()
+            this.source = null
+            this.checkEndOrRetry()
+        }
+        const handle = (message) => {
+            if (this.source === source && message instanceof MessageEvent) this.receive(message.data)
+        }
+        for (const type of EVENT_TYPES) source.addEventListener(type, handle)
+        source.onmessage = handle
+    }
+
+    connectWebSocket() {
+        const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+        const query = this.lastSeq > 0 ? `?after=${this.lastSeq}` : ''
+        const socket = new WebSocket(`${scheme}://${location.host}/v1/topics/${this.topic}/ws${query}`)
+        this.socket = socket
+        socket.onopen = () => this.connected()
+        socket.onmessage = (message) => this.receive(message.data)
+        socket.onclose = (close) => {
+            if (this.socket !== socket) return
+            this.socket = null
+            if (this.ended || this.stopped) return
+            // 1000: the stream ended (or our resume point is its end). Anything else: resume.
+            if (close.code === 1000) return this.checkEndOrRetry()
+            this.retry()
+        }
+    }
+
+    retry() {
+        if (this.stopped || this.ended) return
+        setState('reconnecting')
+        const delay = Math.min(10000, 250 * 2 ** Math.min(this.attempts, 10)) * (0.5 + Math.random())
+        this.attempts++
+        clearTimeout(this.retryTimer)
+        this.retryTimer = setTimeout(() => this.connect(), delay)
+    }
+
+    async checkEndOrRetry() {
+        try {
+            const response = await fetch(`/v1/topics/${this.topic}`, { cache: 'no-store' })
+            if (response.ok) {
+                const topic = await response.json()
+                if (topic.state === 'ended' && this.lastSeq >= topic.last_seq) return this.end()
+            }
+        } catch {
+            // the hub is unreachable: retry below
+        }
+        this.retry()
+    }
+
+    receive(data) {
+        let event
+        try {
+            event = JSON.parse(data)
+        } catch {
+            return
+        }
+        status.events++
+        if (typeof event.seq === 'number') {
+            if (event.seq <= this.lastSeq) return // already applied (a replay overlapping what we have)
+            this.lastSeq = event.seq
+            status.lastSeq = event.seq
+        } else if (event.type === 'error' && event.code === 'resume_unavailable') {
+            // The hub cannot resume from our point: what follows is the history from its start.
+            this.answer.dispose()
+            this.answer = new Answer()
+            this.answer.notice('the hub could not resume from the last event; the answer was rebuilt', 'retryable')
+            this.lastSeq = 0
+            status.lastSeq = 0
+            return
+        } else if (event.type === 'heartbeat') {
+            return
+        }
+        this.answer.apply(event)
+        const terminal = event.type === 'stream_complete' || (event.type === 'error' && event.terminal === true)
+        if (terminal) {
+            if (event.type === 'stream_complete') status.finishReason = event.finish_reason
+            this.end()
+        }
+    }
+
+    end() {
+        if (this.ended) return
+        this.ended = true
+        this.answer.finish()
+        this.disconnect()
+        setState('ended')
+        $('cancel').disabled = true
+        this.onEnd(this)
+    }
+
+    async pollViewers() {
+        clearTimeout(this.viewersTimer)
+        if (this.stopped) return
+        try {
+            const response = await fetch(`/v1/topics/${this.topic}`, { cache: 'no-store' })
+            if (response.ok && !this.stopped) {
+                const topic = await response.json()
+                const count = topic.subscribers ?? 0
+                $('viewers').textContent = `${count} watching`
+                status.viewers = count
+            }
+        } catch {
+            // try again on the next tick
+        }
+        clearTimeout(this.viewersTimer) // one poll loop, however many polls were in flight
+        if (!this.stopped) this.viewersTimer = setTimeout(() => this.pollViewers(), VIEWERS_POLL_MS)
+    }
+
+    async cancel() {
+        const button = $('cancel')
+        button.disabled = true
+        try {
+            if (this.transport === 'ws') {
+                await cancelOverWebSocket(this.topic)
+            } else {
+                const response = await fetch(`/v1/topics/${this.topic}`, { method: 'DELETE' })
+                if (!response.ok && response.status !== 204) throw new Error(`HTTP ${response.status}`)
+            }
+        } catch (error) {
+            this.answer.notice(`cancel failed: ${error.message}`, 'error')
+            button.disabled = this.ended
+        }
+    }
+}
+
+/** Sends {"op":"cancel","topic":…} over the multiplexed socket /v1/ws and waits for the reply. */
+function cancelOverWebSocket(topic) {
+    return new Promise((resolve, reject) => {
+        const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+        const socket = new WebSocket(`${scheme}://${location.host}/v1/ws`)
+        const timer = setTimeout(() => {
+            socket.close()
+            reject(new Error('no reply'))
+        }, 5000)
+        socket.onopen = () => socket.send(JSON.stringify({ op: 'cancel', topic, id: 1 }))
+        socket.onmessage = (message) => {
+            let reply
+            try {
+                reply = JSON.parse(message.data)
+            } catch {
+                return
+            }
+            if (reply.id !== 1) return
+            clearTimeout(timer)
+            socket.close()
+            if (reply.op === 'ok') resolve()
+            else reject(new Error(`${reply.code}: ${reply.message}`))
+        }
+        socket.onerror = () => {
+            clearTimeout(timer)
+            reject(new Error('WebSocket error'))
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Following the newest streaming topic (no ?topic=).
+
+let current = null
+let currentCreated = null // the listing entry of the followed topic (for its created_at)
+
+function watch(topic, listing = null) {
+    currentCreated = listing ?? { name: topic, created_at: '' }
+    if (current) current.stop()
+    current = new TopicWatch(topic, transport)
+    current.start()
+}
+
+function newest(topics) {
+    let best = null
+    for (const topic of topics) {
+        if (!best || compareCreated(topic, best) > 0) best = topic
+    }
+    return best
+}
+
+function oldest(topics) {
+    let best = null
+    for (const topic of topics) {
+        if (!best || compareCreated(topic, best) < 0) best = topic
+    }
+    return best
+}
+
+function compareCreated(a, b) {
+    const ta = Date.parse(a.created_at)
+    const tb = Date.parse(b.created_at)
+    if (!Number.isNaN(ta) && !Number.isNaN(tb) && ta !== tb) return ta - tb
+    if (a.created_at !== b.created_at) return a.created_at < b.created_at ? -1 : 1
+    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0
+}
+
+async function follow() {
+    try {
+        const response = await fetch('/v1/topics', { cache: 'no-store' })
+        if (response.ok) {
+            const { topics } = await response.json()
+            const answers = topics.filter((t) => t.last_seq > 0 || t.state === 'streaming')
+            const streaming = newest(answers.filter((t) => t.state === 'streaming'))
+            const mine = current && topics.find((t) => t.name === current.topic)
+            if (mine) currentCreated = mine
+            if (!current) {
+                // Nothing shown yet: the newest streaming answer, or else the newest answer at all.
+                const pick = streaming ?? newest(answers)
+                if (pick) watch(pick.name, pick)
+                else setState('waiting')
+            } else if (current.ended || !mine) {
+                // Ours ended (or expired): on to the next answer — the newest one that started after
+                // it, even if it already ended between two polls.
+                const later = answers.filter((t) => t.name !== current.topic && compareCreated(t, currentCreated) > 0)
+                const next = newest(later.filter((t) => t.state === 'streaming')) ?? oldest(later)
+                if (next) watch(next.name, next)
+            }
+        }
+    } catch {
+        // the hub is unreachable; keep polling
+    }
+    setTimeout(follow, FOLLOW_POLL_MS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The page.
+
+function setState(state, detail = '') {
+    status.state = state
+    status.states.push(state)
+    const pill = $('state')
+    pill.dataset.state = state
+    pill.textContent = detail ? `${state} · ${detail}` : state
+}
+
+function setTransport(name) {
+    transport = name === 'ws' ? 'ws' : 'sse'
+    status.transport = transport
+    const url = new URL(location.href)
+    url.searchParams.set('transport', transport)
+    history.replaceState(null, '', url)
+    for (const input of document.querySelectorAll('input[name=transport]')) input.checked = input.value === transport
+    if (current) current.setTransport(transport)
+}
+
+function main() {
+    for (const input of document.querySelectorAll('input[name=transport]')) {
+        input.checked = input.value === transport
+        input.addEventListener('change', () => setTransport(input.value))
+    }
+    $('cancel').addEventListener('click', () => current?.cancel())
+    if (pinnedTopic !== null) {
+        $('follow-note').textContent = ''
+        if (!TOPIC_NAME.test(pinnedTopic)) {
+            $('topic-label').textContent = pinnedTopic
+            setState('error', 'topic names are [A-Za-z0-9._:-]{1,128}')
+            $('cancel').disabled = true
+            return
+        }
+        watch(pinnedTopic)
+    } else {
+        $('follow-note').textContent = 'following the newest answer'
+        $('topic-label').textContent = '—'
+        $('cancel').disabled = true
+        follow()
+    }
+}
+
+main()

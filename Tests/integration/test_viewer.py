@@ -1,0 +1,456 @@
+"""The web viewer in a real browser (headless Chromium driven by Selenium) against the real `newsroom`
+binary: the demo answer rendered over SSE and WebSocket, following the newest answer, resuming after
+the network drops, a hostile answer that must not run, the Cancel button, switching transports, and
+rendering smoothness at 1,000 deltas per second. Plus: the hub's embedded copy of the viewer equals
+its sources, and markdown.js's own unit tests (node)."""
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import threading
+import time
+
+import httpx
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from conftest import ROOT, Hub, publish, wait_until
+from viewer_support import (
+    NODE,
+    VIEWER,
+    CuttableProxy,
+    expected_html,
+    rendered_html,
+    require_browser,
+    save_screenshot,
+    start_browser,
+    wait_for,
+)
+
+ENDED = "return window.newsroomViewer && window.newsroomViewer.state === 'ended'"
+
+# A Markdown answer with every construct the renderer knows, streamed in small deltas.
+ANSWER = """# Resuming a stream
+
+Every stored event has a `seq`; a viewer that drops **resumes after the last one** it saw, and the
+replay never *duplicates* text.
+
+## Steps
+
+1. The page receives `id: 41`.
+2. The network drops; the page shows *reconnecting*.
+3. It reconnects and receives `42` onwards.
+
+- SSE: `Last-Event-ID`
+- WebSocket: `?after=`
+
+> Nothing is lost and nothing arrives twice.
+
+```python
+async for event in subscribe("chat:42", after=41):
+    print(event["text"], end="")
+```
+
+See [the SSE spec](https://html.spec.whatwg.org/multipage/server-sent-events.html) for details.
+"""
+
+
+def deltas(text, size=4):
+    return [{"type": "text_delta", "text": text[i : i + size]} for i in range(0, len(text), size)]
+
+
+def published_text(hub, topic):
+    """The answer as the hub has it: every text delta of the topic's history, concatenated."""
+    text = []
+    with httpx.Client(timeout=10) as client:
+        with client.stream("GET", f"{hub.url}/v1/topics/{topic}/events") as response:
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    event = json.loads(line[6:])
+                    if event["type"] == "text_delta" and event.get("index", 0) == 0:
+                        text.append(event["text"])
+    return "".join(text)
+
+
+def structure(driver):
+    return driver.execute_script(
+        """
+        const answer = document.querySelector('#answer')
+        const texts = (selector) => [...answer.querySelectorAll(selector)].map((e) => e.textContent)
+        return {
+            headings: texts('h1, h2, h3, h4, h5, h6'),
+            items: texts('li'),
+            code: texts('pre code'),
+            quotes: texts('blockquote'),
+            links: [...answer.querySelectorAll('a')].map((a) => a.getAttribute('href')),
+        }
+        """
+    )
+
+
+def expected_structure(text):
+    code = re.findall(r"^```[^\n]*\n(.*?)\n```", text, flags=re.S | re.M)
+    return {
+        "headings": [re.sub(r"^#+\s+", "", line) for line in text.splitlines() if re.match(r"^#{1,6}\s", line)],
+        "item_count": sum(1 for line in text.splitlines() if re.match(r"^(\s*[-*+]|\s*\d+[.)])\s", line)),
+        "code": code,
+    }
+
+
+@pytest.fixture
+def browser():
+    require_browser()
+    driver = start_browser()
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def demo_hub():
+    hubs = []
+
+    def start(*args):
+        hub = Hub(["demo", "--port", "0", "--heartbeat-interval", "1", *args])
+        hubs.append(hub)
+        return hub
+
+    yield start
+    for hub in hubs:
+        hub.stop()
+
+
+# ---------------------------------------------------------------------------------------------------
+# The page as served
+
+
+def test_embedded_viewer_equals_its_sources(hub):
+    check = subprocess.run([str(ROOT / "scripts" / "embed-viewer"), "--check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    files = sorted(p.name for p in VIEWER.iterdir() if p.is_file() and p.suffix in (".html", ".js", ".css"))
+    assert {"index.html", "viewer.js", "markdown.js", "style.css"} <= set(files)
+    types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+    with httpx.Client() as client:
+        for name in files:
+            response = client.get(f"{hub.url}/viewer/{name}")
+            assert response.status_code == 200, name
+            assert response.headers["content-type"].startswith(types[os.path.splitext(name)[1]]), name
+            assert response.content == (VIEWER / name).read_bytes(), f"/viewer/{name} differs from its source"
+        for path in ("/", "/viewer"):
+            assert client.get(hub.url + path).content == (VIEWER / "index.html").read_bytes()
+        assert client.get(f"{hub.url}/viewer/nope.js").status_code == 404
+
+
+def test_markdown_module_unit_tests_pass_under_node():
+    if not NODE:
+        pytest.skip("node is not installed")
+    result = subprocess.run(
+        [NODE, "--test", str(VIEWER / "test" / "markdown.test.mjs")], capture_output=True, text=True, timeout=300
+    )
+    print(result.stdout[-600:])
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert re.search(r"^# fail 0$", result.stdout, flags=re.M)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The demo answer
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+def test_demo_answer_renders_completely_and_correctly(browser, demo_hub, transport):
+    hub = demo_hub("--tokens-per-second", "400", "--answers", "1")
+    browser.get(f"{hub.url}/?transport={transport}")
+    wait_for(browser, "return window.newsroomViewer && window.newsroomViewer.topic", message="a topic to follow")
+    wait_for(browser, "return window.newsroomViewer.states.includes('live')", message="live")
+    wait_for(browser, ENDED, timeout=60)
+    status = browser.execute_script("return window.newsroomViewer")
+    topic = status["topic"]
+    assert topic == "demo-1"
+    assert status["transport"] == transport
+    assert status["finishReason"] == "tool_calls"
+
+    # The text the page assembled is the text the hub published, and the DOM is its Markdown rendering.
+    expected_text = published_text(hub, topic)
+    assert expected_text and browser.execute_script("return window.newsroomViewer.answerText()") == expected_text
+    assert rendered_html(browser) == expected_html(expected_text)
+
+    # Structure, checked against the Markdown source itself: headings, list items, the code block.
+    seen = structure(browser)
+    wanted = expected_structure(expected_text)
+    assert seen["headings"] == wanted["headings"] and len(seen["headings"]) >= 2
+    assert len(seen["items"]) == wanted["item_count"] >= 3
+    assert seen["code"] == wanted["code"] and len(seen["code"]) == 1
+    assert len(seen["quotes"]) == 1
+    assert "```" not in browser.find_element("id", "answer").text
+
+    # The tool call, formed and then complete; the reasoning folded away; the viewer count.
+    tool = browser.execute_script(
+        "const t = document.querySelector('.tool-call'); return t && {name: t.querySelector('.tool-name').textContent,"
+        " state: t.querySelector('.tool-state').textContent, args: t.querySelector('.tool-arguments').textContent}"
+    )
+    assert tool["name"] == "get_weather" and tool["state"] == "called"
+    assert json.loads(tool["args"]) == {"city": "Lisbon", "unit": "celsius"}
+    reasoning = browser.execute_script(
+        "const r = document.querySelector('#reasoning'); return {hidden: r.hidden, open: r.open,"
+        " text: document.querySelector('#reasoning-text').textContent}"
+    )
+    assert reasoning["hidden"] is False and reasoning["open"] is False and len(reasoning["text"]) > 20
+    assert browser.find_element("id", "state").text.startswith("ended")
+
+    shot = save_screenshot(browser, f"viewer-demo-{transport}.png")
+    if transport == "sse":
+        # The README's picture: refreshed when missing, or on demand (NEWSROOM_UPDATE_SCREENSHOT=1).
+        docs = ROOT / "docs" / "viewer.png"
+        if not docs.exists() or os.environ.get("NEWSROOM_UPDATE_SCREENSHOT") == "1":
+            docs.parent.mkdir(exist_ok=True)
+            shutil.copyfile(shot, docs)
+
+
+def test_without_a_topic_the_page_follows_answer_after_answer(browser, demo_hub):
+    hub = demo_hub("--tokens-per-second", "600", "--answers", "2")
+    browser.get(f"{hub.url}/")
+    wait_for(browser, "return window.newsroomViewer.topic === 'demo-1'", message="demo-1")
+    wait_for(browser, "return window.newsroomViewer.topic === 'demo-2'", timeout=60, message="the next answer")
+    wait_for(browser, ENDED, timeout=60)
+    text = published_text(hub, "demo-2")
+    assert browser.execute_script("return window.newsroomViewer.answerText()") == text
+    assert rendered_html(browser) == expected_html(text)
+    assert browser.execute_script("return window.newsroomViewer.states.filter((s) => s === 'ended').length") >= 2
+
+
+# ---------------------------------------------------------------------------------------------------
+# Resuming after the network drops
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+def test_page_resumes_after_the_connection_drops_mid_stream(browser, hub, transport):
+    """The page and its API go through a proxy; halfway through the answer every connection is cut.
+    The page must reconnect by itself, resume after its last seq, and end with exactly the answer."""
+    topic = f"drop-{transport}"
+    events = [{"type": "stream_start", "provider": "test", "model": "m"}] + deltas(ANSWER, 3)
+    half = len(events) // 2
+    proxy = CuttableProxy(hub.port)
+    try:
+        with httpx.Client() as client:
+            assert publish(client, hub, topic, events[:half]).status_code == 202
+            browser.get(f"{proxy.url}/viewer?topic={topic}&transport={transport}")
+            wait_for(browser, f"return window.newsroomViewer.lastSeq === {half}", message="the first half")
+            assert proxy.cut() >= 1
+            wait_for(browser, "return window.newsroomViewer.states.includes('reconnecting')", message="reconnecting")
+            # Part of the rest is published while the page is away, part after it is back.
+            assert publish(client, hub, topic, events[half : half + 20]).status_code == 202
+            wait_for(browser, "return window.newsroomViewer.states.includes('resumed')", timeout=30, message="resumed")
+            for start in range(half + 20, len(events), 15):
+                assert publish(client, hub, topic, events[start : start + 15]).status_code == 202
+                time.sleep(0.02)
+            assert publish(client, hub, topic, [{"type": "stream_complete", "finish_reason": "stop"}]).status_code == 202
+        wait_for(browser, ENDED, timeout=30)
+        assert browser.execute_script("return window.newsroomViewer.answerText()") == ANSWER
+        assert rendered_html(browser) == expected_html(ANSWER)
+        # It resumed: the reconnect asked for what came after the last seq it had, not the whole history.
+        if transport == "sse":
+            requests = proxy.subscription_requests(f"/v1/topics/{topic}/events")
+            resumed = [r for r in requests if re.search(r"(?im)^last-event-id:\s*(\d+)", r)]
+            assert resumed, "\n".join(r.split("\r\n", 1)[0] for r in proxy.requests)
+            assert int(re.search(r"(?im)^last-event-id:\s*(\d+)", resumed[0]).group(1)) >= half
+        else:
+            requests = proxy.subscription_requests(f"/v1/topics/{topic}/ws")
+            resumed = [r for r in requests if re.search(r"after=(\d+)", r.split("\r\n", 1)[0])]
+            assert resumed, "\n".join(r.split("\r\n", 1)[0] for r in proxy.requests)
+            assert int(re.search(r"after=(\d+)", resumed[0]).group(1)) >= half
+        save_screenshot(browser, f"viewer-resumed-{transport}.png")
+    finally:
+        proxy.close()
+
+
+def test_switching_transport_mid_stream_keeps_the_text_exact(browser, hub):
+    topic = "switch"
+    events = [{"type": "stream_start"}] + deltas(ANSWER, 5)
+    half = len(events) // 2
+    with httpx.Client() as client:
+        publish(client, hub, topic, events[:half])
+        browser.get(f"{hub.url}/?topic={topic}&transport=sse")
+        wait_for(browser, f"return window.newsroomViewer.lastSeq === {half}")
+        browser.find_element("css selector", "input[name=transport][value=ws]").click()
+        wait_for(browser, "return window.newsroomViewer.transport === 'ws'")
+        assert "transport=ws" in browser.current_url
+        publish(client, hub, topic, events[half:] + [{"type": "stream_complete", "finish_reason": "stop"}])
+    wait_for(browser, ENDED)
+    assert browser.execute_script("return window.newsroomViewer.answerText()") == ANSWER
+    assert rendered_html(browser) == expected_html(ANSWER)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hostile output
+
+
+HOSTILE = """# <script>window.__pwned = 1</script>Title
+
+<img src=x onerror="window.__pwned = 2"> and <svg onload="window.__pwned = 3"></svg>
+
+Links: [click me](javascript:window.__pwned=4) [again](JaVaScRiPt:alert(1)) [data](data:text/html,<script>alert(1)</script>)
+[vb](vbscript:msgbox) <javascript:alert(2)> [tab](java\tscript:alert(3))
+
+Entities stay text: &lt;b&gt;bold&lt;/b&gt; &amp; &#x3C;script&#x3E; &quot;
+
+```html
+</code></pre><script>window.__pwned = 5</script><img src=x onerror=alert(6)>
+```
+
+> <iframe src="javascript:alert(7)"></iframe>
+
+- `<b>code</b>` ![pixel](https://tracker.invalid/p.gif)
+"""
+
+
+def test_hostile_answer_runs_no_script_and_shows_the_text_literally(browser, hub):
+    topic = "hostile"
+    with httpx.Client() as client:
+        publish(
+            client,
+            hub,
+            topic,
+            [{"type": "stream_start", "provider": "<img src=x onerror=alert(8)>", "model": "<script>alert(9)</script>"}]
+            + [{"type": "reasoning_delta", "text": "<img src=x onerror=\"window.__pwned = 10\">"}]
+            + deltas(HOSTILE, 7)
+            + [
+                {"type": "tool_call_delta", "index": 0, "call_id": "c1", "name": "<img src=x onerror=alert(11)>",
+                 "arguments_delta": "{\"html\":\"<script>window.__pwned=12</script>\"}"},
+                {"type": "tool_call", "index": 0, "call_id": "c1", "name": "<img src=x onerror=alert(11)>",
+                 "arguments": "{\"html\":\"<script>window.__pwned=12</script>\"}"},
+                {"type": "error", "code": "bad_request", "message": "<img src=x onerror=alert(13)>", "retryable": False},
+                {"type": "stream_complete", "finish_reason": "stop"},
+            ],
+        )
+    browser.get(f"{hub.url}/?topic={topic}")
+    wait_for(browser, ENDED)
+    # Open the folded reasoning and click every link-looking thing: still nothing may run.
+    browser.execute_script("document.querySelector('#reasoning').open = true")
+    for element in browser.find_elements("css selector", "#answer span.refused-link"):
+        element.click()
+    time.sleep(0.5)
+    assert browser.execute_script("return typeof window.__pwned") == "undefined"
+    from selenium.common.exceptions import NoAlertPresentException
+
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text  # noqa: B018
+    counts = browser.execute_script(
+        "const q = (s) => document.querySelectorAll(s).length;"
+        "return {script: q('main script'), img: q('main img'), svg: q('main svg'), iframe: q('main iframe'),"
+        " bad: [...document.querySelectorAll('main a')].filter((a) => !/^(https?:|mailto:|\\/|#)/i.test(a.getAttribute('href'))).length}"
+    )
+    assert counts == {"script": 0, "img": 0, "svg": 0, "iframe": 0, "bad": 0}
+    shown = browser.find_element("id", "answer").text
+    assert "<script>window.__pwned = 1</script>Title" in shown
+    assert '<img src=x onerror="window.__pwned = 2">' in shown
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; &#x3C;script&#x3E; &quot;" in shown
+    assert "</code></pre><script>window.__pwned = 5</script>" in shown
+    assert "<b>code</b>" in shown
+    assert browser.find_element("css selector", ".tool-name").text == "<img src=x onerror=alert(11)>"
+    assert "<img src=x onerror=alert(13)>" in browser.find_element("id", "notices").text
+    assert rendered_html(browser) == expected_html(HOSTILE)
+    save_screenshot(browser, "viewer-hostile.png")
+
+    # A hostile topic name in the URL is refused, not used.
+    browser.get(f"{hub.url}/?topic=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
+    wait_for(browser, "return window.newsroomViewer.state === 'error'")
+    assert browser.execute_script("return document.querySelectorAll('main img, header img').length") == 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cancel
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+def test_cancel_button_ends_the_topic_for_everyone(browser, hub, transport):
+    topic = f"cancel-{transport}"
+    with httpx.Client() as client:
+        publish(client, hub, topic, [{"type": "stream_start"}] + deltas("Some text that is still going", 4))
+        browser.get(f"{hub.url}/?topic={topic}&transport={transport}")
+        wait_for(browser, "return window.newsroomViewer.state === 'live' && window.newsroomViewer.lastSeq > 5")
+        # The number of viewers: this page, then this page and one more subscriber.
+        wait_for(browser, "return window.newsroomViewer.viewers === 1", message="one viewer")
+        with client.stream("GET", f"{hub.url}/v1/topics/{topic}/events"):
+            wait_for(browser, "return window.newsroomViewer.viewers === 2", message="two viewers")
+            assert browser.find_element("id", "viewers").text == "2 watching"
+        browser.find_element("id", "cancel").click()
+        wait_for(browser, ENDED)
+        assert browser.execute_script("return window.newsroomViewer.finishReason") == "cancelled"
+        assert client.get(f"{hub.url}/v1/topics/{topic}").json()["state"] == "ended"
+    assert browser.find_element("id", "cancel").get_attribute("disabled") is not None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Smoothness
+
+
+SAMPLER_JS = """
+window.__frames = []
+const tick = (t) => { window.__frames.push(t); if (!window.__stopFrames) requestAnimationFrame(tick) }
+requestAnimationFrame(tick)
+"""
+
+
+def test_rendering_stays_smooth_at_1000_deltas_per_second(browser, hub):
+    """Streams 5 s of small deltas at 1,000 per second (a long Markdown answer with code blocks) and
+    measures, in the page, the animation-frame rate and the longest frame while it streams."""
+    topic = "smooth"
+    paragraph = ANSWER + "\n"
+    text = (paragraph * 40)[:20000]
+    pieces = [text[i : i + 4] for i in range(0, len(text), 4)][:5000]
+    expected = "".join(pieces)
+    with httpx.Client() as client:
+        publish(client, hub, topic, [{"type": "stream_start"}])
+    browser.get(f"{hub.url}/?topic={topic}")
+    wait_for(browser, "return window.newsroomViewer.state === 'live'")
+    browser.execute_script(SAMPLER_JS)
+    time.sleep(0.5)
+
+    rate = 1000
+    browser.execute_script("window.__t0 = performance.now()")
+    with ws_connect(hub.url.replace("http://", "ws://") + "/v1/ws") as ws:
+        drain = threading.Thread(target=lambda: _drain(ws), daemon=True)
+        drain.start()
+        started = time.monotonic()
+        sent = 0
+        while sent < len(pieces):
+            # Send what is due by now, 1 ms at a time: an even 1,000 deltas per second.
+            due = min(len(pieces), int((time.monotonic() - started) * rate) + 1)
+            while sent < due:
+                ws.send(json.dumps({"op": "publish", "topic": topic, "event": {"type": "text_delta", "text": pieces[sent]}}))
+                sent += 1
+            time.sleep(0.001)
+        elapsed = time.monotonic() - started
+        browser.execute_script("window.__t1 = performance.now()")
+        ws.send(json.dumps({"op": "publish", "topic": topic, "event": {"type": "stream_complete", "finish_reason": "stop"}}))
+        wait_for(browser, ENDED, timeout=30)
+    browser.execute_script("window.__stopFrames = true")
+    # Only the frames while the deltas streamed count.
+    streaming = browser.execute_script("return window.__frames.filter((t) => t >= window.__t0 && t <= window.__t1)")
+    status = browser.execute_script("return window.newsroomViewer")
+    intervals = [b - a for a, b in zip(streaming, streaming[1:])]
+    seconds = (streaming[-1] - streaming[0]) / 1000
+    fps = (len(streaming) - 1) / seconds
+    longest = max(intervals)
+    p99 = sorted(intervals)[int(0.99 * (len(intervals) - 1))]
+    print(
+        f"\nviewer smoothness: {len(pieces)} deltas in {elapsed:.2f} s ({len(pieces) / elapsed:.0f}/s): "
+        f"{fps:.1f} frames/s, longest frame {longest:.1f} ms, p99 {p99:.1f} ms, median "
+        f"{statistics.median(intervals):.1f} ms; {status['renders']} renders, longest render "
+        f"{status['longestRenderMs']:.1f} ms, mean {status['totalRenderMs'] / max(1, status['renders']):.2f} ms"
+    )
+    assert browser.execute_script("return window.newsroomViewer.answerText()") == expected
+    assert rendered_html(browser) == expected_html(expected)
+    assert len(pieces) / elapsed > 800, "the publisher could not keep 1,000 deltas per second"
+    assert fps > 30, f"{fps:.1f} frames per second"
+    assert status["longestRenderMs"] < 100
+
+
+def _drain(ws):
+    try:
+        while True:
+            ws.recv()
+    except Exception:
+        pass
