@@ -50,16 +50,18 @@ public final class NewsroomGRPCServer: Sendable {
     ) {
         self.configuration = configuration
         self.logger = logger
+        let connectionLoops = ConnectionLoops()
         self.service = NewsroomService(
             hub: hub, generations: generations, eventLoopGroup: eventLoopGroup,
-            subscriberBufferBytes: configuration.subscriberBufferBytes, authorizer: authorizer, logger: logger)
+            subscriberBufferBytes: configuration.subscriberBufferBytes, authorizer: authorizer,
+            connectionLoops: connectionLoops, logger: logger)
         self.health = HealthService(statuses: [
             "": .serving, Newsroom_V1_Newsroom.descriptor.fullyQualifiedService: .serving,
         ])
         let transport = HTTP2ServerTransport.Posix(
             address: Self.address(host: configuration.host, port: configuration.port),
             transportSecurity: Self.transportSecurity(configuration.tls),
-            config: Self.transportConfig(configuration),
+            config: Self.transportConfig(configuration, connectionLoops: connectionLoops),
             eventLoopGroup: eventLoopGroup)
         self.server = Mutex(GRPCServer(transport: transport, services: [self.service, self.health]))
     }
@@ -123,8 +125,12 @@ public final class NewsroomGRPCServer: Sendable {
             privateKey: .file(path: tls.privateKeyPath, format: .pem))
     }
 
-    static func transportConfig(_ configuration: Configuration) -> HTTP2ServerTransport.Posix.Config {
+    static func transportConfig(
+        _ configuration: Configuration, connectionLoops: ConnectionLoops
+    ) -> HTTP2ServerTransport.Posix.Config {
         .defaults { config in
+            // Only notes each connection's loop (see ConnectionLoops); the pipeline is left alone.
+            config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in connectionLoops.register(channel) }
             let keepalive = configuration.keepalive
             config.connection.keepalive = HTTP2ServerTransport.Config.Keepalive(
                 time: keepalive.interval, timeout: keepalive.timeout,

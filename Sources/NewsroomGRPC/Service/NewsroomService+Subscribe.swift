@@ -38,21 +38,25 @@ extension NewsroomService {
         let grant = try await self.authorize(.subscribe, topic: topic, method: "Subscribe", metadata: request.metadata)
         // The subscription is made inside the producer, which runs only once the response headers are
         // written: a call that fails before that never leaves a subscriber behind.
+        // The subscription lives on the call's connection's loop, and the pump runs there too.
+        let loop = self.connectionLoops?.loop(forPeer: context.remotePeer) ?? self.eventLoopGroup.next()
         return StreamingServerResponse { writer in
-            try await self.stream(topic: topic, after: after, policy: policy, until: grant.expiresAt, to: writer)
+            try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: loop)) {
+                try await self.stream(
+                    topic: topic, after: after, policy: policy, until: grant.expiresAt, on: loop, to: writer)
+            }
             return [:]
         }
     }
 
     private func stream(
-        topic: String, after: Int, policy: SlowConsumerPolicy?, until expiry: Timestamp?,
+        topic: String, after: Int, policy: SlowConsumerPolicy?, until expiry: Timestamp?, on loop: any EventLoop,
         to writer: RPCWriter<EventFrame>
     ) async throws {
         var logger = self.logger
         logger[metadataKey: "newsroom.rpc"] = "Subscribe"
         logger[metadataKey: "newsroom.topic"] = "\(topic)"
 
-        let loop = self.eventLoopGroup.next()
         let sink = GRPCSubscriptionSink(eventLoop: loop, maxBufferedBytes: self.subscriberBufferBytes)
         let hub = self.hub
         let format = self.format

@@ -21,6 +21,8 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
     let eventLoopGroup: any EventLoopGroup
     let subscriberBufferBytes: Int
     let authorizer: (any GRPCAuthorizer)?
+    /// The loops of the open connections, when the service runs in a ``NewsroomGRPCServer``.
+    let connectionLoops: ConnectionLoops?
     let logger: Logger
     private let shuttingDown = Atomic<Bool>(false)
 
@@ -33,9 +35,19 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
     ///     it counts as slow and the hub's queue and policy take over. Default 64 KiB.
     ///   - authorizer: Checks each call's credentials and rights; `nil` lets every call through.
     ///   - logger: Where the service logs (levels up to `info`; never event content).
-    public init(
+    public convenience init(
         hub: Hub, generations: (any GenerationService)?, eventLoopGroup: any EventLoopGroup,
         subscriberBufferBytes: Int = 64 << 10, authorizer: (any GRPCAuthorizer)? = nil, logger: Logger
+    ) {
+        self.init(
+            hub: hub, generations: generations, eventLoopGroup: eventLoopGroup,
+            subscriberBufferBytes: subscriberBufferBytes, authorizer: authorizer, connectionLoops: nil, logger: logger)
+    }
+
+    init(
+        hub: Hub, generations: (any GenerationService)?, eventLoopGroup: any EventLoopGroup,
+        subscriberBufferBytes: Int, authorizer: (any GRPCAuthorizer)?, connectionLoops: ConnectionLoops?,
+        logger: Logger
     ) {
         guard let format = hub.format(named: GRPCFrameEncoder.defaultName) else {
             preconditionFailure("the hub has no '\(GRPCFrameEncoder.defaultName)' wire format; add GRPCFrameEncoder()")
@@ -46,6 +58,7 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.subscriberBufferBytes = max(1, subscriberBufferBytes)
         self.authorizer = authorizer
+        self.connectionLoops = connectionLoops
         self.logger = logger
     }
 

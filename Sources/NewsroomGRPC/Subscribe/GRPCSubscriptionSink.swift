@@ -86,10 +86,15 @@ final class GRPCSubscriptionSink: SubscriberSink, @unchecked Sendable {
     /// Waits for the next batch of frames, the end of the subscription, or the cancellation of the task.
     ///
     /// Call it from the RPC task only, one call at a time, after the previous batch has been written.
+    /// From a task running on ``eventLoop`` (``EventLoopTaskExecutor``) this does not hop at all.
     func next() async -> Next {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                self.eventLoop.execute { self.park(continuation) }
+                if self.eventLoop.inEventLoop {
+                    self.park(continuation)
+                } else {
+                    self.eventLoop.execute { self.park(continuation) }
+                }
             }
         } onCancel: {
             self.eventLoop.execute { self.cancel() }
