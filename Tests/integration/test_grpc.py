@@ -267,3 +267,31 @@ def test_start_and_cancel_a_generation(stubs, gen_hub):
         with pytest.raises(grpc.RpcError) as missing:
             stub.CancelGeneration(pb.CancelRequest(generation="gen_nope"), timeout=10)
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_tls_with_the_http_ports_certificate(stubs, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True)
+    hub = GRPCHub(["--tls-certificate", str(cert), "--tls-private-key", str(key)])
+    try:
+        credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+        with grpc.secure_channel(hub.grpc_target, credentials) as channel:
+            health = stubs.health_rpc.HealthStub(channel)
+            hpb = stubs.health_pb
+            assert health.Check(hpb.HealthCheckRequest(), timeout=10).status == hpb.HealthCheckResponse.SERVING
+            stub = stubs.rpc.NewsroomStub(channel)
+            pb = stubs.pb
+            publish(stubs, stub, "tls", [text_event(pb, "secret"), pb.Event(
+                stream_complete=pb.StreamComplete(finish_reason=pb.FINISH_REASON_STOP))])
+            events = list(stub.Subscribe(pb.SubscribeRequest(topic="tls"), timeout=10))
+            assert events[0].text_delta.text == "secret" and len(events) == 2
+        # Plaintext is refused on the TLS port.
+        with grpc.insecure_channel(hub.grpc_target) as plain:
+            with pytest.raises(grpc.RpcError) as refused:
+                stubs.health_rpc.HealthStub(plain).Check(stubs.health_pb.HealthCheckRequest(), timeout=3)
+            assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    finally:
+        hub.stop()
