@@ -8,13 +8,19 @@ import NewsroomWire
 /// reconnects by itself and resumes after the last received `seq` (exponential backoff with jitter).
 ///
 /// The sequence ends after `stream_complete` or a terminal `error`, or when the hub answers 204 (the
-/// resume point is already the end). Heartbeats are delivered as events so callers can watch liveness.
+/// resume point is already the end). Heartbeats are delivered as events so callers can watch liveness;
+/// they carry no `seq` and never move the resume point. Each reconnection sends `Last-Event-ID` with the
+/// last delivered `seq` (WHATWG HTML, "Server-sent events", section 9.2.4).
 ///
 /// ```swift
 /// for try await event in SSESubscription(host: "127.0.0.1", port: 8080, topic: "demo-1") {
 ///     if case .textDelta(let delta) = event.payload { print(delta.text, terminator: "") }
 /// }
 /// ```
+///
+/// - Throws: From the iterator: ``SubscriptionError`` when the hub refuses the subscription with a
+///   client error (400: a bad topic name or policy), or the last connection error once
+///   ``SubscriptionOptions/maxAttempts`` consecutive attempts failed.
 public struct SSESubscription: AsyncSequence, Sendable {
     public typealias Element = Event
 
@@ -24,6 +30,12 @@ public struct SSESubscription: AsyncSequence, Sendable {
     public let options: SubscriptionOptions
     let group: any EventLoopGroup
 
+    /// - Parameters:
+    ///   - host: The hub's host, e.g. `127.0.0.1`.
+    ///   - port: The hub's HTTP port.
+    ///   - topic: The topic to follow.
+    ///   - options: Resume point, policy, reconnection.
+    ///   - group: The event loops for the connections.
     public init(
         host: String, port: Int, topic: String, options: SubscriptionOptions = .init(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
@@ -36,53 +48,20 @@ public struct SSESubscription: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncThrowingStream<Event, any Error>.Iterator {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
-        let task = Task { await self.run(continuation) }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream.makeAsyncIterator()
-    }
-
-    private enum Outcome {
-        case ended
-        case failed(any Error, receivedAny: Bool)
-    }
-
-    private func run(_ continuation: AsyncThrowingStream<Event, any Error>.Continuation) async {
-        let lastSeq = LastSeq(self.options.after)
-        var failures = 0
-        while !Task.isCancelled {
-            let outcome = await self.connectOnce(after: lastSeq.value) { event in
-                if let seq = event.seq { lastSeq.value = seq }
-                continuation.yield(event)
-            }
-            switch outcome {
-            case .ended:
-                continuation.finish()
-                return
-            case .failed(let error, let receivedAny):
-                if let refused = error as? SubscriptionError, let status = refused.status, status != 503 {
-                    continuation.finish(throwing: refused)  // a client error will not heal by retrying
-                    return
-                }
-                failures = receivedAny ? 1 : failures + 1
-                guard self.options.reconnect, failures <= (self.options.maxAttempts ?? .max) else {
-                    continuation.finish(throwing: error)
-                    return
-                }
-                let base = self.options.initialBackoff * (1 << Swift.min(failures - 1, 16))
-                let capped = Swift.min(base, self.options.maxBackoff)
-                let jittered = capped * Double.random(in: 0.5...1.5)
-                try? await Task.sleep(for: jittered)
-            }
-        }
-        continuation.finish(throwing: CancellationError())
+        let subscription = self
+        return ResumingStream.makeStream(options: self.options) { after, deliver in
+            await subscription.connectOnce(after: after, deliver: deliver)
+        }.makeAsyncIterator()
     }
 
     /// One connection: resolves when the response ends or the connection drops.
-    private func connectOnce(after: Int?, yield: @escaping @Sendable (Event) -> Void) async -> Outcome {
+    private func connectOnce(after: Int?, deliver: @escaping @Sendable (Event) -> Void) async -> ConnectionOutcome {
+        guard TopicName.isValid(self.topic) else {
+            return .failed(SubscriptionError(status: 400, message: "invalid topic name '\(self.topic)'"), receivedAny: false)
+        }
         var path = "/v1/topics/\(self.topic)/events"
         if let policy = self.options.policy { path += "?policy=\(policy)" }
-        let promise = self.group.any().makePromise(of: Outcome.self)
+        let promise = self.group.any().makePromise(of: ConnectionOutcome.self)
         let state = ConnectionState()
         let channelFuture = SSEClient.connect(
             host: self.host, port: self.port, path: path, lastEventID: after.map(String.init),
@@ -99,12 +78,13 @@ public struct SSESubscription: AsyncSequence, Sendable {
                 guard let event = try? EventDecoder.decodeBroadcast(Array(sse.data.utf8)) else { return }
                 state.receivedAny = true
                 if event.payload.isTerminal { state.terminal = true }
-                yield(event)
+                deliver(event)
             case .end(let error):
                 if state.status == 204 || state.terminal {
                     promise.succeed(.ended)
                 } else if let status = state.status, status != 200 {
-                    promise.succeed(.failed(SubscriptionError(status: status, message: "the hub refused the subscription"), receivedAny: false))
+                    promise.succeed(
+                        .failed(SubscriptionError(status: status, message: "the hub refused the subscription"), receivedAny: false))
                 } else {
                     promise.succeed(.failed(error ?? SSEClientError.connectionClosed, receivedAny: state.receivedAny))
                 }
@@ -117,13 +97,6 @@ public struct SSESubscription: AsyncSequence, Sendable {
             channelFuture.whenSuccess { $0.close(promise: nil) }
         }
     }
-}
-
-/// The last received seq; written on the connection's loop, read by the reconnect loop after the
-/// connection's outcome (which happens-after every write) is known.
-private final class LastSeq: @unchecked Sendable {
-    var value: Int?
-    init(_ value: Int?) { self.value = value }
 }
 
 /// Per-connection state, touched only on the connection's event loop.

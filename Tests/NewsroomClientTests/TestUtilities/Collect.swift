@@ -1,0 +1,29 @@
+import NewsroomClient
+import NewsroomCore
+
+/// The transports every subscription test runs over.
+let transports: [Subscription.Transport] = [.sse, .webSocket]
+
+/// Events of a test answer: `stream_start`, then `count` text deltas `t0 `, `t1 `, …
+func answer(_ count: Int, from: Int = 0) -> [EventPayload] {
+    (from..<from + count).map { .textDelta(TextDelta(text: "t\($0) ")) }
+}
+
+let end = EventPayload.streamComplete(StreamComplete(finishReason: .stop))
+
+/// The concatenated text of the text deltas among `events`.
+func text(of events: [Event]) -> String {
+    events.compactMap { event -> String? in
+        if case .textDelta(let delta) = event.payload { return delta.text }
+        return nil
+    }.joined()
+}
+
+/// Iterates until the sequence ends, ignoring heartbeats.
+func collect(_ subscription: Subscription) async throws -> [Event] {
+    var events: [Event] = []
+    for try await event in subscription where event.type != .heartbeat {
+        events.append(event)
+    }
+    return events
+}
