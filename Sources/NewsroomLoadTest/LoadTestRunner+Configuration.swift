@@ -109,6 +109,9 @@ extension LoadTestRunner {
         public var rate: Double = 10
         /// Bytes of text per event (the marker plus padding). Default 100.
         public var payloadBytes = 100
+        /// Events per publish request (hub only; an NDJSON batch, sent when its last event falls due, every
+        /// event stamped with the send time). Default 1: one event per request, like a token stream.
+        public var publishBatch = 1
         /// Seconds of publishing. Default 10.
         public var duration: Double = 10
         /// New connections per second while connecting. Default 2,000.
@@ -222,6 +225,10 @@ extension LoadTestRunner {
             }
             if self.generationProvider != nil && self.server.kind != .newsroom {
                 throw .invalidConfiguration("--generation works only against the newsroom hub")
+            }
+            guard (1...10_000).contains(self.publishBatch) else { throw .invalidConfiguration("--batch must be 1…10000") }
+            if self.publishBatch > 1 && self.server.kind != .newsroom {
+                throw .invalidConfiguration("--batch works only against the newsroom hub (nchan takes one message per request)")
             }
             if self.policy != nil && self.server.kind != .newsroom {
                 throw .invalidConfiguration("--policy works only against the newsroom hub")

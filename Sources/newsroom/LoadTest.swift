@@ -29,6 +29,7 @@ struct LoadTest: AsyncParsableCommand {
     @Option(help: "Topics (viewer i watches topic i % topics).") var topics = 1
     @Option(help: "Events per second per topic (0: publish nothing, an idle-memory run).") var rate: Double = 10
     @Option(help: "Bytes of text per event.") var payload = 100
+    @Option(help: "Events per publish request (hub only: an NDJSON batch).") var batch = 1
     @Option(help: "Seconds of publishing (with --generation: the longest wait for the generations).")
     var duration: Double = 10
     @Option(help: "New connections per second while connecting.") var ramp: Double = 2_000
@@ -72,6 +73,7 @@ struct LoadTest: AsyncParsableCommand {
         configuration.topics = self.topics
         configuration.rate = self.rate
         configuration.payloadBytes = self.payload
+        configuration.publishBatch = self.batch
         configuration.duration = self.duration
         configuration.ramp = self.ramp
         configuration.connectTimeout = self.connectTimeout

@@ -130,6 +130,24 @@ import Darwin
         }
     }
 
+    @Test func batchedPublishesAreCountedPerEvent() async throws {
+        raiseFileDescriptorLimit()
+        try await withTestServer { server in
+            let configuration = Self.configuration(url: server.baseURL) {
+                $0.clients = 20
+                $0.topics = 1
+                $0.rate = 50
+                $0.publishBatch = 5
+            }
+            let result = try await LoadTestRunner.run(configuration)
+            #expect(result.published % 5 == 0)
+            #expect(result.published >= 80)
+            #expect(result.expected == 20 * result.published)
+            #expect(result.received == result.expected)
+            #expect(result.lost == 0)
+        }
+    }
+
     @Test func unreachableServerFailsClearly() async throws {
         // A port nothing listens on (bind one, close it).
         let port = try await withTestServer { $0.port }

@@ -84,6 +84,9 @@ struct Publisher: Sendable {
         let flavor = self.configuration.server
         let payloadBytes = self.configuration.payloadBytes
         let paths = topics.map { flavor.publishPath(topic: self.configuration.topicName($0)) }
+        // Events per request: the hub takes NDJSON batches (each written to a subscriber with one flush);
+        // nchan takes one message per request.
+        let batch = flavor.kind == .newsroom ? max(1, self.configuration.publishBatch) : 1
         // Topic t's event n (1-based) falls due at start + (n - 1) * interval, staggered per topic.
         var next = Array(repeating: 1, count: topics.count)
         let stagger = interval / Double(max(1, topics.count))
@@ -106,7 +109,8 @@ struct Publisher: Sendable {
                         var slot = 0
                         var due = Int64.max
                         for i in 0..<topics.count {
-                            let at = start + Int64(Double(next[i] - 1) * interval + Double(i) * stagger)
+                            // A batch goes out when its last event falls due.
+                            let at = start + Int64(Double(next[i] + batch - 2) * interval + Double(i) * stagger)
                             if at < due {
                                 due = at
                                 slot = i
@@ -116,27 +120,29 @@ struct Publisher: Sendable {
                         let now = WallClock.monotonicNanoseconds()
                         if now >= end { return }  // late: nothing is sent after the duration
                         if due > now { try await Task.sleep(for: .nanoseconds(due - now)) }
-                        let text = PayloadMarker.text(
-                            sentAt: WallClock.nanoseconds(), sequence: next[slot], size: payloadBytes)
+                        let sentAt = WallClock.nanoseconds()
                         var body = ByteBuffer()
                         let contentType: String
                         switch flavor.kind {
                         case .newsroom:
-                            body.writeStaticString(#"{"type":"text_delta","text":""#)
-                            body.writeString(text)
-                            body.writeStaticString(#""}"#)
-                            contentType = "application/json"
+                            for offset in 0..<batch {
+                                body.writeStaticString(#"{"type":"text_delta","text":""#)
+                                body.writeString(
+                                    PayloadMarker.text(sentAt: sentAt, sequence: next[slot] + offset, size: payloadBytes))
+                                body.writeStaticString(batch > 1 ? "\"}\n" : "\"}")
+                            }
+                            contentType = batch > 1 ? "application/x-ndjson" : "application/json"
                         case .nchan:
-                            body.writeString(text)
+                            body.writeString(PayloadMarker.text(sentAt: sentAt, sequence: next[slot], size: payloadBytes))
                             contentType = "text/plain"
                         }
                         let response = try await send(.POST, paths[slot], body, contentType)
                         if (200..<300).contains(response.status) {
-                            let sequence = next[slot]
+                            let sequence = next[slot] + batch - 1
                             let topic = topics[slot]
                             self.live.perTopic.withLock { $0[topic] = sequence }
-                            next[slot] += 1
-                            self.live.total.add(1, ordering: .relaxed)
+                            next[slot] += batch
+                            self.live.total.add(batch, ordering: .relaxed)
                         } else {
                             let errors = self.live.errors.add(1, ordering: .relaxed).newValue
                             if errors > 1_000 {
