@@ -49,10 +49,12 @@ enum Chunking {
         return cuts
     }
 
-    /// The reads between consecutive cut points, as `ByteBuffer`s.
+    /// The reads between consecutive cut points, as `ByteBuffer`s (slices of one copy of the input,
+    /// so cutting into many small reads costs no allocation per read).
     static func buffers(_ data: UnsafeRawBufferPointer, cuts: [Int]) -> [ByteBuffer] {
-        zip(cuts, cuts.dropFirst()).map { start, end in
-            ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: data[start..<end]))
+        let whole = ByteBuffer(bytes: data)
+        return zip(cuts, cuts.dropFirst()).map { start, end in
+            whole.getSlice(at: whole.readerIndex + start, length: end - start)!
         }
     }
 
@@ -63,7 +65,7 @@ enum Chunking {
     }
 
     /// One read per byte (only for inputs up to `limit` bytes; `nil` otherwise).
-    static func bytewise(_ data: UnsafeRawBufferPointer, limit: Int = 8 * 1024) -> [ByteBuffer]? {
+    static func bytewise(_ data: UnsafeRawBufferPointer, limit: Int = 1024) -> [ByteBuffer]? {
         guard data.count <= limit else { return nil }
         return Self.buffers(data, cuts: Array(0...data.count))
     }

@@ -18,6 +18,16 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// `WebSocketCommand.decode`: never crashes; a decoded command re-encodes to one that decodes the
     /// same; replies echo any `id` as valid JSON.
     case wscommand
+    #if NEWSROOM_FUZZ_UPSTREAM
+    /// The upstream adapters' stream decoders (`fuzzUpstreamDecoder`): chunking-independent, a valid
+    /// event stream, every event publishable. Only with the NewsroomUpstream dependency.
+    case upstreamOpenAI = "upstream-openai"
+    case upstreamOpenAIResponses = "upstream-openai-responses"
+    case upstreamAnthropic = "upstream-anthropic"
+    case upstreamGemini = "upstream-gemini"
+    case upstreamOllama = "upstream-ollama"
+    case upstreamTGI = "upstream-tgi"
+    #endif
 
     /// Runs the target on one input.
     public func run(_ data: UnsafeRawBufferPointer) {
@@ -27,6 +37,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .event: fuzzEventDecoder(data)
         case .json: fuzzJSONValue(data)
         case .wscommand: fuzzWebSocketCommand(data)
+        #if NEWSROOM_FUZZ_UPSTREAM
+        case .upstreamOpenAI, .upstreamOpenAIResponses, .upstreamAnthropic, .upstreamGemini, .upstreamOllama,
+            .upstreamTGI:
+            fuzzUpstreamDecoder(upstreamAdapter(self)!, data)
+        #endif
         }
     }
 
