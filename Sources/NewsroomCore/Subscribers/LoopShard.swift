@@ -83,8 +83,9 @@ final class LoopShard: @unchecked Sendable {
         var writtenBytes = Array(repeating: 0, count: self.hub.formats.count)
         // A copy of the list: a subscriber that closes during delivery removes itself from `group`.
         let subscribers = group.subscribers
+        let now = self.eventLoop.now
         for subscriber in subscribers {
-            let count = subscriber.deliver(events)
+            let count = subscriber.deliver(events, now: now)
             if count > 0 {
                 let format = subscriber.format.id
                 written[format] += count
@@ -96,7 +97,7 @@ final class LoopShard: @unchecked Sendable {
             }
         }
         self.hub.metrics.recordDelivery(
-            written: written, bytes: writtenBytes, lag: NIODeadline.now() - events[0].acceptedAt)
+            written: written, bytes: writtenBytes, lag: self.eventLoop.now - events[0].acceptedAt)
     }
 
     /// Closes every subscriber on this loop and stops the heartbeat timer.

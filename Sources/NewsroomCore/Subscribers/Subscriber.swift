@@ -84,8 +84,9 @@ public final class Subscriber: @unchecked Sendable {
     // MARK: Delivery
 
     /// Writes (or queues) one published batch. Returns the number of events written.
+    /// - Parameter now: The loop's time, read once per delivery pass by the shard.
     @discardableResult
-    func deliver(_ events: [PublishedEvent]) -> Int {
+    func deliver(_ events: [PublishedEvent], now: NIODeadline) -> Int {
         guard !self.isClosed else { return 0 }
         var written = 0
         for published in events where published.seq > self.lastSeq {
@@ -102,7 +103,7 @@ public final class Subscriber: @unchecked Sendable {
         if written > 0 {
             self.delivered += written
             self.sink.flush()
-            self.lastWrite = self.eventLoop.now
+            self.lastWrite = now
         }
         self.finishIfEnded()
         return written

@@ -18,6 +18,10 @@ final class SSESink: SubscriberSink {
     }
 
     let context: ChannelHandlerContext
+    /// The context flushes go through: the raw one on HTTP/1.1 (below the encoders, so a flush does not
+    /// walk the HTTP handlers), the handler's own on HTTP/2.
+    private let flushContext: ChannelHandlerContext
+    private let channel: any Channel
     let framing: Framing
     let retryMilliseconds: Int
     let extraHeaders: [(String, String)]
@@ -29,6 +33,11 @@ final class SSESink: SubscriberSink {
         onClose: @escaping (Subscriber, DisconnectReason) -> Void
     ) {
         self.context = context
+        self.channel = context.channel
+        switch framing {
+        case .chunkedBelowEncoder(let raw): self.flushContext = raw
+        case .bodyParts: self.flushContext = context
+        }
         self.framing = framing
         self.retryMilliseconds = retryMilliseconds
         self.extraHeaders = extraHeaders
@@ -37,7 +46,7 @@ final class SSESink: SubscriberSink {
 
     var eventLoop: any EventLoop { self.context.eventLoop }
 
-    var isWritable: Bool { self.context.channel.isWritable }
+    var isWritable: Bool { self.channel.isWritable }
 
     func write(_ frame: ByteBuffer) {
         self.writeHeadIfNeeded()
@@ -51,7 +60,7 @@ final class SSESink: SubscriberSink {
 
     func flush() {
         self.writeHeadIfNeeded()
-        self.context.flush()
+        self.flushContext.flush()
     }
 
     func close(subscriber: Subscriber, reason: DisconnectReason) {

@@ -88,6 +88,9 @@ public final class HTTPServer: Sendable {
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Each channel keeps its receive buffer between reads: start small (viewers send one short
+            // request), and let it grow for large publish bodies. Saves ~1.5 KB per idle subscriber.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(
                 .writeBufferWaterMark,

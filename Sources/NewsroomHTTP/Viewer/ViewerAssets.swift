@@ -1098,6 +1098,11 @@ const $ = (id) => document.getElementById(id)
 const params = new URLSearchParams(location.search)
 const pinnedTopic = params.get('topic')
 let transport = params.get('transport') === 'ws' ? 'ws' : 'sse'
+// With authentication on, a JWT from ?token=: sent as ?token= to EventSource and WebSocket (which
+// cannot send headers) and as a bearer token to fetch.
+const token = params.get('token')
+const authorization = token ? { authorization: `Bearer ${token}` } : {}
+const withToken = (url) => (token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : url)
 
 // What the page is doing, for people (the state pill) and for the browser tests (window.newsroomViewer).
 const status = {
@@ -1396,7 +1401,7 @@ class TopicWatch {
     connectEventSource() {
         // The first request resumes with ?after=; EventSource's own reconnects send Last-Event-ID.
         const query = this.lastSeq > 0 ? `?after=${this.lastSeq}` : ''
-        const source = new EventSource(`/v1/topics/${this.topic}/events${query}`)
+        const source = new EventSource(withToken(`/v1/topics/${this.topic}/events${query}`))
         this.source = source
         source.onopen = () => this.connected()
         source.onerror = (event) => {
@@ -1423,7 +1428,7 @@ class TopicWatch {
     connectWebSocket() {
         const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
         const query = this.lastSeq > 0 ? `?after=${this.lastSeq}` : ''
-        const socket = new WebSocket(`${scheme}://${location.host}/v1/topics/${this.topic}/ws${query}`)
+        const socket = new WebSocket(withToken(`${scheme}://${location.host}/v1/topics/${this.topic}/ws${query}`))
         this.socket = socket
         socket.onopen = () => this.connected()
         socket.onmessage = (message) => this.receive(message.data)
@@ -1448,7 +1453,7 @@ class TopicWatch {
 
     async checkEndOrRetry() {
         try {
-            const response = await fetch(`/v1/topics/${this.topic}`, { cache: 'no-store' })
+            const response = await fetch(`/v1/topics/${this.topic}`, { cache: 'no-store', headers: authorization })
             if (response.ok) {
                 const topic = await response.json()
                 if (topic.state === 'ended' && this.lastSeq >= topic.last_seq) return this.end()
@@ -1504,7 +1509,7 @@ class TopicWatch {
         clearTimeout(this.viewersTimer)
         if (this.stopped) return
         try {
-            const response = await fetch(`/v1/topics/${this.topic}`, { cache: 'no-store' })
+            const response = await fetch(`/v1/topics/${this.topic}`, { cache: 'no-store', headers: authorization })
             if (response.ok && !this.stopped) {
                 const topic = await response.json()
                 const count = topic.subscribers ?? 0
@@ -1525,7 +1530,7 @@ class TopicWatch {
             if (this.transport === 'ws') {
                 await cancelOverWebSocket(this.topic)
             } else {
-                const response = await fetch(`/v1/topics/${this.topic}`, { method: 'DELETE' })
+                const response = await fetch(`/v1/topics/${this.topic}`, { method: 'DELETE', headers: authorization })
                 if (!response.ok && response.status !== 204) throw new Error(`HTTP ${response.status}`)
             }
         } catch (error) {
@@ -1539,7 +1544,7 @@ class TopicWatch {
 function cancelOverWebSocket(topic) {
     return new Promise((resolve, reject) => {
         const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
-        const socket = new WebSocket(`${scheme}://${location.host}/v1/ws`)
+        const socket = new WebSocket(withToken(`${scheme}://${location.host}/v1/ws`))
         const timer = setTimeout(() => {
             socket.close()
             reject(new Error('no reply'))
@@ -1604,7 +1609,7 @@ function compareCreated(a, b) {
 
 async function follow() {
     try {
-        const response = await fetch('/v1/topics', { cache: 'no-store' })
+        const response = await fetch('/v1/topics', { cache: 'no-store', headers: authorization })
         if (response.ok) {
             const { topics } = await response.json()
             const answers = topics.filter((t) => t.last_seq > 0 || t.state === 'streaming')

@@ -8,15 +8,17 @@ import NewsroomCore
 /// event again. A multiplexed socket has one sink per subscribed topic, all on the same connection.
 final class WebSocketSink: SubscriberSink {
     let raw: ChannelHandlerContext
+    private let channel: any Channel
     private let onClose: (Subscriber, DisconnectReason) -> Void
 
     init(raw: ChannelHandlerContext, onClose: @escaping (Subscriber, DisconnectReason) -> Void) {
         self.raw = raw
+        self.channel = raw.channel
         self.onClose = onClose
     }
 
     var eventLoop: any EventLoop { self.raw.eventLoop }
-    var isWritable: Bool { self.raw.channel.isWritable }
+    var isWritable: Bool { self.channel.isWritable }
 
     func write(_ frame: ByteBuffer) {
         self.raw.write(NIOAny(IOData.byteBuffer(frame)), promise: nil)
