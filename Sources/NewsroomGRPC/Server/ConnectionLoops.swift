@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOCore
 import Synchronization
 
@@ -10,9 +11,18 @@ import Synchronization
 /// not know — a format it does not recognize, a race with the close — just gets a loop of the group.
 final class ConnectionLoops: Sendable {
     private let loops = Mutex<[String: any EventLoop]>([:])
+    private let metrics: GRPCMetrics?
+
+    init(metrics: GRPCMetrics? = nil) {
+        self.metrics = metrics
+    }
 
     /// Records `channel`'s loop until the channel closes.
     func register(_ channel: any Channel) -> EventLoopFuture<Void> {
+        if let metrics = self.metrics {
+            metrics.connections.increment()
+            channel.closeFuture.whenComplete { _ in metrics.connections.decrement() }
+        }
         guard let key = Self.peer(channel.remoteAddress) else { return channel.eventLoop.makeSucceededVoidFuture() }
         let loop = channel.eventLoop
         self.loops.withLock { $0[key] = loop }

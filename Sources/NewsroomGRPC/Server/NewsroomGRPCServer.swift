@@ -1,3 +1,4 @@
+import CoreMetrics
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
@@ -43,18 +44,21 @@ public final class NewsroomGRPCServer: Sendable {
     ///   - eventLoopGroup: The loops of the connections and of the subscriptions; the app's group.
     ///   - authorizer: Checks each call's credentials and rights; `nil` (the default) lets every call through.
     ///   - logger: Where the server logs (levels up to `info`).
+    ///   - metricsFactory: Where the port's metrics go (see ``NewsroomGRPCServer`` and the module overview);
+    ///     the process-wide factory by default.
     public init(
         configuration: Configuration, hub: Hub, generations: (any GenerationService)?,
         eventLoopGroup: MultiThreadedEventLoopGroup = .singleton, authorizer: (any GRPCAuthorizer)? = nil,
-        logger: Logger
+        logger: Logger, metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
-        let connectionLoops = ConnectionLoops()
+        let metrics = GRPCMetrics(factory: metricsFactory ?? MetricsSystem.factory)
+        let connectionLoops = ConnectionLoops(metrics: metrics)
         self.service = NewsroomService(
             hub: hub, generations: generations, eventLoopGroup: eventLoopGroup,
             subscriberBufferBytes: configuration.subscriberBufferBytes, authorizer: authorizer,
-            connectionLoops: connectionLoops, logger: logger)
+            connectionLoops: connectionLoops, metrics: metrics, logger: logger)
         self.health = HealthService(statuses: [
             "": .serving, Newsroom_V1_Newsroom.descriptor.fullyQualifiedService: .serving,
         ])
@@ -63,7 +67,10 @@ public final class NewsroomGRPCServer: Sendable {
             transportSecurity: Self.transportSecurity(configuration.tls),
             config: Self.transportConfig(configuration, connectionLoops: connectionLoops),
             eventLoopGroup: eventLoopGroup)
-        self.server = Mutex(GRPCServer(transport: transport, services: [self.service, self.health]))
+        self.server = Mutex(
+            GRPCServer(
+                transport: transport, services: [self.service, self.health],
+                interceptors: [GRPCMetricsInterceptor(metrics: metrics)]))
     }
 
     /// Serves until ``shutdown()`` is called and every call has ended.

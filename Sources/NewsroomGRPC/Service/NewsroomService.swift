@@ -23,6 +23,7 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
     let authorizer: (any GRPCAuthorizer)?
     /// The loops of the open connections, when the service runs in a ``NewsroomGRPCServer``.
     let connectionLoops: ConnectionLoops?
+    let metrics: GRPCMetrics?
     let logger: Logger
     private let shuttingDown = Atomic<Bool>(false)
 
@@ -41,13 +42,14 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
     ) {
         self.init(
             hub: hub, generations: generations, eventLoopGroup: eventLoopGroup,
-            subscriberBufferBytes: subscriberBufferBytes, authorizer: authorizer, connectionLoops: nil, logger: logger)
+            subscriberBufferBytes: subscriberBufferBytes, authorizer: authorizer, connectionLoops: nil, metrics: nil,
+            logger: logger)
     }
 
     init(
         hub: Hub, generations: (any GenerationService)?, eventLoopGroup: any EventLoopGroup,
         subscriberBufferBytes: Int, authorizer: (any GRPCAuthorizer)?, connectionLoops: ConnectionLoops?,
-        logger: Logger
+        metrics: GRPCMetrics?, logger: Logger
     ) {
         guard let format = hub.format(named: GRPCFrameEncoder.defaultName) else {
             preconditionFailure("the hub has no '\(GRPCFrameEncoder.defaultName)' wire format; add GRPCFrameEncoder()")
@@ -59,6 +61,7 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
         self.subscriberBufferBytes = max(1, subscriberBufferBytes)
         self.authorizer = authorizer
         self.connectionLoops = connectionLoops
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -80,6 +83,7 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
             return try await authorizer.authorize(
                 GRPCAccess(action: action, topic: topic, method: method), metadata: metadata)
         } catch {
+            self.metrics?.authFailed(error.code)
             self.logger.debug(
                 "call refused",
                 metadata: [

@@ -94,19 +94,20 @@ func withGRPCTestHub<Result: Sendable>(
     configureGRPC: (inout NewsroomGRPCServer.Configuration) -> Void = { _ in },
     generations: (any GenerationService)? = nil,
     authorizer: (any GRPCAuthorizer)? = nil,
+    metrics: RecordingMetricsFactory = RecordingMetricsFactory(),
     _ body: (GRPCTestHub) async throws -> Result
 ) async throws -> Result {
     let logger = Logger(label: "newsroom.grpc.test")
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     let hub = Hub(
         configuration: .defaults(configure: configureHub), encoders: GRPCTestHub.encoders, eventLoopGroup: group,
-        logger: logger)
+        logger: logger, metricsFactory: metrics)
     var configuration = NewsroomGRPCServer.Configuration.defaults(configure: configureGRPC)
     configuration.host = "127.0.0.1"
     configuration.port = 0
     let outcome = await serve(
         configuration: configuration, hub: hub, generations: generations, authorizer: authorizer, group: group,
-        logger: logger, body)
+        logger: logger, metrics: metrics, body)
     // Everything that runs on the group has stopped by now.
     try await group.shutdownGracefully()
     return try outcome.get()
@@ -115,11 +116,11 @@ func withGRPCTestHub<Result: Sendable>(
 private func serve<Result: Sendable>(
     configuration: NewsroomGRPCServer.Configuration, hub: Hub, generations: (any GenerationService)?,
     authorizer: (any GRPCAuthorizer)?, group: MultiThreadedEventLoopGroup, logger: Logger,
-    _ body: (GRPCTestHub) async throws -> Result
+    metrics: RecordingMetricsFactory, _ body: (GRPCTestHub) async throws -> Result
 ) async -> Swift.Result<Result, any Error> {
     let server = NewsroomGRPCServer(
         configuration: configuration, hub: hub, generations: generations, eventLoopGroup: group,
-        authorizer: authorizer, logger: logger)
+        authorizer: authorizer, logger: logger, metricsFactory: metrics)
     return await withTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try? await server.run() }
         let outcome: Swift.Result<Result, any Error>

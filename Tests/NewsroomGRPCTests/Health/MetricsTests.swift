@@ -1,0 +1,31 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import NewsroomCore
+import NewsroomGRPC
+import Testing
+
+/// The gRPC port's metrics, and the hub's counted with `transport="grpc"`.
+@Suite(.serialized, .timeLimit(.minutes(1))) struct MetricsTests {
+    @Test func callsConnectionsAndDeliveriesAreCounted() async throws {
+        let metrics = RecordingMetricsFactory()
+        try await withGRPCTestHub(metrics: metrics) { test in
+            try test.hub.publish([text("a"), text("b"), complete], to: "counted")
+            try await test.withClient { client in
+                var get = Newsroom_V1_GetTopicRequest()
+                get.topic = "nope"
+                _ = try? await client.getTopic(get)
+                let events = try await client.subscribe(subscribeRequest("counted", after: 1)) { response in
+                    try await response.messages.reduce(0) { count, _ in count + 1 }
+                }
+                #expect(events == 2)
+                #expect(metrics.value("newsroom_connections{transport=grpc}") == 1)
+            }
+            try await test.waitUntil("the connection to close") {
+                metrics.value("newsroom_connections{transport=grpc}") == 0
+            }
+            #expect(metrics.value("newsroom_grpc_calls_total{method=GetTopic,code=not_found}") == 1)
+            #expect(metrics.value("newsroom_grpc_calls_total{method=Subscribe,code=ok}") == 1)
+            #expect(metrics.value("newsroom_deliveries_total{transport=grpc}") ?? 0 >= 1)
+        }
+    }
+}
