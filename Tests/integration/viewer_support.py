@@ -41,7 +41,7 @@ def require_browser():
         pytest.skip(message)
 
 
-def start_browser(width=1100, height=900):
+def start_browser(width=1100, height=1060):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
