@@ -36,6 +36,8 @@ final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let limiter: ConnectionLimiter?
     private var holdsSlot = false
     private var rejected = false
+    /// Set once the connection is dedicated to a server-to-client stream: inbound bytes are dropped.
+    var discardInbound = false
 
     init(metrics: HTTPMetrics? = nil, logger: Logger = Logger(label: "newsroom.http"), limiter: ConnectionLimiter? = nil) {
         self.metrics = metrics
@@ -105,7 +107,7 @@ final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !self.rejected else { return }
+        guard !self.rejected, !self.discardInbound else { return }
         let count = self.unwrapInboundIn(data).readableBytes
         self.bytesSinceLastHead += count
         self.bytesRead += count

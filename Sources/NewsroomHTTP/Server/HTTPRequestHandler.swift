@@ -555,14 +555,17 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             format = self.shared.sseFormat
         }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        // On HTTP/1.1 the connection is dedicated to the stream (its request handlers are shed below to
+        // save memory), so it closes when the stream ends.
+        let connectionHeader: [(String, String)] = self.isHTTP2 ? [] : [("connection", "close")]
         let sink = SSESink(
             context: context, framing: framing, retryMilliseconds: self.shared.configuration.sseRetryMilliseconds,
-            extraHeaders: self.corsHeaders(head)
+            extraHeaders: self.corsHeaders(head) + connectionHeader
         ) { subscriber, reason in
             let (handler, context) = loopBound.value
             handler.endStream(subscriber: subscriber, reason: reason, context: context)
         }
-        let stream = SSEStream(sink: sink, keepAlive: head.isKeepAlive, topic: topic)
+        let stream = SSEStream(sink: sink, keepAlive: head.isKeepAlive && self.isHTTP2, topic: topic)
         self.state = .streaming(stream)
         do {
             let subscriber = try self.hub.subscribe(to: topic, after: after, policy: policy, format: format, sink: sink)
@@ -572,6 +575,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             if case .streaming(let current) = self.state, current === stream {
                 stream.subscriber = subscriber
                 sink.flush()  // the head goes out now even if there is nothing to replay
+                if !self.isHTTP2 { self.shedRequestHandlers(context: context) }
                 if let expiry = principal.expiresAt {
                     // The token's end is the subscription's end: the client refreshes it and resumes.
                     let delay = TimeAmount.milliseconds(max(0, expiry.millisecondsSince1970 - Timestamp.now().millisecondsSince1970))
@@ -592,6 +596,24 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             throw error
+        }
+    }
+
+    /// Removes the handlers a streaming HTTP/1.1 connection no longer needs — the request decoder, the
+    /// pipelining helper, the response-head validator — so an idle subscriber costs less memory. The
+    /// response encoder stays (it writes the final chunk); bytes the client sends from now on are
+    /// dropped by ``ConnectionIOHandler`` (an `EventSource` sends none).
+    private func shedRequestHandlers(context: ChannelHandlerContext) {
+        self.io?.discardInbound = true
+        let sync = context.pipeline.syncOperations
+        if let decoder = try? sync.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self) {
+            sync.removeHandler(context: decoder, promise: nil)
+        }
+        if let pipelining = try? sync.context(handlerType: HTTPServerPipelineHandler.self) {
+            sync.removeHandler(context: pipelining, promise: nil)
+        }
+        if let validator = try? sync.context(handlerType: NIOHTTPResponseHeadersValidator.self) {
+            sync.removeHandler(context: validator, promise: nil)
         }
     }
 
