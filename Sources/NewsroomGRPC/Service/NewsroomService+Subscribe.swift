@@ -6,8 +6,8 @@ import NewsroomCore
 extension NewsroomService {
     /// `Subscribe`: the history after `after`, then the live events, as the hub's shared frames.
     ///
-    /// The subscription lives on one event loop of ``eventLoopGroup`` (``GRPCSubscriptionSink``); the
-    /// call's task writes one batch per hub delivery. Ends with OK after the topic's end (or at once,
+    /// The subscription lives on the event loop of the call's connection (``GRPCSubscriptionSink``), and
+    /// the call's task runs there too and writes one batch per hub delivery. Ends with OK after the topic's end (or at once,
     /// with no message, when `after` is its final seq), `RESOURCE_EXHAUSTED` for a slow consumer,
     /// `UNAVAILABLE` at shutdown; a cancelled call (client gone, deadline) removes the subscriber at once.
     func subscribe(
@@ -37,8 +37,8 @@ extension NewsroomService {
         }
         let grant = try await self.authorize(.subscribe, topic: topic, method: "Subscribe", metadata: request.metadata)
         // The subscription is made inside the producer, which runs only once the response headers are
-        // written: a call that fails before that never leaves a subscriber behind.
-        // The subscription lives on the call's connection's loop, and the pump runs there too.
+        // written: a call that fails before that never leaves a subscriber behind. It lives on the
+        // call's connection's loop, and the pump runs there too.
         let loop = self.connectionLoops?.loop(forPeer: context.remotePeer) ?? self.eventLoopGroup.next()
         return StreamingServerResponse { writer in
             try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: loop)) {

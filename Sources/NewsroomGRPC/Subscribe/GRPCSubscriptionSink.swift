@@ -158,7 +158,6 @@ final class GRPCSubscriptionSink: SubscriberSink, @unchecked Sendable {
     private func takeBuffer() -> [EventFrame] {
         let frames = self.buffer
         self.buffer = []
-        self.buffer.reserveCapacity(min(frames.count, 16))
         self.bufferedBytes = 0
         return frames
     }
