@@ -11,9 +11,10 @@ import NewsroomCore
 /// - ``isWritable`` is `false` while the buffer holds ``maxBufferedBytes`` or more, so a subscriber
 ///   whose RPC cannot keep up (its HTTP/2 stream's flow-control window is closed and the task is
 ///   suspended writing) falls back to the hub's bounded queue and its slow-consumer policy.
-/// - The RPC task calls ``next()`` after each batch it wrote. That hops to the loop once, tells the
-///   subscriber that it may write again (``Subscriber/writabilityChanged()``) if the sink had said it
-///   could not, and returns the next batch, or parks until there is one.
+/// - The RPC task calls ``next()`` after each batch it wrote. On the loop (at most one hop; none when the
+///   task runs on the loop, see ``EventLoopTaskExecutor``) that tells the subscriber it may write again
+///   (``Subscriber/writabilityChanged()``) if the sink had said it could not, and returns the next batch,
+///   or parks until there is one.
 ///
 /// - Note: `@unchecked Sendable` because all mutable state is confined to ``eventLoop``; the RPC task
 ///   only schedules work on that loop and receives batches through a continuation.
