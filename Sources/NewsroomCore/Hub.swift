@@ -158,6 +158,46 @@ public final class Hub: Sendable {
         try self.publish([payload], to: name)
     }
 
+    /// Appends events that a broker sequenced for every node (a mirror of a shared topic), creating the
+    /// local topic if needed, and delivers them to this node's subscribers. Events at or below the local
+    /// head are skipped, so a batch seen twice (its publisher's own echo) is harmless.
+    /// - Returns: The seqs appended, or `nil` when every event was already there.
+    /// - Throws: ``HubError/Code/outOfSequence`` when events are missing before the first new one: fetch
+    ///   them from the broker's history and ingest them first.
+    @discardableResult
+    public func ingest(_ events: [Event], to name: String) throws(HubError) -> Topic.PublishReceipt? {
+        guard !events.isEmpty else { return nil }
+        let topic = try self.topic(named: name, create: true)!
+        let (receipt, added, published) = try topic.ingest(
+            events, encoders: self.encoders, configuration: self.configuration, allocator: self.allocator)
+        for event in published {
+            self.metrics.published[event.event.type]?.increment()
+        }
+        let total = self.historyBytes.add(added, ordering: .relaxed).newValue
+        if total > self.configuration.maxTotalHistoryBytes {
+            self.enforceHistoryBudget(publishing: topic)
+        }
+        return receipt
+    }
+
+    /// The local head of a topic (0 when unknown here).
+    public func head(ofTopic name: String) -> Int {
+        self.snapshot(ofTopic: name)?.lastSeq ?? 0
+    }
+
+    /// Records the shared history's epoch of a topic (carried by its heartbeats).
+    public func setEpoch(_ epoch: String?, ofTopic name: String) throws(HubError) {
+        try self.topic(named: name, create: true)!.setEpoch(epoch)
+    }
+
+    /// Forgets a topic's local copy (the shared history was lost and a new epoch began): its
+    /// subscribers are closed with a retryable reason, so they reconnect and learn, with
+    /// `resume_unavailable`, that their resume point is gone.
+    public func resetTopic(named name: String) {
+        guard let topic = self.registry.withLock({ $0.topics[name] }) else { return }
+        self.remove(topic, reason: "epoch_changed", disconnect: .historyLost)
+    }
+
     /// Ends a topic that has not ended by publishing `stream_complete` with `finish_reason: cancelled`.
     /// - Returns: The topic's state afterwards, or `nil` if there is no such topic.
     public func cancelTopic(named name: String) throws(HubError) -> Topic.Snapshot? {
@@ -190,7 +230,7 @@ public final class Hub: Sendable {
         }
     }
 
-    private func remove(_ topic: Topic, reason: String) {
+    private func remove(_ topic: Topic, reason: String, disconnect: DisconnectReason = .topicRemoved) {
         let removed = self.registry.withLock { r -> Bool in
             guard r.topics[topic.name] === topic else { return false }
             r.topics[topic.name] = nil
@@ -207,7 +247,7 @@ public final class Hub: Sendable {
         }
         self.historyBytes.subtract(bytes, ordering: .relaxed)
         for shard in shards {
-            shard.eventLoop.execute { shard.closeSubscribers(of: topic, reason: .topicRemoved) }
+            shard.eventLoop.execute { shard.closeSubscribers(of: topic, reason: disconnect) }
         }
         self.logger.debug("topic removed", metadata: ["newsroom.topic": "\(topic.name)", "newsroom.reason": "\(reason)"])
     }

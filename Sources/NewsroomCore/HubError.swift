@@ -14,6 +14,9 @@ public struct HubError: Error, Hashable, Sendable, CustomStringConvertible {
             case subscriberLimitReached = "subscriber_limit_reached"
             case topicNotFound = "topic_not_found"
             case shuttingDown = "shutting_down"
+            case outOfSequence = "out_of_sequence"
+            case brokerUnavailable = "broker_unavailable"
+            case notOwner = "not_owner"
         }
         let wrapped: Wrapped
         private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
@@ -34,6 +37,12 @@ public struct HubError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let topicNotFound = Code(.topicNotFound)
         /// The hub is shutting down and accepts no new work.
         public static let shuttingDown = Code(.shuttingDown)
+        /// Externally sequenced events do not follow the topic's head (events are missing before them).
+        public static let outOfSequence = Code(.outOfSequence)
+        /// The cross-node broker could not be reached.
+        public static let brokerUnavailable = Code(.brokerUnavailable)
+        /// This node no longer owns the generation writing to the topic (its lease expired).
+        public static let notOwner = Code(.notOwner)
 
         /// The snake_case wire form.
         public var name: String { self.wrapped.rawValue }

@@ -110,10 +110,13 @@ public struct StreamStart: Sendable, Hashable {
     public var generation: String?
     public var provider: String?
     public var model: String?
-    public init(generation: String? = nil, provider: String? = nil, model: String? = nil) {
+    /// The shared history's epoch, set by a broker when it stores the event.
+    public var epoch: String?
+    public init(generation: String? = nil, provider: String? = nil, model: String? = nil, epoch: String? = nil) {
         self.generation = generation
         self.provider = provider
         self.model = model
+        self.epoch = epoch
     }
 }
 
@@ -236,9 +239,12 @@ public struct Heartbeat: Sendable, Hashable {
     /// The topic's head: the last `seq` it issued (0 before the first event).
     public var lastSeq: Int
     public var state: TopicState
-    public init(lastSeq: Int, state: TopicState) {
+    /// The shared history's epoch when a broker is used (a new epoch means a new history).
+    public var epoch: String?
+    public init(lastSeq: Int, state: TopicState, epoch: String? = nil) {
         self.lastSeq = lastSeq
         self.state = state
+        self.epoch = epoch
     }
 }
 

@@ -31,6 +31,10 @@ public struct DisconnectReason: Hashable, Sendable, CustomStringConvertible {
     /// The topic was removed from the hub (retention expired or the hub ran out of history space).
     public static let topicRemoved = DisconnectReason(
         code: "topic_removed", message: "the topic was removed", retryable: false)
+    /// The shared history was lost (the broker's store restarted empty): reconnect to learn where to
+    /// resume from.
+    public static let historyLost = DisconnectReason(
+        code: "history_lost", message: "the topic's shared history was lost; reconnect", retryable: true)
     /// The client ended the subscription (closed the connection, reset the stream, unsubscribed).
     public static let clientGone = DisconnectReason(
         code: "client_gone", message: "the client went away", retryable: false, isNormal: true)

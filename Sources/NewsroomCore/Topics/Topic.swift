@@ -40,6 +40,8 @@ public final class Topic: Sendable {
         var unwatchedSince: NIODeadline?
         var replayCache: ReplayCache?
         var removed = false
+        /// The shared history's generation (set by a broker; changes when the store lost its data).
+        var epoch: String?
 
         /// The seq of the oldest event still in the history.
         var firstRetainedSeq: Int { self.history.first?.seq ?? (self.head + 1) }
@@ -65,6 +67,8 @@ public final class Topic: Sendable {
         public var historyBytes: Int
         /// When the topic was created.
         public var createdAt: Timestamp
+        /// The shared history's epoch, with a broker.
+        public var epoch: String?
     }
 
     /// The topic's current state.
@@ -73,7 +77,7 @@ public final class Topic: Sendable {
             Snapshot(
                 name: self.name, state: s.phase, lastSeq: s.head, firstSeq: s.firstRetainedSeq,
                 subscribers: s.subscriberCount, historyEvents: s.history.count, historyBytes: s.historyBytes,
-                createdAt: s.created)
+                createdAt: s.created, epoch: s.epoch)
         }
     }
 
@@ -161,6 +165,11 @@ public final class Topic: Sendable {
         public var topic: String
         public var firstSeq: Int
         public var lastSeq: Int
+        public init(topic: String, firstSeq: Int, lastSeq: Int) {
+            self.topic = topic
+            self.firstSeq = firstSeq
+            self.lastSeq = lastSeq
+        }
         public var count: Int { self.lastSeq - self.firstSeq + 1 }
     }
 
@@ -173,7 +182,6 @@ public final class Topic: Sendable {
         allocator: ByteBufferAllocator
     ) throws(HubError) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent]) {
         let timestamp = Timestamp.now()
-        let now = NIODeadline.now()
         return try self.state.withLock {
             (s: inout State) throws(HubError) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent]) in
             guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
@@ -182,33 +190,74 @@ public final class Topic: Sendable {
                     code: .topicEnded,
                     message: "event \(terminal + 1) of the batch ends the topic; nothing may follow it")
             }
-            var events: [PublishedEvent] = []
+            var events: [Event] = []
             events.reserveCapacity(payloads.count)
-            var added = 0
-            for payload in payloads {
-                s.head += 1
-                let event = Event(seq: s.head, topic: self.name, timestamp: timestamp, payload: payload)
-                let frames = encoders.map { $0.encode(event, allocator: allocator) }
-                let published = PublishedEvent(event: event, frames: frames, acceptedAt: now)
-                events.append(published)
-                s.history.append(published)
-                added += published.byteCount
+            for (offset, payload) in payloads.enumerated() {
+                events.append(Event(seq: s.head + 1 + offset, topic: self.name, timestamp: timestamp, payload: payload))
             }
-            s.historyBytes += added
-            let evicted = Self.evict(&s, maxEvents: configuration.maxHistoryEvents, maxBytes: configuration.maxHistoryBytes)
-            s.phase = payloads.last!.isTerminal ? .ended : .streaming
-            if s.phase == .ended { s.endedAt = now }
-            s.lastActivity = now
-            s.replayCache = nil
-            for entry in s.loops {
-                let shard = entry.shard
-                let batch = events
-                // Scheduled under the lock so that two batches reach each loop in seq order.
-                shard.eventLoop.execute { shard.deliver(self, batch) }
-            }
-            let receipt = PublishReceipt(topic: self.name, firstSeq: events.first!.seq, lastSeq: events.last!.seq)
-            return (receipt, added - evicted, events)
+            return self.append(events, to: &s, encoders: encoders, configuration: configuration, allocator: allocator)
         }
+    }
+
+    /// Appends events that another node sequenced (a broker's mirror): seqs at or below the head are
+    /// skipped as duplicates; the next must be `head + 1`.
+    /// - Throws: ``HubError/Code/outOfSequence`` when events are missing before the first new one (the
+    ///   caller fetches them and retries), ``HubError/Code/topicEnded`` past the end.
+    func ingest(
+        _ incoming: [Event], encoders: [any FrameEncoder], configuration: Hub.Configuration,
+        allocator: ByteBufferAllocator
+    ) throws(HubError) -> (receipt: PublishReceipt?, addedBytes: Int, events: [PublishedEvent]) {
+        try self.state.withLock {
+            (s: inout State) throws(HubError) -> (receipt: PublishReceipt?, addedBytes: Int, events: [PublishedEvent]) in
+            let fresh = incoming.filter { ($0.seq ?? 0) > s.head }
+            guard let first = fresh.first else { return (nil, 0, []) }
+            guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
+            guard first.seq == s.head + 1 else {
+                throw HubError(
+                    code: .outOfSequence, message: "expected seq \(s.head + 1), got \(first.seq ?? 0)")
+            }
+            for (offset, event) in fresh.enumerated() where event.seq != s.head + 1 + offset {
+                throw HubError(code: .outOfSequence, message: "seqs are not consecutive at \(event.seq ?? 0)")
+            }
+            if let terminal = fresh.firstIndex(where: \.payload.isTerminal), terminal != fresh.count - 1 {
+                throw HubError(code: .topicEnded, message: "events follow the end of the topic")
+            }
+            let result = self.append(fresh, to: &s, encoders: encoders, configuration: configuration, allocator: allocator)
+            return (result.receipt, result.addedBytes, result.events)
+        }
+    }
+
+    /// Stores sequenced events, updates the state and schedules one delivery per loop (under the lock,
+    /// so two batches reach each loop in seq order).
+    private func append(
+        _ events: [Event], to s: inout State, encoders: [any FrameEncoder], configuration: Hub.Configuration,
+        allocator: ByteBufferAllocator
+    ) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent]) {
+        let now = NIODeadline.now()
+        var published: [PublishedEvent] = []
+        published.reserveCapacity(events.count)
+        var added = 0
+        for event in events {
+            let frames = encoders.map { $0.encode(event, allocator: allocator) }
+            let item = PublishedEvent(event: event, frames: frames, acceptedAt: now)
+            published.append(item)
+            s.history.append(item)
+            added += item.byteCount
+        }
+        s.head = events.last!.seq!
+        s.historyBytes += added
+        let evicted = Self.evict(&s, maxEvents: configuration.maxHistoryEvents, maxBytes: configuration.maxHistoryBytes)
+        s.phase = events.last!.payload.isTerminal ? .ended : .streaming
+        if s.phase == .ended { s.endedAt = now }
+        s.lastActivity = now
+        s.replayCache = nil
+        for entry in s.loops {
+            let shard = entry.shard
+            let batch = published
+            shard.eventLoop.execute { shard.deliver(self, batch) }
+        }
+        let receipt = PublishReceipt(topic: self.name, firstSeq: events.first!.seq!, lastSeq: events.last!.seq!)
+        return (receipt, added - evicted, published)
     }
 
     /// Evicts the oldest events until the history fits; returns the bytes freed.
@@ -260,6 +309,15 @@ public final class Topic: Sendable {
 
     /// The heartbeat payload for this topic now.
     var heartbeat: Heartbeat {
-        self.state.withLock { s in Heartbeat(lastSeq: s.head, state: s.phase) }
+        self.state.withLock { s in Heartbeat(lastSeq: s.head, state: s.phase, epoch: s.epoch) }
+    }
+
+    /// The shared history's epoch (see ``Hub/setEpoch(_:ofTopic:)``).
+    public var epoch: String? {
+        get { self.state.withLock { $0.epoch } }
+    }
+
+    func setEpoch(_ epoch: String?) {
+        self.state.withLock { $0.epoch = epoch }
     }
 }

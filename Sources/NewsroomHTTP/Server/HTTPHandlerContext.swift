@@ -18,6 +18,8 @@ final class HTTPHandlerContext: Sendable {
     let metrics: HTTPMetrics
     /// Verifies tokens; `nil` when auth is off (every request is ``Principal/anonymous``).
     let auth: Authenticator?
+    /// Shares topics with other nodes; `nil` for a single node (the hub sequences its topics itself).
+    let broker: (any Broker)?
     let connections: ConnectionLimiter
     let publishRate: RateLimiter
     private let keepalives = Mutex<[ObjectIdentifier: WebSocketKeepalive]>([:])
@@ -39,9 +41,10 @@ final class HTTPHandlerContext: Sendable {
 
     init(
         hub: Hub, generations: (any GenerationService)?, configuration: HTTPServer.Configuration, logger: Logger,
-        metricsText: (@Sendable () -> ByteBuffer)?, auth: Authenticator?
+        metricsText: (@Sendable () -> ByteBuffer)?, auth: Authenticator?, broker: (any Broker)? = nil
     ) {
         self.auth = auth
+        self.broker = broker
         self.connections = ConnectionLimiter(
             maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerIP)
         self.publishRate = RateLimiter(rate: configuration.publishEventsPerSecond, burst: configuration.publishBurst)

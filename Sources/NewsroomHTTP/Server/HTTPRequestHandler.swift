@@ -512,6 +512,14 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 .tooManyRequests, "rate_limited", "publish rate limit reached",
                 headers: [("retry-after", String(max(1, (wait.nanoseconds + 999_999_999) / 1_000_000_000)))])
         }
+        if let broker = self.shared.broker {
+            // Sequenced and stored by the broker for every node; this node's viewers get it as its mirror.
+            self.respondAsync(context: context, head: head) {
+                let receipt = try await broker.publish(payloads, to: topic, owner: nil)
+                return (.accepted, APIJSON.receipt(receipt, allocator: ByteBufferAllocator()), [])
+            }
+            return
+        }
         let receipt = try self.hub.publish(payloads, to: topic)
         self.respond(
             context: context, head: head, status: .accepted,
@@ -521,6 +529,36 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Subscribe (SSE)
 
     private func subscribe(
+        to topic: String, head: HTTPRequestHead, target: RequestTarget, principal: Principal,
+        context: ChannelHandlerContext
+    ) throws {
+        if let broker = self.shared.broker, !broker.isMirrored(topic) {
+            // First viewer of this topic on this node: mirror it (live events + history), then attach.
+            self.state = .responding(keepAlive: head.isKeepAlive)
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.completeWithTask { try await broker.prepareSubscription(to: topic) }
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            promise.futureResult.whenComplete { result in
+                let (handler, context) = loopBound.value
+                guard case .responding = handler.state else { return }
+                do {
+                    try result.get()
+                    handler.state = .idle
+                    try handler.attach(to: topic, head: head, target: target, principal: principal, context: context)
+                } catch let error as HubError {
+                    handler.respond(context: context, head: head, error: APIError(error))
+                } catch let error as APIError {
+                    handler.respond(context: context, head: head, error: error)
+                } catch {
+                    handler.respond(context: context, head: head, error: APIError(.internalServerError, "internal", "internal error"))
+                }
+            }
+            return
+        }
+        try self.attach(to: topic, head: head, target: target, principal: principal, context: context)
+    }
+
+    private func attach(
         to topic: String, head: HTTPRequestHead, target: RequestTarget, principal: Principal,
         context: ChannelHandlerContext
     ) throws {
@@ -663,6 +701,17 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func cancelTopic(_ name: String, head: HTTPRequestHead, context: ChannelHandlerContext) {
         let hub = self.hub
+        if let broker = self.shared.broker {
+            let generations = self.shared.generations
+            self.respondAsync(context: context, head: head) {
+                _ = await generations?.cancel(topic: name)  // runs here: abort it directly
+                guard let snapshot = try await broker.cancelTopic(name) else {
+                    throw APIError.notFound("no topic named '\(name)'")
+                }
+                return (.ok, APIJSON.topic(snapshot, allocator: ByteBufferAllocator()), [])
+            }
+            return
+        }
         guard let generations = self.shared.generations else {
             do {
                 guard let snapshot = try hub.cancelTopic(named: name) else {

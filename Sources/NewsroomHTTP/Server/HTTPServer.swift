@@ -49,17 +49,18 @@ public final class HTTPServer: Sendable {
     ///   - logger: Where connection-level events are logged.
     ///   - metricsText: Renders `GET /metrics`, or `nil` to answer 404.
     ///   - authenticator: Verifies bearer tokens; `nil` leaves the API open (the demo's default).
+    ///   - broker: Shares topics with other nodes; `nil` for a single node.
     public init(
         configuration: Configuration, hub: Hub, generations: (any GenerationService)? = nil,
         eventLoopGroup: any EventLoopGroup, logger: Logger, metricsText: (@Sendable () -> ByteBuffer)? = nil,
-        authenticator: Authenticator? = nil
+        authenticator: Authenticator? = nil, broker: (any Broker)? = nil
     ) {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.shared = HTTPHandlerContext(
             hub: hub, generations: generations, configuration: configuration, logger: logger, metricsText: metricsText,
-            auth: authenticator)
+            auth: authenticator, broker: broker)
     }
 
     /// The bound address, once started.

@@ -231,14 +231,33 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return self.reply(
                     WebSocketReply.error(id: command.id, code: "rate_limited", message: "publish rate limit reached"))
             }
-            do {
-                let receipt = try self.hub.publish(event, to: topic)
-                self.reply(
+            let id = command.id
+            @Sendable func answer(_ result: Result<Topic.PublishReceipt, HubError>) -> ByteBuffer {
+                switch result {
+                case .success(let receipt):
                     WebSocketReply.ok(
-                        id: command.id,
-                        fields: [("topic", .string(topic)), ("first_seq", .int(receipt.firstSeq)), ("last_seq", .int(receipt.lastSeq))]))
-            } catch {
-                self.reply(WebSocketReply.error(id: command.id, code: error.code.name, message: error.message))
+                        id: id,
+                        fields: [("topic", .string(topic)), ("first_seq", .int(receipt.firstSeq)), ("last_seq", .int(receipt.lastSeq))])
+                case .failure(let error):
+                    WebSocketReply.error(id: id, code: error.code.name, message: error.message)
+                }
+            }
+            if let broker = self.shared.broker {
+                self.replyAsync(id: id) {
+                    do {
+                        return answer(.success(try await broker.publish([event], to: topic, owner: nil)))
+                    } catch let error as HubError {
+                        return answer(.failure(error))
+                    } catch {
+                        return WebSocketReply.error(id: id, code: "internal", message: "internal error")
+                    }
+                }
+            } else {
+                do {
+                    self.reply(answer(.success(try self.hub.publish(event, to: topic))))
+                } catch {
+                    self.reply(answer(.failure(error)))
+                }
             }
         case .generate(let body):
             guard capabilities.generate || capabilities.admin else { return forbidden("the token does not allow starting generations") }
@@ -254,6 +273,33 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Subscriptions
 
     private func subscribe(topic: String, after: Int?, policy: SlowConsumerPolicy?, id: JSONValue?) {
+        guard let context = self.context else { return }
+        if let broker = self.shared.broker, !broker.isMirrored(topic) {
+            // First viewer of this topic on this node: mirror it, then attach.
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.completeWithTask { try await broker.prepareSubscription(to: topic) }
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            promise.futureResult.whenComplete { result in
+                let handler = loopBound.value
+                guard !handler.closing else { return }
+                switch result {
+                case .success:
+                    handler.attach(topic: topic, after: after, policy: policy, id: id)
+                case .failure(let error):
+                    let code = (error as? HubError)?.code.name ?? "broker_unavailable"
+                    switch handler.mode {
+                    case .single: handler.close(code: .unknown(1013), reason: code)
+                    case .multiplexed:
+                        handler.reply(WebSocketReply.error(id: id, code: code, message: "the topic could not be prepared"))
+                    }
+                }
+            }
+            return
+        }
+        self.attach(topic: topic, after: after, policy: policy, id: id)
+    }
+
+    private func attach(topic: String, after: Int?, policy: SlowConsumerPolicy?, id: JSONValue?) {
         guard let raw = self.raw, let context = self.context else { return }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let sink = WebSocketSink(raw: raw) { subscriber, reason in
@@ -355,10 +401,12 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
                     id: id, fields: [("generation", .string(info.id)), ("topic", .string(info.topic)), ("state", .string(info.state.rawValue))])
             }
         } else if let topic {
+            let broker = self.shared.broker
             self.replyAsync(id: id) {
                 _ = await generations?.cancel(topic: topic)
                 do {
-                    guard let snapshot = try hub.cancelTopic(named: topic) else {
+                    let cancelled = try await broker?.cancelTopic(topic) ?? hub.cancelTopic(named: topic)
+                    guard let snapshot = cancelled else {
                         return WebSocketReply.error(id: id, code: "not_found", message: "no topic named '\(topic)'")
                     }
                     return WebSocketReply.ok(id: id, fields: [("topic", .string(topic)), ("state", .string(snapshot.state.rawValue))])

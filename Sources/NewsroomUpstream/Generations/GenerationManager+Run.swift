@@ -11,12 +11,18 @@ extension GenerationManager {
     /// The life of one generation: the stream and its watchdog side by side; whichever ends first
     /// ends the other. Then the terminal events an abort calls for, and the bookkeeping.
     func run(_ run: GenerationRun) async {
+        // With a broker, batches are sequenced by it: one task forwards them in order (its own life,
+        // so the topic's last events still go out after the stream and watchdog end).
+        let forwarder = self.broker.map { broker in
+            Task { await self.forward(run, through: broker) }
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.stream(run) }
             group.addTask { await self.watch(run) }
             await group.next()
             group.cancelAll()
         }
+
         if let reason = run.abortReason, !run.hasEnded {
             self.publish(self.terminalEvents(for: reason, run: run), run: run, receivedAt: .now())
         }
@@ -31,6 +37,9 @@ extension GenerationManager {
                     .streamComplete(StreamComplete(finishReason: .error)),
                 ], run: run, receivedAt: .now())
         }
+        run.outbox.continuation.finish()
+        await forwarder?.value
+        if let broker = self.broker { await broker.releaseLease(of: run.topic) }
         self.finished(run)
         self.metrics.running.decrement()
         let info = run.info
@@ -68,11 +77,34 @@ extension GenerationManager {
         }
     }
 
+    /// Sends a run's batches to the broker in order; a refusal (the topic ended elsewhere, or this node
+    /// lost the lease) stops the generation.
+    private func forward(_ run: GenerationRun, through broker: any Broker) async {
+        for await batch in run.outbox.stream {
+            do {
+                _ = try await broker.publish(batch, to: run.topic, owner: broker.nodeID)
+            } catch {
+                run.logger.info("broker refused a generation batch", metadata: ["newsroom.hub.error": "\(error.code)"])
+                run.abort(.topicEnded)
+                return
+            }
+        }
+    }
+
     /// Publishes through the run (which keeps the topic's invariants) and reports the publish.
     @discardableResult
     func publish(_ events: [EventPayload], run: GenerationRun, receivedAt: NIODeadline) -> Bool {
         guard !events.isEmpty else { return !run.hasEnded }
-        switch run.publish(events, hub: self.hub) {
+        let outcome: GenerationRun.PublishOutcome
+        if self.broker != nil {
+            outcome = run.publish(events) { batch throws(HubError) in
+                run.outbox.continuation.yield(batch)
+                return Topic.PublishReceipt(topic: run.topic, firstSeq: 0, lastSeq: 0)  // sequenced by the broker
+            }
+        } else {
+            outcome = run.publish(events) { batch throws(HubError) in try self.hub.publish(batch, to: run.topic) }
+        }
+        switch outcome {
         case .published(let receipt, let ended):
             let now = NIODeadline.now()
             for case .error(let error) in events {

@@ -32,6 +32,8 @@ public final class GenerationManager: GenerationService, Sendable {
     let metrics: GenerationMetrics
     let providers: [String: (adapter: any UpstreamAdapter, provider: UpstreamProvider)]
     let publishObserver: (@Sendable (PublishObservation) -> Void)?
+    /// Shares topics with other nodes: generations then hold a lease on their topic and publish through it.
+    let broker: (any Broker)?
 
     private struct Registry {
         /// Running generations by id.
@@ -60,8 +62,9 @@ public final class GenerationManager: GenerationService, Sendable {
     public init(
         configuration: Configuration = .defaults, hub: Hub, eventLoopGroup: any EventLoopGroup,
         logger: Logger = Logger(label: "newsroom.upstream"), metricsFactory: (any MetricsFactory)? = nil,
-        publishObserver: (@Sendable (PublishObservation) -> Void)? = nil
+        publishObserver: (@Sendable (PublishObservation) -> Void)? = nil, broker: (any Broker)? = nil
     ) {
+        self.broker = broker
         do {
             try configuration.validate()
         } catch {
@@ -92,6 +95,10 @@ public final class GenerationManager: GenerationService, Sendable {
         clientConfiguration.connectionPool.idleTimeout = .seconds(60)
         self.httpClient = HTTPClient(
             eventLoopGroup: eventLoopGroup, configuration: clientConfiguration, backgroundActivityLogger: logger)
+        if let broker {
+            // Another node asked to cancel the generation this node runs on a topic.
+            broker.onCancelRequest { [weak self] topic in _ = await self?.cancel(topic: topic) }
+        }
     }
 
     /// The number of running generations.
@@ -135,6 +142,20 @@ public final class GenerationManager: GenerationService, Sendable {
             cancelWhenIdle: request.cancelWhenIdle, owner: request.owner, redactor: SecretRedactor(secrets: [provider.apiKey]),
             logger: self.logger(for: id, topic: topic, provider: request.provider))
         try self.register(run)
+        if let broker = self.broker {
+            // One generation per topic across every node: the lease decides.
+            let acquired: Bool
+            do {
+                acquired = try await broker.acquireLease(of: topic)
+            } catch {
+                self.unregister(run)
+                throw GenerationError(code: .shuttingDown, message: "the broker is unavailable: \(error.message)")
+            }
+            guard acquired else {
+                self.unregister(run)
+                throw GenerationError(code: .topicBusy, message: "topic '\(topic)' already has a running generation")
+            }
+        }
         do {
             try self.hub.createTopic(named: topic)
         } catch {

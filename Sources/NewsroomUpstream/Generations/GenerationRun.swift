@@ -90,6 +90,10 @@ final class GenerationRun: Sendable {
 
     var info: GenerationInfo { self.state.withLock { $0.info } }
     var abortReason: AbortReason? { self.state.withLock { $0.abort } }
+
+    /// With a broker: the batches to publish, in order, drained by one forwarding task per run.
+    let outbox: (stream: AsyncStream<[EventPayload]>, continuation: AsyncStream<[EventPayload]>.Continuation) =
+        AsyncStream.makeStream(of: [EventPayload].self, bufferingPolicy: .unbounded)
     var hasEnded: Bool { self.state.withLock { $0.terminalPublished } }
 
     /// Records the task running the generation; cancels it at once if an abort came first.
@@ -147,7 +151,9 @@ final class GenerationRun: Sendable {
     /// Publishes a batch to the topic, keeping the invariants: `stream_start` is made first if the
     /// batch would come before it, a second `stream_start` is dropped, nothing is published after the
     /// terminal event, and error messages are scrubbed of API keys. Updates the generation's info.
-    func publish(_ payloads: [EventPayload], hub: Hub) -> PublishOutcome {
+    func publish(
+        _ payloads: [EventPayload], commit: ([EventPayload]) throws(HubError) -> Topic.PublishReceipt
+    ) -> PublishOutcome {
         self.state.withLock { state -> PublishOutcome in
             guard !state.terminalPublished, !payloads.isEmpty else { return .dropped }
             var batch: [EventPayload] = []
@@ -173,7 +179,7 @@ final class GenerationRun: Sendable {
             }
             let receipt: Topic.PublishReceipt
             do throws(HubError) {
-                receipt = try hub.publish(batch, to: self.topic)
+                receipt = try commit(batch)
             } catch {
                 // Ended by someone else, removed, or the hub is shutting down: nothing more can go there.
                 self.logger.debug("publish refused", metadata: ["newsroom.hub.error": "\(error.code)"])

@@ -137,12 +137,19 @@ public enum EventDecoder {
             guard let last = object["last_seq"]?.intValue,
                 let state = object["state"]?.stringValue.flatMap(TopicState.init(rawValue:))
             else { throw Failure("a heartbeat needs 'last_seq' and 'state'") }
-            payload = .heartbeat(Heartbeat(lastSeq: last, state: state))
+            payload = .heartbeat(Heartbeat(lastSeq: last, state: state, epoch: object["epoch"]?.stringValue))
         case "gap":
             guard let from = object["from"]?.intValue, let to = object["to"]?.intValue else {
                 throw Failure("a gap needs 'from' and 'to'")
             }
             payload = .gap(Gap(from: from, to: to))
+        case "stream_start" where object["epoch"] != nil:
+            let epoch = object.removeValue(forKey: "epoch")?.stringValue
+            guard case .streamStart(var start) = try Self.decode(JSONValue.object(object)) else {
+                throw Failure("invalid stream_start")
+            }
+            start.epoch = epoch
+            payload = .streamStart(start)
         default:
             let known: Set<String> = [
                 "type", "generation", "provider", "model", "text", "index", "call_id", "name", "arguments_delta",

@@ -38,6 +38,7 @@ public enum EventJSON {
             json.field("generation", start.generation)
             json.field("provider", start.provider)
             json.field("model", start.model)
+            if let epoch = start.epoch { json.field("epoch", epoch) }
         case .textDelta(let delta):
             json.field("text", delta.text)
             json.field("index", delta.index)
@@ -73,6 +74,7 @@ public enum EventJSON {
         case .heartbeat(let heartbeat):
             json.field("last_seq", heartbeat.lastSeq)
             json.field("state", heartbeat.state.rawValue)
+            if let epoch = heartbeat.epoch { json.field("epoch", epoch) }
         case .gap(let gap):
             json.field("from", gap.from)
             json.field("to", gap.to)
