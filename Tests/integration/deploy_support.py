@@ -14,6 +14,7 @@ once (so the shipped files cannot drift away from what is tested without the tes
 - `overrides` (a test's own, named where used): replace one shipped directive's value.
 """
 
+import json
 import os
 import pathlib
 import re
@@ -21,6 +22,9 @@ import shutil
 import socket
 import subprocess
 import time
+
+import httpx
+from httpx_sse import connect_sse
 
 from conftest import ROOT
 
@@ -118,6 +122,9 @@ class Nginx:
             text = replace_once(text, "listen 443 ssl http2;", f"listen 127.0.0.1:{self.tls_port} ssl http2;",
                                 "newsroom-tls.conf")
             (self.prefix / "conf.d" / "newsroom-tls.conf").write_text(apply_overrides(text, overrides, "tls"))
+        rendered = "".join(path.read_text() for path in self.prefix.rglob("*.conf"))
+        for directive, value in (overrides or {}).items():
+            assert f"{directive} {value};" in rendered, f"override {directive} matched no shipped directive"
         self.url = f"http://127.0.0.1:{self.port}"
         self.tls_url = f"https://127.0.0.1:{self.tls_port}" if tls else None
         self.proc = None
@@ -170,3 +177,96 @@ class Nginx:
                 self.proc.wait()
         if getattr(self, "log", None):
             self.log.close()
+
+
+class StreamReader:
+    """One SSE subscription read in a thread (httpx + httpx-sse, clients the project did not write);
+    every event is kept with its arrival time (time.monotonic())."""
+
+    def __init__(self, url, headers=None, http2=False, verify=True, timeout=30.0):
+        import queue
+        import threading
+
+        self.events = queue.Queue()
+        self.response_headers = None
+        self.http_version = None
+        self.status = None
+        self.ended = threading.Event()
+        self.error = None
+        self.opened = threading.Event()
+        self._client = httpx.Client(http2=http2, verify=verify, timeout=httpx.Timeout(timeout, connect=5.0))
+        self._thread = threading.Thread(target=self._run, args=(url, headers or {}), daemon=True)
+        self._thread.start()
+        assert self.opened.wait(10), f"no response from {url}: {self.error}"
+
+    def _run(self, url, headers):
+        try:
+            with connect_sse(self._client, "GET", url, headers=headers) as source:
+                self.status = source.response.status_code
+                self.response_headers = source.response.headers
+                self.http_version = source.response.http_version
+                self.opened.set()
+                for sse in source.iter_sse():
+                    if not sse.data:  # the stream's opening `retry:` block
+                        continue
+                    self.events.put((time.monotonic(), sse.id, json.loads(sse.data)))
+        except Exception as error:  # noqa: BLE001 - kept for the test's message
+            self.error = error
+        finally:
+            self.opened.set()
+            self.ended.set()
+
+    def next(self, timeout=5.0, skip_heartbeats=True):
+        """(arrival time, id, event) of the next event, skipping heartbeats unless asked."""
+        import queue
+
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self.events.get(timeout=max(0.0, remaining))
+            except queue.Empty:
+                raise AssertionError(f"no event within {timeout} s (ended={self.ended.is_set()}, {self.error})")
+            if skip_heartbeats and item[2].get("type") == "heartbeat":
+                continue
+            return item
+
+    def close(self):
+        self._client.close()
+        self._thread.join(timeout=5)
+
+
+def topic_subscribers(hub, topic):
+    """Subscribers of `topic` on one hub, read directly from that hub (0 if the topic is unknown)."""
+    response = httpx.get(f"{hub.url}/v1/topics/{topic}", timeout=5)
+    if response.status_code == 404:
+        return 0
+    response.raise_for_status()
+    return response.json()["subscribers"]
+
+
+def node_holding(hubs, topic, expected=1, timeout=5.0):
+    """The hub that holds the (single) subscriber of `topic`, found by asking each hub directly."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counts = [topic_subscribers(hub, topic) for hub in hubs]
+        if sum(counts) >= expected:
+            return hubs[max(range(len(hubs)), key=lambda i: counts[i])]
+        time.sleep(0.02)
+    raise AssertionError(f"no hub holds a subscriber of {topic}")
+
+
+def established_connections_to(ports):
+    """Established TCP connections whose remote end is one of `ports` on loopback (from /proc/net/tcp)."""
+    count = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = pathlib.Path(path).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if fields[3] == "01" and remote_port in ports:
+                count += 1
+    return count
