@@ -309,6 +309,14 @@ public final class RedisClient: RedisCommandSender, Sendable {
 
     /// Hands a push to the callback and the streams (on the event loop).
     private func deliver(_ message: RedisPushMessage) {
+        // A confirmation nobody asked for: the server dropped the subscription (a cluster slot moved).
+        if let channel = message.channel {
+            switch message.kind {
+            case .shardUnsubscribe: self.state.withLock { $0.unsubscribed(.shard, [channel]) }
+            case .unsubscribe: self.state.withLock { $0.unsubscribed(.channel, [channel]) }
+            default: break
+            }
+        }
         self.onPush?(message)
         let continuations = self.pushStreams.withLock { Array($0.continuations.values) }
         for continuation in continuations {
@@ -341,14 +349,37 @@ public final class RedisClient: RedisCommandSender, Sendable {
         if !restore.isEmpty {
             let promises = restore.map { _ in self.eventLoop.makePromise(of: RESPValue.self) }
             connection.write(.batch(restore, promises))
-            do {
-                for promise in promises { _ = try await promise.futureResult.get() }
-            } catch {
-                connection.close()
-                throw RedisError(code: .connectionFailed, message: "could not restore subscriptions", cause: error)
+            for (command, promise) in zip(restore, promises) {
+                do {
+                    _ = try await promise.futureResult.get()
+                } catch let error as RedisError where error.code == .serverError {
+                    // The server refuses one (a shard channel whose slot is now elsewhere): drop it and tell
+                    // the owner as the server would have, with an unsubscribe push.
+                    self.dropRestoredSubscription(command)
+                } catch {
+                    connection.close()
+                    throw RedisError(code: .connectionFailed, message: "could not restore subscriptions", cause: error)
+                }
             }
         }
         return connection
+    }
+
+    private func dropRestoredSubscription(_ command: RedisCommand) {
+        guard let change = SubscriptionChange(commandName: command.arguments[0]) else { return }
+        let kind: RESPValue
+        switch change.family {
+        case .channel: kind = "unsubscribe"
+        case .pattern: kind = "punsubscribe"
+        case .shard: kind = "sunsubscribe"
+        }
+        let channels = command.arguments.dropFirst().compactMap(\.stringValue)
+        self.state.withLock { $0.unsubscribed(change.family, channels) }
+        self.logger.info("Redis refused to restore a subscription", metadata: ["redis.command": "\(command.name)"])
+        for channel in channels {
+            let message = RedisPushMessage(values: [kind, .blobString(ByteBuffer(string: channel)), 0])
+            self.eventLoop.execute { self.deliver(message) }
+        }
     }
 
     /// Makes `connection` current, or closes it if the client closed meanwhile.

@@ -2,8 +2,8 @@ import NIOCore
 
 /// One argument of a Redis command: text, bytes, or a number, each sent as a RESP blob string.
 ///
-/// Literals work: `["SET", "key", 42]`.
-public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
+/// Literals work: `["SET", "key:\(id)", 42]`.
+public struct RedisArgument: Sendable, Hashable, ExpressibleByStringInterpolation, ExpressibleByIntegerLiteral {
     enum Storage: Sendable, Hashable {
         case string(String)
         case bytes(ByteBuffer)
