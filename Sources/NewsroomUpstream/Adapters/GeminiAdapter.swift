@@ -93,7 +93,7 @@ public struct GeminiAdapter: UpstreamAdapter {
             if let usage = object["usageMetadata"]?.objectValue {
                 let candidates = usage["candidatesTokenCount"]?.intValue
                 let thoughts = usage["thoughtsTokenCount"]?.intValue
-                let output: Int? = candidates == nil && thoughts == nil ? nil : (candidates ?? 0) + (thoughts ?? 0)
+                let output: Int? = candidates == nil && thoughts == nil ? nil : (candidates ?? 0) &+ (thoughts ?? 0)
                 self.assembler.usage = Usage(inputTokens: usage["promptTokenCount"]?.intValue, outputTokens: output)
             }
         }

@@ -108,7 +108,7 @@ public struct OpenAIChatAdapter: UpstreamAdapter {
 
         private mutating func handle(toolCall call: JSONValue, choiceIndex: Int) {
             let index = call["index"]?.intValue ?? 0
-            let key = choiceIndex * 10_000 + index
+            let key = choiceIndex &* 10_000 &+ index  // wrapping: the indexes come from the upstream
             let function = call["function"]?.objectValue ?? [:]
             let arguments = function["arguments"]?.stringValue ?? ""
             if self.assembler.hasOpenToolCall(key: key) {

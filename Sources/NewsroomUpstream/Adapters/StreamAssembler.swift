@@ -27,7 +27,13 @@ struct StreamAssembler {
     /// The model the provider reported (or the requested one).
     private(set) var model: String?
     /// The latest usage the provider reported; providers send cumulative counts, so it is replaced.
-    var usage: Usage?
+    /// A negative count (a broken upstream) is dropped: events must stay valid for the hub's clients.
+    var usage: Usage? {
+        didSet {
+            if let count = self.usage?.inputTokens, count < 0 { self.usage?.inputTokens = nil }
+            if let count = self.usage?.outputTokens, count < 0 { self.usage?.outputTokens = nil }
+        }
+    }
     /// Open tool calls by the decoder's key, in the order they started.
     private var openCalls: [Int: OpenToolCall] = [:]
     private var openOrder: [Int] = []
@@ -38,6 +44,13 @@ struct StreamAssembler {
     init(context: UpstreamStreamContext) {
         self.context = context
         self.model = context.requestedModel
+    }
+
+    /// An upstream's choice or tool-call index as events carry it: 0 when it is out of the range
+    /// `EventDecoder` accepts (0...1_000_000), so a broken upstream cannot make the hub publish events
+    /// its clients reject.
+    static func eventIndex(_ index: Int) -> Int {
+        (0...1_000_000).contains(index) ? index : 0
     }
 
     /// Hands over the events made since the last call.
@@ -59,13 +72,13 @@ struct StreamAssembler {
     mutating func text(_ text: String, index: Int = 0) {
         guard !text.isEmpty, !self.isFinished else { return }
         self.start()
-        self.events.append(.textDelta(TextDelta(text: text, index: index)))
+        self.events.append(.textDelta(TextDelta(text: text, index: Self.eventIndex(index))))
     }
 
     mutating func reasoning(_ text: String, index: Int = 0) {
         guard !text.isEmpty, !self.isFinished else { return }
         self.start()
-        self.events.append(.reasoningDelta(ReasoningDelta(text: text, index: index)))
+        self.events.append(.reasoningDelta(ReasoningDelta(text: text, index: Self.eventIndex(index))))
     }
 
     /// Whether a tool call with this key is streaming.
@@ -80,6 +93,7 @@ struct StreamAssembler {
         guard !self.isFinished else { return }
         if self.openCalls[key] != nil { self.endToolCall(key: key) }
         self.start()
+        let index = Self.eventIndex(index)
         let callID = (id?.isEmpty == false ? id! : "call_\(index)")
         self.openCalls[key] = OpenToolCall(index: index, callID: callID, name: name, arguments: arguments)
         self.openOrder.append(key)
@@ -125,6 +139,7 @@ struct StreamAssembler {
         self.start()
         self.sawToolCalls = true
         self.toolCallCount += 1
+        let index = Self.eventIndex(index)
         let callID = (id?.isEmpty == false ? id! : "call_\(index)")
         self.events.append(
             .toolCall(
