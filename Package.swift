@@ -84,6 +84,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "NewsroomBroker",
+            dependencies: [
+                "NewsroomCore",
+                "NewsroomWire",
+                "NewsroomRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "NewsroomAuth",
             dependencies: [
                 "NewsroomCore",
@@ -149,6 +160,7 @@ let package = Package(
                 "NewsroomWire",
                 "NewsroomHTTP",
                 "NewsroomAuth",
+                "NewsroomBroker",
                 "NewsroomUpstream",
                 "NewsroomTesting",
                 .product(name: "NIOCore", package: "swift-nio"),

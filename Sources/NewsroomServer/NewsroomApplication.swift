@@ -7,6 +7,7 @@ import Darwin
 import NIOCore
 import NIOPosix
 import NewsroomAuth
+import NewsroomBroker
 import NewsroomCore
 import NewsroomHTTP
 import NewsroomTesting
@@ -82,8 +83,25 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
             }
             replay = upstream
         }
+        var broker: RedisBroker?
+        if let url = self.configuration.brokerURL {
+            var brokerConfiguration = RedisBroker.Configuration(url: url)
+            brokerConfiguration.sharded = self.configuration.brokerSharded
+            brokerConfiguration.retention = self.configuration.hub.retention
+            brokerConfiguration.maxStreamLength = self.configuration.hub.maxHistoryEvents
+            do {
+                broker = try await RedisBroker.connect(
+                    configuration: brokerConfiguration, hub: hub, eventLoopGroup: group, logger: self.logger)
+            } catch {
+                await hub.shutdown()
+                try? await replay?.stop()
+                try? await group.shutdownGracefully()
+                throw error
+            }
+        }
         let generations = GenerationManager(
-            configuration: generationsConfiguration, hub: hub, eventLoopGroup: group, logger: self.logger)
+            configuration: generationsConfiguration, hub: hub, eventLoopGroup: group, logger: self.logger,
+            broker: broker)
         var metricsText: (@Sendable () -> ByteBuffer)?
         if let registry = self.metricsRegistry {
             metricsText = { Observability.metricsText(registry: registry, hub: hub) }
@@ -92,7 +110,7 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
             self.configuration.auth.isEnabled ? try await Authenticator(configuration: self.configuration.auth) : nil
         let http = HTTPServer(
             configuration: self.configuration.http, hub: hub, generations: generations, eventLoopGroup: group,
-            logger: self.logger, metricsText: metricsText, authenticator: authenticator)
+            logger: self.logger, metricsText: metricsText, authenticator: authenticator, broker: broker)
         let address: SocketAddress
         do {
             address = try await http.start()
@@ -107,7 +125,7 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
 
         await withTaskGroup(of: Void.self) { tasks in
             if let demo = self.demo {
-                let reporter = DemoReporter(hub: hub, configuration: demo, logger: self.logger)
+                let reporter = DemoReporter(hub: hub, broker: broker, configuration: demo, logger: self.logger)
                 let base = "http://\(Self.displayHost(address)):\(address.port ?? self.configuration.http.port)"
                 tasks.addTask {
                     await reporter.run { topic in
@@ -137,6 +155,7 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
             tasks.cancelAll()
         }
         await generations.shutdown()
+        await broker?.shutdown()
         await hub.shutdown()
         await http.shutdown()
         try? await replay?.stop()

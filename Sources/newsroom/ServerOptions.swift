@@ -28,6 +28,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Require tokens: an HS256 secret (also NEWSROOM_AUTH_HS256_SECRET).") var authHs256Secret: String?
     @Option(help: "Require tokens: a PEM public key (RSA → RS256, P-256 → ES256, P-384 → ES384).") var authPublicKey: String?
     @Option(help: "Require tokens: a JWKS file.") var authJwks: String?
+    @Option(help: "Share topics with other nodes through Redis: redis://[user:pass@]host:port[/db] (also NEWSROOM_BROKER_URL).")
+    var broker: String?
     @Option(help: "Allowed browser origins, comma-separated ('*' for any): CORS and WebSocket Origin checks.")
     var allowedOrigins: String?
     @Option(help: "Log format: text or json (also NEWSROOM_LOG_FORMAT).") var logFormat: String?
@@ -58,6 +60,7 @@ struct ServerOptions: ParsableArguments {
         set("auth.publicKey", self.authPublicKey.map { .string($0) })
         set("auth.jwks", self.authJwks.map { .string($0) })
         set("cors.allowedOrigins", self.allowedOrigins.map { .string($0) })
+        if let broker = self.broker { values["broker.url"] = ConfigValue(.string(broker), isSecret: true) }
         set("log.format", self.logFormat.map { .string($0) })
         set("log.level", self.logLevel.map { .string($0) })
         return values

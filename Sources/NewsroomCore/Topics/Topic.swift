@@ -212,6 +212,11 @@ public final class Topic: Sendable {
             let fresh = incoming.filter { ($0.seq ?? 0) > s.head }
             guard let first = fresh.first else { return (nil, 0, []) }
             guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
+            if s.head == 0, s.history.isEmpty, let seq = first.seq, seq > 1 {
+                // A new mirror of a shared history whose oldest events were trimmed: it starts where the
+                // shared history starts (late joiners then learn, with resume_unavailable, what is gone).
+                s.head = seq - 1
+            }
             guard first.seq == s.head + 1 else {
                 throw HubError(
                     code: .outOfSequence, message: "expected seq \(s.head + 1), got \(first.seq ?? 0)")

@@ -27,6 +27,7 @@ extension NewsroomConfiguration {
     /// - `http.webSocketMaxMessageBytes`, `http.http2MaxConcurrentStreams`
     /// - `tls.certificate`, `tls.privateKey` (PEM paths) [`NEWSROOM_TLS_CERTIFICATE`, `NEWSROOM_TLS_PRIVATE_KEY`]
     /// - `metrics.enabled` (default true) [`NEWSROOM_METRICS_ENABLED`]
+    /// - `broker.url` (`redis://…`) [`NEWSROOM_BROKER_URL`], `broker.sharded` [`NEWSROOM_BROKER_SHARDED`]
     /// - `log.format` (`text`|`json`) [`NEWSROOM_LOG_FORMAT`], `log.level` [`NEWSROOM_LOG_LEVEL`]
     /// - Throws: ``ConfigurationError`` for a value of the right type but not an allowed one.
     public init(reader: ConfigReader) throws {
@@ -91,6 +92,13 @@ extension NewsroomConfiguration {
         }
         try self.readGenerations(reader)
         try self.readSecurity(reader)
+        if let url = reader.string(forKey: "broker.url", isSecret: true), !url.isEmpty {
+            guard url.hasPrefix("redis://") || url.hasPrefix("rediss://") else {
+                throw ConfigurationError("broker.url must be redis://[user:pass@]host:port[/db]")
+            }
+            self.brokerURL = url
+        }
+        if let sharded = reader.bool(forKey: "broker.sharded") { self.brokerSharded = sharded }
         if let enabled = reader.bool(forKey: "metrics.enabled") { self.metricsEnabled = enabled }
         if let format = reader.string(forKey: "log.format") {
             guard let parsed = LogFormat(rawValue: format) else {

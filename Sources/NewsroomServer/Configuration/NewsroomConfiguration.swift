@@ -18,6 +18,10 @@ public struct NewsroomConfiguration: Sendable {
     public var generations: GenerationManager.Configuration = .defaults
     /// `text` (human-readable, default) or `json` (one object per line).
     public var logFormat: LogFormat = .text
+    /// The cross-node broker: `redis://[user:pass@]host:port[/db]`, or `nil` for a single node.
+    public var brokerURL: String?
+    /// Use sharded Pub/Sub (Redis Cluster).
+    public var brokerSharded = false
     /// Token verification; off (every request allowed) unless a key is configured.
     public var auth: Authenticator.Configuration = .init()
     /// Whether metrics are recorded and served at `/metrics`. Default on.

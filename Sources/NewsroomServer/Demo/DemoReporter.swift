@@ -22,13 +22,24 @@ public struct DemoReporter: Sendable {
     }
 
     let hub: Hub
+    let broker: (any Broker)?
     let configuration: Configuration
     let logger: Logger
 
-    public init(hub: Hub, configuration: Configuration = .init(), logger: Logger) {
+    /// - Parameter broker: With several nodes, the answers are published through the broker.
+    public init(hub: Hub, broker: (any Broker)? = nil, configuration: Configuration = .init(), logger: Logger) {
         self.hub = hub
+        self.broker = broker
         self.configuration = configuration
         self.logger = logger
+    }
+
+    private func publish(_ payload: EventPayload, to topic: String) async throws(HubError) {
+        if let broker = self.broker {
+            _ = try await broker.publish([payload], to: topic, owner: nil)
+        } else {
+            try self.hub.publish(payload, to: topic)
+        }
     }
 
     /// Streams answers until cancelled; `onAnswer` is told each new topic's name before it starts.
@@ -62,17 +73,17 @@ public struct DemoReporter: Sendable {
         _ script: DemoScript.Answer, to topic: String, generation: String,
         using generator: inout SystemRandomNumberGenerator
     ) async throws {
-        try self.hub.publish(
+        try await self.publish(
             .streamStart(StreamStart(generation: generation, provider: "demo", model: "newsroom-demo-1")), to: topic)
         var outputTokens = 0
         for token in DemoScript.tokens(of: script.reasoning) {
             try await self.pause(using: &generator)
-            try self.hub.publish(.reasoningDelta(ReasoningDelta(text: token)), to: topic)
+            try await self.publish(.reasoningDelta(ReasoningDelta(text: token)), to: topic)
             outputTokens += 1
         }
         for token in DemoScript.tokens(of: script.text) {
             try await self.pause(using: &generator)
-            try self.hub.publish(.textDelta(TextDelta(text: token)), to: topic)
+            try await self.publish(.textDelta(TextDelta(text: token)), to: topic)
             outputTokens += 1
         }
         if let tool = script.toolCall {
@@ -80,17 +91,17 @@ public struct DemoReporter: Sendable {
             var first = true
             for fragment in DemoScript.tokens(of: tool.arguments) {
                 try await self.pause(using: &generator)
-                try self.hub.publish(
+                try await self.publish(
                     .toolCallDelta(
                         ToolCallDelta(index: 0, callID: callID, name: first ? tool.name : nil, argumentsDelta: fragment)),
                     to: topic)
                 first = false
                 outputTokens += 1
             }
-            try self.hub.publish(
+            try await self.publish(
                 .toolCall(ToolCall(index: 0, callID: callID, name: tool.name, arguments: tool.arguments)), to: topic)
         }
-        try self.hub.publish(
+        try await self.publish(
             .streamComplete(
                 StreamComplete(
                     finishReason: script.toolCall == nil ? .stop : .toolCalls,
