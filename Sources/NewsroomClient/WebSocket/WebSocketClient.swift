@@ -54,8 +54,12 @@ public enum WebSocketClient {
                                 Negotiation.refused(status.futureResult)
                             }
                         })
+                    // The hub sends the replay right behind its 101: keep the bytes that follow the
+                    // response in the same read (the default drops them).
+                    var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
+                    pipeline.leftOverBytesStrategy = .forwardBytes
                     return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
-                        configuration: .init(upgradeConfiguration: configuration))
+                        configuration: pipeline)
                 }
             }
         switch try await negotiation.get() {

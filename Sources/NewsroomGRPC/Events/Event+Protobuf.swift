@@ -23,6 +23,7 @@ extension Newsroom_V1_Event.OneOf_Payload {
             if let generation = start.generation { message.generation = generation }
             if let provider = start.provider { message.provider = provider }
             if let model = start.model { message.model = model }
+            if let epoch = start.epoch { message.epoch = epoch }
             self = .streamStart(message)
         case .textDelta(let delta):
             var message = Newsroom_V1_TextDelta()
@@ -65,6 +66,7 @@ extension Newsroom_V1_Event.OneOf_Payload {
             var message = Newsroom_V1_Heartbeat()
             message.lastSeq = UInt64(clamping: heartbeat.lastSeq)
             message.state = Newsroom_V1_TopicState(heartbeat.state)
+            if let epoch = heartbeat.epoch { message.epoch = epoch }
             self = .heartbeat(message)
         case .gap(let gap):
             var message = Newsroom_V1_Gap()
@@ -169,7 +171,8 @@ extension Event {
             payload = .streamStart(
                 StreamStart(
                     generation: start.hasGeneration ? start.generation : nil,
-                    provider: start.hasProvider ? start.provider : nil, model: start.hasModel ? start.model : nil))
+                    provider: start.hasProvider ? start.provider : nil, model: start.hasModel ? start.model : nil,
+                    epoch: start.hasEpoch ? start.epoch : nil))
         case .textDelta(let delta)?:
             payload = .textDelta(TextDelta(text: delta.text, index: Int(delta.index)))
         case .reasoningDelta(let delta)?:
@@ -194,7 +197,9 @@ extension Event {
                     code: error.code, message: error.message, retryable: error.retryable, terminal: error.terminal))
         case .heartbeat(let heartbeat)?:
             payload = .heartbeat(
-                Heartbeat(lastSeq: Int(clamping: heartbeat.lastSeq), state: TopicState(heartbeat.state) ?? .waiting))
+                Heartbeat(
+                    lastSeq: Int(clamping: heartbeat.lastSeq), state: TopicState(heartbeat.state) ?? .waiting,
+                    epoch: heartbeat.hasEpoch ? heartbeat.epoch : nil))
         case .gap(let gap)?:
             payload = .gap(Gap(from: Int(clamping: gap.fromSeq), to: Int(clamping: gap.toSeq)))
         case nil:

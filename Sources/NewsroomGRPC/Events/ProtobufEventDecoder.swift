@@ -7,7 +7,8 @@ import SwiftProtobuf
 /// Protobuf cannot tell an empty string from a missing one, so a required string that identifies
 /// something (`call_id`, a tool's `name`, an error's `code`) must not be empty; free text (`text`,
 /// `arguments_delta`, `arguments`, `message`) may be. As with JSON, `seq`, `ts` and `topic` are set by
-/// the hub and must not be sent, `heartbeat` and `gap` cannot be published, and fields this hub does
+/// the hub (and a `stream_start`'s `epoch` by the broker) and must not be sent, `heartbeat` and `gap` cannot
+/// be published, and fields this hub does
 /// not know (protobuf unknown fields, from a newer `.proto`) are rejected rather than dropped silently.
 public enum ProtobufEventDecoder {
     /// Decodes one published event.
@@ -27,6 +28,7 @@ public enum ProtobufEventDecoder {
         switch payload {
         case .streamStart(let start):
             try Self.rejectUnknownFields(start.unknownFields, in: "stream_start")
+            if start.hasEpoch { throw EventDecoder.Failure("'epoch' is set by the broker and must not be sent") }
             return .streamStart(
                 StreamStart(
                     generation: start.hasGeneration ? start.generation : nil,

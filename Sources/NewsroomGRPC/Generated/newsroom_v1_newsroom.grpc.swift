@@ -161,7 +161,9 @@ extension Newsroom_V1_Newsroom {
     /// > The hub. Status codes: INVALID_ARGUMENT for a bad topic name, event, policy or request;
     /// > FAILED_PRECONDITION for publishing to an ended topic or starting a generation on a busy one;
     /// > NOT_FOUND for an unknown topic or generation; RESOURCE_EXHAUSTED for a hub limit or a slow
-    /// > consumer; UNAVAILABLE while shutting down; UNIMPLEMENTED for generations on a hub without them.
+    /// > consumer; UNAVAILABLE while shutting down or when the cross-node broker cannot be reached;
+    /// > UNIMPLEMENTED for generations on a hub without them; UNAUTHENTICATED / PERMISSION_DENIED when the
+    /// > hub checks credentials (`authorization: Bearer <token>` metadata).
     public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "Subscribe" method.
         ///
@@ -230,7 +232,9 @@ extension Newsroom_V1_Newsroom {
         /// > Source IDL Documentation:
         /// >
         /// > Cancels a generation (by id, or the one running on a topic): the upstream request is aborted and
-        /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none.
+        /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none. With
+        /// > hubs sharing topics, a topic's generation running on another hub is cancelled there; the answer
+        /// > then carries only `topic` and `state`.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Newsroom_V1_CancelRequest` messages.
@@ -312,7 +316,9 @@ extension Newsroom_V1_Newsroom {
     /// > The hub. Status codes: INVALID_ARGUMENT for a bad topic name, event, policy or request;
     /// > FAILED_PRECONDITION for publishing to an ended topic or starting a generation on a busy one;
     /// > NOT_FOUND for an unknown topic or generation; RESOURCE_EXHAUSTED for a hub limit or a slow
-    /// > consumer; UNAVAILABLE while shutting down; UNIMPLEMENTED for generations on a hub without them.
+    /// > consumer; UNAVAILABLE while shutting down or when the cross-node broker cannot be reached;
+    /// > UNIMPLEMENTED for generations on a hub without them; UNAUTHENTICATED / PERMISSION_DENIED when the
+    /// > hub checks credentials (`authorization: Bearer <token>` metadata).
     public protocol ServiceProtocol: Newsroom_V1_Newsroom.StreamingServiceProtocol {
         /// Handle the "Subscribe" method.
         ///
@@ -381,7 +387,9 @@ extension Newsroom_V1_Newsroom {
         /// > Source IDL Documentation:
         /// >
         /// > Cancels a generation (by id, or the one running on a topic): the upstream request is aborted and
-        /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none.
+        /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none. With
+        /// > hubs sharing topics, a topic's generation running on another hub is cancelled there; the answer
+        /// > then carries only `topic` and `state`.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Newsroom_V1_CancelRequest` message.
@@ -461,7 +469,9 @@ extension Newsroom_V1_Newsroom {
     /// > The hub. Status codes: INVALID_ARGUMENT for a bad topic name, event, policy or request;
     /// > FAILED_PRECONDITION for publishing to an ended topic or starting a generation on a busy one;
     /// > NOT_FOUND for an unknown topic or generation; RESOURCE_EXHAUSTED for a hub limit or a slow
-    /// > consumer; UNAVAILABLE while shutting down; UNIMPLEMENTED for generations on a hub without them.
+    /// > consumer; UNAVAILABLE while shutting down or when the cross-node broker cannot be reached;
+    /// > UNIMPLEMENTED for generations on a hub without them; UNAUTHENTICATED / PERMISSION_DENIED when the
+    /// > hub checks credentials (`authorization: Bearer <token>` metadata).
     public protocol SimpleServiceProtocol: Newsroom_V1_Newsroom.ServiceProtocol {
         /// Handle the "Subscribe" method.
         ///
@@ -531,7 +541,9 @@ extension Newsroom_V1_Newsroom {
         /// > Source IDL Documentation:
         /// >
         /// > Cancels a generation (by id, or the one running on a topic): the upstream request is aborted and
-        /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none.
+        /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none. With
+        /// > hubs sharing topics, a topic's generation running on another hub is cancelled there; the answer
+        /// > then carries only `topic` and `state`.
         ///
         /// - Parameters:
         ///   - request: A `Newsroom_V1_CancelRequest` message.
@@ -879,7 +891,9 @@ extension Newsroom_V1_Newsroom {
     /// > The hub. Status codes: INVALID_ARGUMENT for a bad topic name, event, policy or request;
     /// > FAILED_PRECONDITION for publishing to an ended topic or starting a generation on a busy one;
     /// > NOT_FOUND for an unknown topic or generation; RESOURCE_EXHAUSTED for a hub limit or a slow
-    /// > consumer; UNAVAILABLE while shutting down; UNIMPLEMENTED for generations on a hub without them.
+    /// > consumer; UNAVAILABLE while shutting down or when the cross-node broker cannot be reached;
+    /// > UNIMPLEMENTED for generations on a hub without them; UNAUTHENTICATED / PERMISSION_DENIED when the
+    /// > hub checks credentials (`authorization: Bearer <token>` metadata).
     public protocol ClientProtocol: Sendable {
         /// Call the "Subscribe" method.
         ///
@@ -963,7 +977,9 @@ extension Newsroom_V1_Newsroom {
         /// > Source IDL Documentation:
         /// >
         /// > Cancels a generation (by id, or the one running on a topic): the upstream request is aborted and
-        /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none.
+        /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none. With
+        /// > hubs sharing topics, a topic's generation running on another hub is cancelled there; the answer
+        /// > then carries only `topic` and `state`.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Newsroom_V1_CancelRequest` message.
@@ -1063,7 +1079,9 @@ extension Newsroom_V1_Newsroom {
     /// > The hub. Status codes: INVALID_ARGUMENT for a bad topic name, event, policy or request;
     /// > FAILED_PRECONDITION for publishing to an ended topic or starting a generation on a busy one;
     /// > NOT_FOUND for an unknown topic or generation; RESOURCE_EXHAUSTED for a hub limit or a slow
-    /// > consumer; UNAVAILABLE while shutting down; UNIMPLEMENTED for generations on a hub without them.
+    /// > consumer; UNAVAILABLE while shutting down or when the cross-node broker cannot be reached;
+    /// > UNIMPLEMENTED for generations on a hub without them; UNAUTHENTICATED / PERMISSION_DENIED when the
+    /// > hub checks credentials (`authorization: Bearer <token>` metadata).
     public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 
@@ -1188,7 +1206,9 @@ extension Newsroom_V1_Newsroom {
         /// > Source IDL Documentation:
         /// >
         /// > Cancels a generation (by id, or the one running on a topic): the upstream request is aborted and
-        /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none.
+        /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none. With
+        /// > hubs sharing topics, a topic's generation running on another hub is cancelled there; the answer
+        /// > then carries only `topic` and `state`.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Newsroom_V1_CancelRequest` message.
@@ -1423,7 +1443,9 @@ extension Newsroom_V1_Newsroom.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Cancels a generation (by id, or the one running on a topic): the upstream request is aborted and
-    /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none.
+    /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none. With
+    /// > hubs sharing topics, a topic's generation running on another hub is cancelled there; the answer
+    /// > then carries only `topic` and `state`.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Newsroom_V1_CancelRequest` message.
@@ -1650,7 +1672,9 @@ extension Newsroom_V1_Newsroom.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Cancels a generation (by id, or the one running on a topic): the upstream request is aborted and
-    /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none.
+    /// > viewers receive `stream_complete` with FINISH_REASON_CANCELLED. NOT_FOUND if there is none. With
+    /// > hubs sharing topics, a topic's generation running on another hub is cancelled there; the answer
+    /// > then carries only `topic` and `state`.
     ///
     /// - Parameters:
     ///   - message: request message to send.

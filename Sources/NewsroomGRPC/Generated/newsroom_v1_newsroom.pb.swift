@@ -391,6 +391,16 @@ public nonisolated struct Newsroom_V1_StreamStart: Sendable {
   /// Clears the value of `model`. Subsequent reads from it will return its default value.
   public mutating func clearModel() {self._model = nil}
 
+  /// The shared history's epoch, set by the broker when several hubs share topics (never by a publisher).
+  public var epoch: String {
+    get {_epoch ?? String()}
+    set {_epoch = newValue}
+  }
+  /// Returns true if `epoch` has been explicitly set.
+  public var hasEpoch: Bool {self._epoch != nil}
+  /// Clears the value of `epoch`. Subsequent reads from it will return its default value.
+  public mutating func clearEpoch() {self._epoch = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -398,6 +408,7 @@ public nonisolated struct Newsroom_V1_StreamStart: Sendable {
   fileprivate var _generation: String? = nil
   fileprivate var _provider: String? = nil
   fileprivate var _model: String? = nil
+  fileprivate var _epoch: String? = nil
 }
 
 /// `text_delta`: a fragment of the answer text.
@@ -587,9 +598,22 @@ public nonisolated struct Newsroom_V1_Heartbeat: Sendable {
 
   public var state: Newsroom_V1_TopicState = .unspecified
 
+  /// The shared history's epoch when hubs share topics through a broker: a new epoch means a new
+  /// history (resume points from the old one are gone).
+  public var epoch: String {
+    get {_epoch ?? String()}
+    set {_epoch = newValue}
+  }
+  /// Returns true if `epoch` has been explicitly set.
+  public var hasEpoch: Bool {self._epoch != nil}
+  /// Clears the value of `epoch`. Subsequent reads from it will return its default value.
+  public mutating func clearEpoch() {self._epoch = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _epoch: String? = nil
 }
 
 /// `gap`: events this subscriber did not receive because it could not keep up (`drop_oldest`). No
@@ -1146,7 +1170,7 @@ nonisolated extension Newsroom_V1_Event: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Newsroom_V1_StreamStart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StreamStart"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}generation\0\u{1}provider\0\u{1}model\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}generation\0\u{1}provider\0\u{1}model\0\u{1}epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1157,6 +1181,7 @@ nonisolated extension Newsroom_V1_StreamStart: SwiftProtobuf.Message, SwiftProto
       case 1: try { try decoder.decodeSingularStringField(value: &self._generation) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self._provider) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self._model) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self._epoch) }()
       default: break
       }
     }
@@ -1176,6 +1201,9 @@ nonisolated extension Newsroom_V1_StreamStart: SwiftProtobuf.Message, SwiftProto
     try { if let v = self._model {
       try visitor.visitSingularStringField(value: v, fieldNumber: 3)
     } }()
+    try { if let v = self._epoch {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1183,6 +1211,7 @@ nonisolated extension Newsroom_V1_StreamStart: SwiftProtobuf.Message, SwiftProto
     if lhs._generation != rhs._generation {return false}
     if lhs._provider != rhs._provider {return false}
     if lhs._model != rhs._model {return false}
+    if lhs._epoch != rhs._epoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1482,7 +1511,7 @@ nonisolated extension Newsroom_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Newsroom_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Heartbeat"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}last_seq\0\u{1}state\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}last_seq\0\u{1}state\0\u{1}epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1492,24 +1521,33 @@ nonisolated extension Newsroom_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobu
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.lastSeq) }()
       case 2: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self._epoch) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.lastSeq != 0 {
       try visitor.visitSingularUInt64Field(value: self.lastSeq, fieldNumber: 1)
     }
     if self.state != .unspecified {
       try visitor.visitSingularEnumField(value: self.state, fieldNumber: 2)
     }
+    try { if let v = self._epoch {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Newsroom_V1_Heartbeat, rhs: Newsroom_V1_Heartbeat) -> Bool {
     if lhs.lastSeq != rhs.lastSeq {return false}
     if lhs.state != rhs.state {return false}
+    if lhs._epoch != rhs._epoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

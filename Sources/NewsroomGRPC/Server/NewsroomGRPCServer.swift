@@ -43,13 +43,14 @@ public final class NewsroomGRPCServer: Sendable {
     ///   - generations: Runs generations; `nil` answers the generation methods with `UNIMPLEMENTED`.
     ///   - eventLoopGroup: The loops of the connections and of the subscriptions; the app's group.
     ///   - authorizer: Checks each call's credentials and rights; `nil` (the default) lets every call through.
+    ///   - broker: Shares topics with other hub nodes; `nil` (the default) for a single node.
     ///   - logger: Where the server logs (levels up to `info`).
     ///   - metricsFactory: Where the port's metrics go (see ``NewsroomGRPCServer`` and the module overview);
     ///     the process-wide factory by default.
     public init(
         configuration: Configuration, hub: Hub, generations: (any GenerationService)?,
         eventLoopGroup: MultiThreadedEventLoopGroup = .singleton, authorizer: (any GRPCAuthorizer)? = nil,
-        logger: Logger, metricsFactory: (any MetricsFactory)? = nil
+        broker: (any Broker)? = nil, logger: Logger, metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
@@ -57,7 +58,7 @@ public final class NewsroomGRPCServer: Sendable {
         let connectionLoops = ConnectionLoops(metrics: metrics)
         self.service = NewsroomService(
             hub: hub, generations: generations, eventLoopGroup: eventLoopGroup,
-            subscriberBufferBytes: configuration.subscriberBufferBytes, authorizer: authorizer,
+            subscriberBufferBytes: configuration.subscriberBufferBytes, authorizer: authorizer, broker: broker,
             connectionLoops: connectionLoops, metrics: metrics, logger: logger)
         self.health = HealthService(statuses: [
             "": .serving, Newsroom_V1_Newsroom.descriptor.fullyQualifiedService: .serving,

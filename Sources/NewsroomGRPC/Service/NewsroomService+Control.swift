@@ -54,6 +54,22 @@ extension NewsroomService {
             guard TopicName.isValid(topic) else { throw RPCError(HubError.invalidTopicName(topic)) }
             _ = try await self.authorize(.cancel, topic: topic, method: "CancelGeneration", metadata: request.metadata)
             info = await generations.cancel(topic: topic)
+            if info == nil, let broker = self.broker {
+                // Not running here: the broker asks the node that runs it (or ends the topic).
+                let snapshot: Topic.Snapshot?
+                do {
+                    snapshot = try await broker.cancelTopic(topic)
+                } catch {
+                    throw RPCError(error)
+                }
+                if snapshot != nil {
+                    var remote = Newsroom_V1_Generation()
+                    remote.topic = topic
+                    remote.state = .cancelled
+                    remote.finishReason = .cancelled
+                    return remote
+                }
+            }
             guard let info else {
                 throw RPCError(code: .notFound, newsroomCode: "not_found", message: "no generation runs on '\(topic)'")
             }

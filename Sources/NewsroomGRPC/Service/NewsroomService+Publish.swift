@@ -67,7 +67,14 @@ extension NewsroomService {
                 throw failure(RPCError(code: .invalidArgument, newsroomCode: "invalid_event", message: error.message))
             }
             do {
-                let receipt = try self.hub.publish(payload, to: topic!)
+                // With a broker, the event is sequenced and stored for every node; this node's viewers
+                // receive it through its mirror.
+                let receipt =
+                    if let broker = self.broker {
+                        try await broker.publish([payload], to: topic!, owner: nil)
+                    } else {
+                        try self.hub.publish(payload, to: topic!)
+                    }
                 if count == 0 { firstSeq = receipt.firstSeq }
                 lastSeq = receipt.lastSeq
                 count += 1

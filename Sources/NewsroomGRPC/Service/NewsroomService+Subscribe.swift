@@ -57,6 +57,16 @@ extension NewsroomService {
         logger[metadataKey: "newsroom.rpc"] = "Subscribe"
         logger[metadataKey: "newsroom.topic"] = "\(topic)"
 
+        if let broker = self.broker, !broker.isMirrored(topic) {
+            // The first viewer of this topic on this node: mirror the shared topic (live events and
+            // history) before attaching, as the HTTP API does.
+            do {
+                try await broker.prepareSubscription(to: topic)
+            } catch {
+                logger.debug("subscription refused", metadata: ["newsroom.code": "\(error.code)"])
+                throw RPCError(error)
+            }
+        }
         let sink = GRPCSubscriptionSink(eventLoop: loop, maxBufferedBytes: self.subscriberBufferBytes)
         let hub = self.hub
         let format = self.format

@@ -23,6 +23,7 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
     let authorizer: (any GRPCAuthorizer)?
     /// The loops of the open connections, when the service runs in a ``NewsroomGRPCServer``.
     let connectionLoops: ConnectionLoops?
+    let broker: (any Broker)?
     let metrics: GRPCMetrics?
     let logger: Logger
     private let shuttingDown = Atomic<Bool>(false)
@@ -35,21 +36,24 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
     ///   - subscriberBufferBytes: The bytes a subscription buffers between its loop and its call before
     ///     it counts as slow and the hub's queue and policy take over. Default 64 KiB.
     ///   - authorizer: Checks each call's credentials and rights; `nil` lets every call through.
+    ///   - broker: Shares topics with other hub nodes (publishes go through it, subscriptions mirror the
+    ///     shared topic first); `nil` for a single node.
     ///   - logger: Where the service logs (levels up to `info`; never event content).
     public convenience init(
         hub: Hub, generations: (any GenerationService)?, eventLoopGroup: any EventLoopGroup,
-        subscriberBufferBytes: Int = 64 << 10, authorizer: (any GRPCAuthorizer)? = nil, logger: Logger
+        subscriberBufferBytes: Int = 64 << 10, authorizer: (any GRPCAuthorizer)? = nil, broker: (any Broker)? = nil,
+        logger: Logger
     ) {
         self.init(
             hub: hub, generations: generations, eventLoopGroup: eventLoopGroup,
-            subscriberBufferBytes: subscriberBufferBytes, authorizer: authorizer, connectionLoops: nil, metrics: nil,
-            logger: logger)
+            subscriberBufferBytes: subscriberBufferBytes, authorizer: authorizer, broker: broker, connectionLoops: nil,
+            metrics: nil, logger: logger)
     }
 
     init(
         hub: Hub, generations: (any GenerationService)?, eventLoopGroup: any EventLoopGroup,
-        subscriberBufferBytes: Int, authorizer: (any GRPCAuthorizer)?, connectionLoops: ConnectionLoops?,
-        metrics: GRPCMetrics?, logger: Logger
+        subscriberBufferBytes: Int, authorizer: (any GRPCAuthorizer)?, broker: (any Broker)?,
+        connectionLoops: ConnectionLoops?, metrics: GRPCMetrics?, logger: Logger
     ) {
         guard let format = hub.format(named: GRPCFrameEncoder.defaultName) else {
             preconditionFailure("the hub has no '\(GRPCFrameEncoder.defaultName)' wire format; add GRPCFrameEncoder()")
@@ -61,6 +65,7 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
         self.subscriberBufferBytes = max(1, subscriberBufferBytes)
         self.authorizer = authorizer
         self.connectionLoops = connectionLoops
+        self.broker = broker
         self.metrics = metrics
         self.logger = logger
     }

@@ -22,7 +22,9 @@ extension RPCError {
         case .topicEnded, .nothingAfterEnd: code = .failedPrecondition
         case .topicLimitReached, .subscriberLimitReached: code = .resourceExhausted
         case .topicNotFound: code = .notFound
-        case .shuttingDown: code = .unavailable
+        case .shuttingDown, .brokerUnavailable: code = .unavailable
+        case .notOwner: code = .failedPrecondition
+        case .outOfSequence: code = .aborted
         default: code = .internalError
         }
         self.init(code: code, newsroomCode: error.code.name, message: error.message)

@@ -17,8 +17,8 @@ struct SubscriptionTests {
             try await Task.sleep(for: .milliseconds(100))
             _ = try await hub.publish(answer(30, from: 20) + [end], to: "order")
             let received = try await events
-            #expect(received.map(\.seq) == Array(1...52))
-            #expect(text(of: received) == (0..<50).map { "t\($0) " }.joined())
+            #expect(received.first?.seq == 1 && received.first?.type == .streamStart)
+            expectExactAnswer(received, lastSeq: 52, text: (0..<50).map { "t\($0) " }.joined())
             #expect(received.last?.type == .streamComplete)
         }
     }
@@ -47,8 +47,7 @@ struct SubscriptionTests {
             }
             await proxy.stop()
             #expect(cuts == 2)
-            #expect(received.map(\.seq) == Array(1...46))
-            #expect(text(of: received) == (0..<45).map { "t\($0) " }.joined())
+            expectExactAnswer(received, lastSeq: 46, text: (0..<45).map { "t\($0) " }.joined())
         }
     }
 
@@ -60,7 +59,8 @@ struct SubscriptionTests {
             var options = SubscriptionOptions()
             options.after = 3
             let received = try await collect(try hub.subscribe(to: "after", transport: transport, options: options))
-            #expect(received.map(\.seq) == [4, 5, 6])
+            #expect((received.first?.seq ?? 0) > 3)
+            expectExactAnswer(received, lastSeq: 6, text: "t3 t4 ")
         }
     }
 

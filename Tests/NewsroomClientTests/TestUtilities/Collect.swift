@@ -1,5 +1,6 @@
 import NewsroomClient
 import NewsroomCore
+import Testing
 
 /// The transports every subscription test runs over.
 let transports: [Subscription.Transport] = [.sse, .webSocket]
@@ -26,4 +27,16 @@ func collect(_ subscription: Subscription) async throws -> [Event] {
         events.append(event)
     }
     return events
+}
+
+/// Checks that `events` are an exact answer: seqs strictly increasing up to `lastSeq` (a replay may
+/// merge runs of deltas into one event carrying the run's last seq) and exactly `text`.
+func expectExactAnswer(
+    _ events: [Event], lastSeq: Int, text expected: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    let seqs = events.compactMap(\.seq)
+    #expect(seqs.count == events.count, "events without a seq", sourceLocation: sourceLocation)
+    #expect(zip(seqs, seqs.dropFirst()).allSatisfy { $0 < $1 }, "seqs \(seqs)", sourceLocation: sourceLocation)
+    #expect(seqs.last == lastSeq, sourceLocation: sourceLocation)
+    #expect(text(of: events) == expected, sourceLocation: sourceLocation)
 }

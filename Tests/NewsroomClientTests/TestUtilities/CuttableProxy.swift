@@ -2,26 +2,24 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A TCP proxy on 127.0.0.1:0 in front of a server. ``cut()`` closes every open connection at once, as
-/// a dropped network would; new connections keep working. Glue handlers after swift-nio's
+/// A TCP proxy on 127.0.0.1:0 in front of a server. ``cut()`` closes every open connection at once, in
+/// the middle of whatever was streaming, as a dropped network would; new connections keep working. Glue handlers after swift-nio's
 /// `NIOConnectProxy` example.
 final class CuttableProxy: Sendable {
     let port: Int
     private let server: any Channel
-    private let open: Mutex<[ObjectIdentifier: any Channel]>
+    private let registry: Registry
 
-    private init(server: any Channel, open: Mutex<[ObjectIdentifier: any Channel]>) {
+    private init(server: any Channel, registry: Registry) {
         self.server = server
         self.port = server.localAddress!.port!
-        self.open = open
+        self.registry = registry
     }
 
     static func start(targetPort: Int, group: any EventLoopGroup) async throws -> CuttableProxy {
-        let open = Mutex<[ObjectIdentifier: any Channel]>([:])
-        let registry = Registry(open: open)
+        let registry = Registry()
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.autoRead, value: false)
             .childChannelInitializer { inbound in
                 registry.add(inbound)
                 return ClientBootstrap(group: inbound.eventLoop)
@@ -29,27 +27,22 @@ final class CuttableProxy: Sendable {
                     .flatMap { outbound in
                         registry.add(outbound)
                         let (a, b) = GlueHandler.matchedPair()
-                        return inbound.pipeline.addHandler(a).flatMap { outbound.pipeline.addHandler(b) }.map {
-                            inbound.read()
-                        }
+                        // The accepted channel is registered (and starts reading) once this completes.
+                        return inbound.pipeline.addHandler(a).flatMap { outbound.pipeline.addHandler(b) }
                     }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return CuttableProxy(server: server, open: open)
+        return CuttableProxy(server: server, registry: registry)
     }
 
     /// Closes every connection open through the proxy; returns how many sockets were closed.
     @discardableResult
     func cut() -> Int {
-        let channels = self.open.withLock { open in
+        let channels = self.registry.open.withLock { open in
             defer { open.removeAll() }
             return Array(open.values)
         }
-        for channel in channels {
-            // SO_LINGER 0: an RST, as when the network goes away, not a polite FIN.
-            _ = channel.setOption(.socketOption(.so_linger), value: linger(l_onoff: 1, l_linger: 0))
-            channel.close(promise: nil)
-        }
+        for channel in channels { channel.close(promise: nil) }
         return channels.count
     }
 
@@ -58,8 +51,8 @@ final class CuttableProxy: Sendable {
         try? await self.server.close()
     }
 
-    private struct Registry: Sendable {
-        let open: Mutex<[ObjectIdentifier: any Channel]>
+    private final class Registry: Sendable {
+        let open = Mutex<[ObjectIdentifier: any Channel]>([:])
         func add(_ channel: any Channel) {
             let id = ObjectIdentifier(channel)
             self.open.withLock { $0[id] = channel }

@@ -38,6 +38,8 @@ struct GRPCFrameEncoderTests {
                     usage: Usage(inputTokens: 3, outputTokens: nil)))),
         Event(seq: 11, topic: "t", timestamp: at, payload: .streamComplete(StreamComplete(finishReason: .cancelled))),
         Event(seq: nil, topic: "t", timestamp: at, payload: .heartbeat(Heartbeat(lastSeq: 11, state: .ended))),
+        Event(seq: nil, topic: "t", timestamp: at, payload: .heartbeat(Heartbeat(lastSeq: 0, state: .waiting, epoch: "e2"))),
+        Event(seq: 12, topic: "t", timestamp: at, payload: .streamStart(StreamStart(provider: "p", epoch: "e1"))),
         Event(seq: nil, topic: "t", timestamp: at, payload: .gap(Gap(from: 3, to: 9))),
     ]
 

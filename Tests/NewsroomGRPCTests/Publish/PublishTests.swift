@@ -149,6 +149,9 @@ import Testing
         cases.append(("tool_call without name", publishRequest("bad", tool)))
         cases.append(("stream_complete without finish_reason", publishRequest("bad", completeEvent(.unspecified))))
         cases.append(("unknown finish_reason", publishRequest("bad", completeEvent(.UNRECOGNIZED(77)))))
+        var epoch = Newsroom_V1_Event()
+        epoch.streamStart.epoch = "e1"
+        cases.append(("stream_start with an epoch", publishRequest("bad", epoch)))
         var error = Newsroom_V1_Event()
         error.error.code = "Not Snake"
         cases.append(("error code not snake_case", publishRequest("bad", error)))

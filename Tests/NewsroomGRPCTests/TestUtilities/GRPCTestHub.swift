@@ -94,6 +94,7 @@ func withGRPCTestHub<Result: Sendable>(
     configureGRPC: (inout NewsroomGRPCServer.Configuration) -> Void = { _ in },
     generations: (any GenerationService)? = nil,
     authorizer: (any GRPCAuthorizer)? = nil,
+    broker: (any Broker)? = nil,
     metrics: RecordingMetricsFactory = RecordingMetricsFactory(),
     _ body: (GRPCTestHub) async throws -> Result
 ) async throws -> Result {
@@ -106,8 +107,8 @@ func withGRPCTestHub<Result: Sendable>(
     configuration.host = "127.0.0.1"
     configuration.port = 0
     let outcome = await serve(
-        configuration: configuration, hub: hub, generations: generations, authorizer: authorizer, group: group,
-        logger: logger, metrics: metrics, body)
+        configuration: configuration, hub: hub, generations: generations, authorizer: authorizer, broker: broker,
+        group: group, logger: logger, metrics: metrics, body)
     // Everything that runs on the group has stopped by now.
     try await group.shutdownGracefully()
     return try outcome.get()
@@ -115,12 +116,12 @@ func withGRPCTestHub<Result: Sendable>(
 
 private func serve<Result: Sendable>(
     configuration: NewsroomGRPCServer.Configuration, hub: Hub, generations: (any GenerationService)?,
-    authorizer: (any GRPCAuthorizer)?, group: MultiThreadedEventLoopGroup, logger: Logger,
+    authorizer: (any GRPCAuthorizer)?, broker: (any Broker)?, group: MultiThreadedEventLoopGroup, logger: Logger,
     metrics: RecordingMetricsFactory, _ body: (GRPCTestHub) async throws -> Result
 ) async -> Swift.Result<Result, any Error> {
     let server = NewsroomGRPCServer(
         configuration: configuration, hub: hub, generations: generations, eventLoopGroup: group,
-        authorizer: authorizer, logger: logger, metricsFactory: metrics)
+        authorizer: authorizer, broker: broker, logger: logger, metricsFactory: metrics)
     return await withTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try? await server.run() }
         let outcome: Swift.Result<Result, any Error>
