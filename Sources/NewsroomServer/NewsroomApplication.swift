@@ -9,6 +9,7 @@ import NIOPosix
 import NewsroomAuth
 import NewsroomBroker
 import NewsroomCore
+import NewsroomGRPC
 import NewsroomHTTP
 import NewsroomTesting
 import NewsroomUpstream
@@ -39,6 +40,8 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
     public struct Started: Sendable {
         /// The HTTP listener's address.
         public var httpAddress: SocketAddress
+        /// The gRPC listener's port (on the HTTP listener's host), or `nil` when gRPC is off.
+        public var grpcPort: Int?
         /// The hub (for in-process publishers and tests).
         public var hub: Hub
     }
@@ -60,9 +63,9 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
         self.onStarted = onStarted
     }
 
-    /// The hub's wire formats: SSE as HTTP/1.1 chunks, bare SSE (HTTP/2), WebSocket frames.
+    /// The hub's wire formats: SSE as HTTP/1.1 chunks, bare SSE (HTTP/2), WebSocket frames, gRPC messages.
     public static func encoders() -> [any FrameEncoder] {
-        [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder()]
+        [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder(), GRPCFrameEncoder()]
     }
 
     public func run() async throws {
@@ -121,7 +124,39 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
             try? await group.shutdownGracefully()
             throw error
         }
-        self.onStarted(Started(httpAddress: address, hub: hub))
+        // The gRPC port: the same hub, generations, broker, tokens and certificate as the HTTP port.
+        var grpc: (server: NewsroomGRPCServer, task: Task<Void, any Error>, port: Int)?
+        if let port = self.configuration.effectiveGRPCPort {
+            var grpcConfiguration = NewsroomGRPCServer.Configuration.defaults
+            grpcConfiguration.host = self.configuration.http.host
+            grpcConfiguration.port = port
+            grpcConfiguration.tls = self.configuration.http.tls.map {
+                .init(certificatePath: $0.certificateChainPath, privateKeyPath: $0.privateKeyPath)
+            }
+            let server = NewsroomGRPCServer(
+                configuration: grpcConfiguration, hub: hub, generations: generations, eventLoopGroup: group,
+                authorizer: authenticator.map { TokenGRPCAuthorizer(authenticator: $0) }, broker: broker,
+                logger: self.logger)
+            // The one long-running task of the composition root besides the service group's: grpc-swift's
+            // server runs until it is shut down.
+            let task = Task { try await server.run() }
+            do {
+                grpc = (server, task, try await server.listeningPort())
+            } catch {
+                // Usually the port is taken: run() failed to bind, and its error says so.
+                server.shutdown()
+                let failure: any Error =
+                    if case .failure(let runError) = await task.result { runError } else { error }
+                await generations.shutdown()
+                await broker?.shutdown()
+                await hub.shutdown()
+                await http.shutdown()
+                try? await replay?.stop()
+                try? await group.shutdownGracefully()
+                throw failure
+            }
+        }
+        self.onStarted(Started(httpAddress: address, grpcPort: grpc?.port, hub: hub))
 
         await withTaskGroup(of: Void.self) { tasks in
             if let demo = self.demo {
@@ -152,12 +187,16 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
             try? await gracefulShutdown()
             self.logger.info("shutting down")
             http.markDraining()
+            grpc?.server.shutdown()
             tasks.cancelAll()
         }
         await generations.shutdown()
         await broker?.shutdown()
         await hub.shutdown()
         await http.shutdown()
+        if let grpc, case .failure(let error) = await grpc.task.result {
+            self.logger.warning("the grpc server ended with an error", metadata: ["error": "\(error)"])
+        }
         try? await replay?.stop()
         try? await group.shutdownGracefully()
         self.logger.info("stopped")

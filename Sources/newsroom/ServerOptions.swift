@@ -8,6 +8,7 @@ import NewsroomServer
 struct ServerOptions: ParsableArguments {
     @Option(help: "The address to bind (default 127.0.0.1).") var host: String?
     @Option(help: "The HTTP port (default 8080).") var port: Int?
+    @Option(help: "The gRPC port (default 50051, or a free one with --port 0; 0 switches gRPC off).") var grpcPort: Int?
     @Option(help: "A JSON config file (also NEWSROOM_CONFIG).") var config: String?
     @Option(help: "Seconds of silence before a subscriber gets a heartbeat (default 15; fractions allowed).")
     var heartbeatInterval: Double?
@@ -43,6 +44,7 @@ struct ServerOptions: ParsableArguments {
         }
         set("host", self.host.map { .string($0) })
         set("port", self.port.map { .int($0) })
+        set("grpc.port", self.grpcPort.map { .int($0) })
         set("heartbeatInterval", self.heartbeatInterval.map { .double($0) })
         set("defaultPolicy", self.defaultPolicy.map { .string($0) })
         set("queue.maxEvents", self.queueMaxEvents.map { .int($0) })

@@ -295,3 +295,69 @@ def test_tls_with_the_http_ports_certificate(stubs, tmp_path):
             assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     finally:
         hub.stop()
+
+
+def test_tokens_on_the_grpc_port(stubs):
+    """The same tokens as HTTP, in the `authorization` metadata: none or a bad one → UNAUTHENTICATED, a
+    token without the capability → PERMISSION_DENIED, an expiring token ends the subscription."""
+    import time
+
+    jwt = pytest.importorskip("jwt", reason="PyJWT is not installed")
+    secret = "a-grpc-test-secret-of-enough-length-0123"
+
+    def token(expires_in=600, **claims):
+        return jwt.encode({"sub": "svc", "exp": int(time.time()) + expires_in, **claims}, secret, algorithm="HS256")
+
+    def auth(t):
+        return (("authorization", f"Bearer {t}"),)
+
+    hub = GRPCHub(["--auth-hs256-secret", secret])
+    try:
+        with grpc.insecure_channel(hub.grpc_target) as channel:
+            stub = stubs.rpc.NewsroomStub(channel)
+            pb = stubs.pb
+            request = pb.SubscribeRequest(topic="room")
+
+            with pytest.raises(grpc.RpcError) as missing:
+                list(stub.Subscribe(request, timeout=10))
+            assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            with pytest.raises(grpc.RpcError) as forged:
+                list(stub.Subscribe(request, timeout=10, metadata=auth(token()[:-4] + "AAAA")))
+            assert forged.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert token() not in forged.value.details()
+
+            viewer = token(subscribe=["room"])
+            with pytest.raises(grpc.RpcError) as denied:
+                stub.Publish(iter([pb.PublishRequest(topic="room", event=text_event(pb, "x"))]),
+                             timeout=10, metadata=auth(viewer))
+            assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            with pytest.raises(grpc.RpcError) as other_topic:
+                list(stub.Subscribe(pb.SubscribeRequest(topic="elsewhere"), timeout=10, metadata=auth(viewer)))
+            assert other_topic.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            with pytest.raises(grpc.RpcError) as listing:
+                stub.ListTopics(pb.ListTopicsRequest(), timeout=10, metadata=auth(viewer))
+            assert listing.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+            backend = token(publish=["room"])
+            summary = stub.Publish(iter([
+                pb.PublishRequest(topic="room", event=text_event(pb, "hello")),
+                pb.PublishRequest(topic="room", event=pb.Event(
+                    stream_complete=pb.StreamComplete(finish_reason=pb.FINISH_REASON_STOP))),
+            ]), timeout=10, metadata=auth(backend))
+            assert (summary.first_seq, summary.last_seq, summary.count) == (1, 2, 2)
+            events = list(stub.Subscribe(request, timeout=10, metadata=auth(viewer)))
+            assert [e.seq for e in events] == [1, 2] and events[0].text_delta.text == "hello"
+            admin = token(admin=True)
+            assert "room" in [t.name for t in stub.ListTopics(pb.ListTopicsRequest(), timeout=10,
+                                                               metadata=auth(admin)).topics]
+
+            # A token that expires while subscribed ends the call with UNAUTHENTICATED (exp plus the
+            # hub's 30 s leeway, so the token is issued already 29 s past its exp).
+            short = token(expires_in=-29, subscribe=["live"])
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as expired:
+                list(stub.Subscribe(pb.SubscribeRequest(topic="live"), timeout=15, metadata=auth(short)))
+            assert expired.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert time.monotonic() - started < 10
+    finally:
+        hub.stop()

@@ -18,6 +18,7 @@ extension NewsroomConfiguration {
     /// Keys (environment variable in brackets; a JSON config file uses the same dotted keys as nested
     /// objects, e.g. `{"http": {"maxBodyBytes": 1048576}}`):
     /// - `host` [`NEWSROOM_HOST`], `port` [`NEWSROOM_PORT`], `threads` [`NEWSROOM_THREADS`]
+    /// - `grpc.port` [`NEWSROOM_GRPC_PORT`] (default 50051; 0 switches gRPC off)
     /// - `heartbeatInterval` seconds [`NEWSROOM_HEARTBEAT_INTERVAL`], `defaultPolicy` [`NEWSROOM_DEFAULT_POLICY`]
     /// - `queue.maxEvents`, `queue.maxBytes` [`NEWSROOM_QUEUE_MAX_EVENTS`, `NEWSROOM_QUEUE_MAX_BYTES`]
     /// - `history.maxEvents`, `history.maxBytes`, `history.maxTotalBytes`, `history.retention` seconds
@@ -37,6 +38,10 @@ extension NewsroomConfiguration {
         }
         if let host = reader.string(forKey: "host") { self.http.host = host }
         if let port = reader.int(forKey: "port") { self.http.port = port }
+        if let port = reader.int(forKey: "grpc.port") {
+            guard (0...65_535).contains(port) else { throw ConfigurationError("grpc.port must be 0...65535 (0: off)") }
+            self.grpcPort = port
+        }
         if let threads = reader.int(forKey: "threads") {
             guard threads > 0 else { throw ConfigurationError("threads must be positive") }
             self.threads = threads

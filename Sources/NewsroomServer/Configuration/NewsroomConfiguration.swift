@@ -12,6 +12,10 @@ public struct NewsroomConfiguration: Sendable {
     public var hub: Hub.Configuration = .defaults
     /// The HTTP listener.
     public var http: HTTPServer.Configuration = .defaults
+    /// The gRPC port: `nil` (the default) for 50051, or an ephemeral port when ``NewsroomHTTP/HTTPServer/Configuration/port``
+    /// is 0 (tests and embedders that ask for free ports get a free gRPC port too); `0` switches gRPC off. It
+    /// binds the HTTP port's host and speaks TLS with the HTTP port's certificate when that is configured.
+    public var grpcPort: Int?
     /// Event-loop threads; the number of cores by default.
     public var threads: Int = System.coreCount
     /// Providers, upstream timeouts, retries and the generation limit.
@@ -36,4 +40,13 @@ public struct NewsroomConfiguration: Sendable {
     }
 
     public init() {}
+
+    /// The gRPC port to bind (0: an ephemeral one), or `nil` when gRPC is off.
+    public var effectiveGRPCPort: Int? {
+        switch self.grpcPort {
+        case nil: self.http.port == 0 ? 0 : 50051
+        case 0?: nil
+        case let port?: port
+        }
+    }
 }
