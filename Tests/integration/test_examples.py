@@ -134,3 +134,84 @@ def test_example_gives_up_on_a_bad_topic_name(hub, transport):
     running = Running(transport, "bad%20name", hub.url)
     assert running.wait(timeout=15) != 0
     assert "400" in running.stderr or "invalid" in running.stderr.lower(), running.stderr
+
+
+# --- Examples/python-grpc: the same answer over the gRPC port -------------------------------------
+
+GRPC_EXAMPLE = ROOT / "Examples" / "python-grpc"
+
+
+@pytest.fixture
+def grpc_example(tmp_path):
+    """subscribe.py next to stubs generated from the repository's .proto, as generate.sh makes them."""
+    pytest.importorskip("grpc_tools", reason="grpcio-tools is not installed")
+    from grpc_support import serve_supports_grpc
+
+    if not serve_supports_grpc():
+        pytest.skip("`newsroom serve` has no gRPC port")
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'Sources' / 'NewsroomGRPC' / 'Protos'}",
+         f"--python_out={tmp_path}", f"--grpc_python_out={tmp_path}", "newsroom/v1/newsroom.proto"],
+        check=True, capture_output=True)
+    (tmp_path / "subscribe.py").write_bytes((GRPC_EXAMPLE / "subscribe.py").read_bytes())
+    return tmp_path / "subscribe.py"
+
+
+@pytest.fixture
+def grpc_hub():
+    from grpc_support import GRPCHub
+
+    hub = GRPCHub(["--heartbeat-interval", "0.3"])
+    hub.port = int(hub.url.rsplit(":", 1)[1])
+    yield hub
+    hub.stop()
+
+
+class RunningGRPC(Running):
+    def __init__(self, script, topic, target):  # noqa: super().__init__ would start the SSE example
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", str(script), topic, target], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.out = bytearray()
+        self.err = bytearray()
+        threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True).start()
+
+
+def test_grpc_example_prints_the_whole_answer_as_published(grpc_hub, grpc_example):
+    topic = "example-grpc"
+    with httpx.Client() as client:
+        events = events_for(ANSWER)
+        half = len(events) // 2
+        publish(client, grpc_hub, topic, events[:half])
+        running = RunningGRPC(grpc_example, topic, grpc_hub.grpc_target)
+        assert wait_until(lambda: len(running.stdout) > 10, timeout=15), running.stderr
+        publish(client, grpc_hub, topic, events[half:] + [{"type": "stream_complete", "finish_reason": "stop"}])
+        assert running.wait() == 0, running.stderr
+    assert running.stdout == ANSWER + "\n"
+    assert running.stderr == ""
+
+
+def test_grpc_example_resumes_after_the_connection_is_cut(grpc_hub, grpc_example):
+    topic = "example-grpc-cut"
+    events = events_for(ANSWER, 3)
+    half = len(events) // 2
+    proxy = CuttableProxy(int(grpc_hub.grpc_target.rsplit(":", 1)[1]))
+    try:
+        with httpx.Client() as client:
+            publish(client, grpc_hub, topic, events[:half])
+            running = RunningGRPC(grpc_example, topic, proxy.url.replace("http://", ""))
+            printed = "".join(e["text"] for e in events[1:half])
+            assert wait_until(lambda: running.stdout == printed, timeout=15), (running.stdout, running.stderr)
+            assert proxy.cut() >= 1
+            publish(client, grpc_hub, topic, events[half : half + 10])  # while it is away
+            assert wait_until(lambda: "resuming after seq" in running.stderr, timeout=15), running.stderr
+            resumed_after = int(re.search(r"resuming after seq (\d+)", running.stderr).group(1))
+            assert resumed_after >= half
+            for start in range(half + 10, len(events), 10):
+                publish(client, grpc_hub, topic, events[start : start + 10])
+                time.sleep(0.02)
+            publish(client, grpc_hub, topic, [{"type": "stream_complete", "finish_reason": "stop"}])
+            assert running.wait() == 0, running.stderr
+    finally:
+        proxy.close()
+    assert running.stdout == ANSWER + "\n", running.stderr
