@@ -25,14 +25,23 @@ public struct TransportMix: Sendable, Hashable, Codable, CustomStringConvertible
 
     public var description: String { self.kind.rawValue }
 
-    /// Whether viewer `index` uses a WebSocket (every odd viewer under ``mixed``).
-    func usesWebSocket(viewer index: Int) -> Bool {
+    /// The transport of viewer `index` (under ``mixed``: SSE, WebSocket and gRPC in turn).
+    func transport(viewer index: Int) -> ViewerTransport {
         switch self.kind {
-        case .ws: true
-        case .mixed: index % 2 == 1
-        case .sse, .grpc: false
+        case .sse: .sse
+        case .ws: .webSocket
+        case .grpc: .grpc
+        case .mixed: [ViewerTransport.sse, .webSocket, .grpc][index % 3]
         }
     }
+
+    /// Whether any viewer uses gRPC.
+    var includesGRPC: Bool { self.kind == .grpc || self.kind == .mixed }
+}
+
+/// How one simulated viewer talks to the server.
+enum ViewerTransport: Sendable {
+    case sse, webSocket, grpc
 }
 
 /// Which server the load tester talks to: the paths it subscribes and publishes on, and how it publishes.
@@ -99,8 +108,10 @@ extension LoadTestRunner {
         public var allowRemote = false
         /// The server being measured. Default ``ServerFlavor/newsroom``.
         public var server: ServerFlavor = .newsroom
-        /// The viewers' transport. Default ``TransportMix/sse`` (`grpc` is not implemented yet).
+        /// The viewers' transport. Default ``TransportMix/sse``.
         public var transport: TransportMix = .sse
+        /// The hub's gRPC port (on the host of ``url``), for gRPC viewers. Default 50051.
+        public var grpcPort: Int = 50051
         /// Simulated viewers. Default 100.
         public var clients = 100
         /// Topics; viewer `i` watches topic `i % topics`. Default 1.
@@ -216,13 +227,10 @@ extension LoadTestRunner {
                 throw .invalidConfiguration("--slow-fraction must be between 0 and 1")
             }
             guard self.slowReadBytesPerSecond >= 0 else { throw .invalidConfiguration("--slow-read-bps must be ≥ 0") }
-            switch self.transport.kind {
-            case .sse, .ws, .mixed: break
-            case .grpc:
-                throw .unsupported(
-                    "--transport grpc: the load tester has only sse and ws viewers so far "
-                        + "(the gRPC viewer is a stub until the hub's gRPC transport lands)")
+            if self.transport.includesGRPC && self.server.kind != .newsroom {
+                throw .invalidConfiguration("--transport grpc and mixed work only against the newsroom hub")
             }
+            guard (1...65_535).contains(self.grpcPort) else { throw .invalidConfiguration("--grpc-port must be 1…65535") }
             if self.generationProvider != nil && self.server.kind != .newsroom {
                 throw .invalidConfiguration("--generation works only against the newsroom hub")
             }

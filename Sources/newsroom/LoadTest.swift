@@ -24,7 +24,8 @@ struct LoadTest: AsyncParsableCommand {
     @Option(help: "The server's base URL (loopback only unless --allow-remote).") var url = "http://127.0.0.1:8080"
     @Flag(help: "Allow a --url that is not a loopback address.") var allowRemote = false
     @Option(help: "The server: newsroom or nchan (nginx with bench/nchan.conf.template).") var target = "newsroom"
-    @Option(help: "Viewers' transport: sse, ws, grpc or mixed (only sse so far).") var transport = "sse"
+    @Option(help: "Viewers' transport: sse, ws, grpc or mixed (a third each).") var transport = "sse"
+    @Option(help: "The hub's gRPC port, on the host of --url (grpc and mixed viewers).") var grpcPort = 50051
     @Option(help: "Simulated viewers.") var clients = 100
     @Option(help: "Topics (viewer i watches topic i % topics).") var topics = 1
     @Option(help: "Events per second per topic (0: publish nothing, an idle-memory run).") var rate: Double = 10
@@ -69,6 +70,7 @@ struct LoadTest: AsyncParsableCommand {
             throw ValidationError("--transport must be sse, ws, grpc or mixed")
         }
         configuration.transport = transport
+        configuration.grpcPort = self.grpcPort
         configuration.clients = self.clients
         configuration.topics = self.topics
         configuration.rate = self.rate

@@ -63,14 +63,16 @@ final class LoadClient: EventStreamDelegate {
     var stormDroppedAt: Int64 = 0
     var stormHead = 0
 
-    /// Whether this viewer uses a WebSocket rather than SSE.
-    let usesWebSocket: Bool
+    /// How this viewer talks to the server.
+    let transport: ViewerTransport
+    /// Whether this viewer uses a WebSocket.
+    var usesWebSocket: Bool { self.transport == .webSocket }
 
-    init(index: Int, topic: Int, isSlow: Bool, usesWebSocket: Bool, loop: LoopContext) {
+    init(index: Int, topic: Int, isSlow: Bool, transport: ViewerTransport, loop: LoopContext) {
         self.index = index
         self.topic = topic
         self.isSlow = isSlow
-        self.usesWebSocket = usesWebSocket
+        self.transport = transport
         self.loop = loop
     }
 
@@ -84,7 +86,7 @@ final class LoadClient: EventStreamDelegate {
     // MARK: EventStreamDelegate
 
     func streamHead(status: Int) {
-        guard status == (self.usesWebSocket ? 101 : 200) else {
+        guard status == (self.transport == .webSocket ? 101 : 200) else {
             self.wantsClose = true
             self.lastError = status == 0 ? "bad_response" : "http_\(status)"
             if status == 204 { self.state = .ended }
@@ -172,6 +174,35 @@ final class LoadClient: EventStreamDelegate {
         // The server ended the response: the topic ended, or the server is shutting down.
         self.wantsClose = true
         if self.loop.shared.sequenceFromEventID { self.state = .ended }
+    }
+
+    /// One gRPC `Event` message: `seq` (0 for heartbeats, gaps and notices), the hub's receive time in
+    /// nanoseconds since 1970, the text of a `text_delta` (where the publisher's marker is), and the code
+    /// of an `error`.
+    func grpcEvent(seq: Int, timestamp: Int64, text: UnsafeRawBufferPointer?, errorCode: String?) {
+        if let errorCode {
+            if errorCode == "resume_unavailable" {
+                self.loop.report.notices += 1
+                if self.inStorm { self.loop.storm.resumeUnavailable += 1 }
+                return
+            }
+            if seq == 0 {
+                self.loop.report.notices += 1
+                return
+            }
+        }
+        guard seq > 0 else { return }
+        // The resume point, as for a WebSocket (`after=`): the seq's digits.
+        self.lastEventID.removeAll(keepingCapacity: true)
+        self.lastEventID.append(contentsOf: String(seq).utf8)
+        self.numericID = seq
+        if self.loop.shared.sequenceFromEventID {
+            self.receive(sequence: seq, sentAt: timestamp)
+        } else if let text {
+            PayloadMarker.scan(text) { sentAt, sequence in
+                self.receive(sequence: sequence, sentAt: sentAt)
+            }
+        }
     }
 
     @inline(__always)

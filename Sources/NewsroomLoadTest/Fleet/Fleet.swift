@@ -39,9 +39,20 @@ final class Fleet: Sendable {
                 }
             }
         }
+        var grpcServer: SocketAddress?
+        if configuration.transport.includesGRPC {
+            do {
+                grpcServer = try SocketAddress.makeAddressResolvingHost(endpoint.host, port: configuration.grpcPort)
+            } catch {
+                throw .serverUnavailable("cannot resolve \(endpoint.host): \(error)")
+            }
+        }
+        let grpcRequests = topicNames.map { GRPCViewerCall.subscribeRequest(topic: $0, policy: configuration.policy) }
         let shared = FleetShared(
             server: server, hostHeader: "\(endpoint.host):\(endpoint.port)", ssePaths: ssePaths,
-            webSocketPaths: webSocketPaths, transport: configuration.transport, sourceAddresses: sources, viewersPerSourceAddress: 5_000,
+            webSocketPaths: webSocketPaths, transport: configuration.transport, grpcServer: grpcServer,
+            grpcAuthority: "\(endpoint.host):\(configuration.grpcPort)", grpcRequests: grpcRequests,
+            sourceAddresses: sources, viewersPerSourceAddress: 5_000,
             sequenceFromEventID: configuration.generationProvider != nil,
             slowReadBytesPerSecond: configuration.slowReadBytesPerSecond, topics: configuration.topics)
         let threads = configuration.threads ?? System.coreCount

@@ -21,6 +21,13 @@ struct FleetShared: Sendable {
     var webSocketPaths: [String]
     /// Which transport each viewer uses.
     var transport: TransportMix
+    /// The hub's gRPC port (same host as ``server``), for gRPC viewers.
+    var grpcServer: SocketAddress?
+    /// The `:authority` of gRPC requests.
+    var grpcAuthority: String
+    /// The serialized `SubscribeRequest` per topic, without `after` (a resume appends it: protobuf
+    /// fields may come in any order).
+    var grpcRequests: [ByteBuffer]
     /// Source addresses to spread viewers over (empty: let the kernel choose).
     var sourceAddresses: [SocketAddress]
     /// Viewers per source address.
@@ -77,7 +84,7 @@ final class LoopContext: @unchecked Sendable {
         for viewer in viewers {
             let client = LoadClient(
                 index: viewer.index, topic: viewer.topic, isSlow: viewer.slow,
-                usesWebSocket: self.shared.transport.usesWebSocket(viewer: viewer.index), loop: self)
+                transport: self.shared.transport.transport(viewer: viewer.index), loop: self)
             self.clients.append(client)
             if viewer.slow { self.slowClients.append(client) }
             self.report.attempted += 1
@@ -95,6 +102,10 @@ final class LoopContext: @unchecked Sendable {
         client.state = .connecting
         client.attempt += 1
         let attempt = client.attempt
+        if client.transport == .grpc {
+            self.connectGRPC(client, resume: resume, attempt: attempt)
+            return
+        }
         var request = ByteBuffer()
         if client.usesWebSocket {
             // RFC 6455 section 4.1; the key is fixed (the load tester does not check the accept value).
@@ -117,16 +128,27 @@ final class LoopContext: @unchecked Sendable {
             }
             request.writeStaticString("\r\n")
         }
-        let bound = NIOLoopBound(client, eventLoop: self.eventLoop)
         let finalRequest = request
+        self.open(client, attempt: attempt, to: self.shared.server) { channel, client in
+            try channel.pipeline.syncOperations.addHandler(LoadConnectionHandler(client: client, request: finalRequest))
+        }
+    }
+
+    /// Connects `client`'s socket to `server` (slow viewers read in small, paced pieces) and sets up its
+    /// pipeline with `configure`; a failed connect counts for the attempt.
+    private func open(
+        _ client: LoadClient, attempt: Int, to server: SocketAddress,
+        configure: @escaping (any Channel, LoadClient) throws -> Void
+    ) {
+        let bound = NIOLoopBound(client, eventLoop: self.eventLoop)
+        let configureBound = NIOLoopBound(configure, eventLoop: self.eventLoop)
         var bootstrap = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(.seconds(10))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        LoadConnectionHandler(client: bound.value, request: finalRequest))
+                    try configureBound.value(channel, bound.value)
                 }
             }
         if client.isSlow {
@@ -138,11 +160,31 @@ final class LoopContext: @unchecked Sendable {
         if let source = self.shared.sourceAddress(for: client.index) {
             bootstrap = bootstrap.bind(to: source)
         }
-        bootstrap.connect(to: self.shared.server).whenFailure { error in
+        bootstrap.connect(to: server).whenFailure { error in
             let client = bound.value
             guard client.attempt == attempt, client.closedAttempt != attempt else { return }
             client.lastError = Self.reason(for: error)
             client.connectionClosed(attempt: attempt)
+        }
+    }
+
+    /// Opens an HTTP/2 connection for a gRPC viewer and its one `Subscribe` call.
+    private func connectGRPC(_ client: LoadClient, resume: Bool, attempt: Int) {
+        guard let server = self.shared.grpcServer else { return }
+        var message = self.shared.grpcRequests[client.topic]
+        if resume, client.numericID > 0 {
+            // Field 2 (`after`), varint.
+            message.writeInteger(UInt8(2 << 3))
+            var value = UInt64(client.numericID)
+            while value >= 0x80 {
+                message.writeInteger(UInt8(truncatingIfNeeded: value) | 0x80)
+                value >>= 7
+            }
+            message.writeInteger(UInt8(value))
+        }
+        let call = GRPCViewerCall(authority: self.shared.grpcAuthority, message: message)
+        self.open(client, attempt: attempt, to: server) { channel, client in
+            try GRPCViewerCall.configure(channel, client: client, call: call)
         }
     }
 

@@ -162,21 +162,25 @@ import Testing
         try configuration.validate()
     }
 
-    @Test func grpcFailsClearlyUntilItExists() throws {
+    @Test func transportsAndTheirShares() throws {
         var configuration = LoadTestRunner.Configuration()
-        configuration.transport = TransportMix("grpc")!
-        #expect(throws: LoadTestError.self) { try configuration.validate() }
-        do {
-            try configuration.validate()
-        } catch {
-            #expect(error.message.contains("only sse and ws"))
-        }
-        for name in ["sse", "ws", "mixed"] {
+        for name in ["sse", "ws", "grpc", "mixed"] {
             configuration.transport = TransportMix(name)!
             try configuration.validate()
         }
-        #expect(TransportMix("mixed")!.usesWebSocket(viewer: 1))
-        #expect(!TransportMix("mixed")!.usesWebSocket(viewer: 2))
+        #expect(TransportMix("nope") == nil)
+        // Under `mixed`, a third of the viewers each.
+        let mixed = TransportMix("mixed")!
+        #expect((0..<6).map { mixed.transport(viewer: $0) } == [.sse, .webSocket, .grpc, .sse, .webSocket, .grpc])
+        #expect(TransportMix("grpc")!.transport(viewer: 1) == .grpc)
+        // gRPC viewers need the hub's gRPC port: not for nchan.
+        configuration.server = .nchan
+        configuration.transport = .grpc
+        #expect(throws: LoadTestError.self) { try configuration.validate() }
+        configuration.transport = .mixed
+        #expect(throws: LoadTestError.self) { try configuration.validate() }
+        configuration.transport = .sse
+        try configuration.validate()
     }
 
     @Test func slowViewersAreSpreadEvenly() {

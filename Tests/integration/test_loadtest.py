@@ -1,0 +1,69 @@
+"""`newsroom loadtest` with gRPC and mixed viewers against the real hub binary (the SSE and WebSocket
+paths are covered by the Swift suite against an in-process hub). Small, bounded runs with assertions
+on counts only: speed is measured by scripts/bench, not here."""
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import BINARY
+from grpc_support import GRPCHub, serve_supports_grpc
+
+pytestmark = pytest.mark.skipif(not serve_supports_grpc(), reason="`newsroom serve` has no gRPC port")
+
+
+@pytest.fixture
+def ghub():
+    hub = GRPCHub(["--heartbeat-interval", "0.5"])
+    yield hub
+    hub.stop()
+
+
+def loadtest(hub, *args):
+    grpc_port = hub.grpc_target.rsplit(":", 1)[1]
+    out = subprocess.run(
+        [str(BINARY), "loadtest", "--url", hub.url, "--grpc-port", grpc_port, "--json", "--quiet",
+         "--threads", "2", "--idle-settle", "0.2", "--timeout", "90", *args],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "mixed"])
+def test_every_viewer_receives_every_event_once(ghub, transport):
+    result = loadtest(ghub, "--transport", transport, "--clients", "60", "--topics", "2", "--rate", "20",
+                      "--duration", "2")
+    assert result["transport"] == transport
+    assert (result["attempted"], result["established"], result["failed"]) == (60, 60, 0)
+    assert 0 < result["published"] <= 80
+    assert result["expected"] == 30 * result["published"]
+    assert result["received"] == result["expected"]
+    assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0)
+    assert result["p99_ms"] > 0
+
+
+def test_grpc_reconnect_storm_resumes_without_loss(ghub):
+    result = loadtest(ghub, "--transport", "grpc", "--clients", "40", "--rate", "50", "--duration", "3",
+                      "--reconnect-storm")
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    assert result["received"] == result["expected"] > 0
+    storm = result["storm"]
+    assert storm["dropped"] == 40 and storm["resumed"] == 40 and storm["recovered"] == 40
+    assert storm["resume_unavailable"] == 0
+
+
+def test_grpc_slow_viewers_are_reported_apart(ghub):
+    result = loadtest(ghub, "--transport", "grpc", "--clients", "40", "--rate", "20", "--duration", "2",
+                      "--slow-fraction", "0.25", "--slow-read-bps", "4000")
+    assert result["established"] == 40
+    # The fast viewers lose nothing, whatever the slow ones do.
+    assert result["fast"]["clients"] == 30 and result["fast"]["lost"] == 0
+    assert result["slow"]["clients"] == 10
+
+
+def test_grpc_viewers_need_the_newsroom_target():
+    out = subprocess.run([str(BINARY), "loadtest", "--transport", "grpc", "--target", "nchan", "--clients", "1"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert "only against the newsroom hub" in out.stderr
