@@ -9,6 +9,9 @@ enum BrokerScripts {
     /// stream max length, retention ms, epoch placeholder token, '1' if the batch ends the topic, '1' to
     /// SPUBLISH (cluster), then one JSON tail per event (the event JSON without its opening `{"seq":N,`).
     /// Returns `{first seq, last seq, epoch}`, or an error `TOPIC_ENDED` / `NOT_OWNER`.
+    ///
+    /// The live message is `epoch:<epoch>` then one event JSON per line, so that every mirror knows
+    /// which history the events belong to (a new epoch: the store lost the topic and it began again).
     static let publish = RedisScript(
         """
         local meta, stream, lease = KEYS[1], KEYS[2], KEYS[3]
@@ -43,10 +46,11 @@ enum BrokerScripts {
         if terminal then redis.call('HDEL', meta, 'owner') end
         redis.call('PEXPIRE', meta, retention)
         redis.call('PEXPIRE', stream, retention)
+        local message = 'epoch:' .. epoch .. '\\n' .. table.concat(out, '\\n')
         if sharded then
-          redis.call('SPUBLISH', channel, table.concat(out, '\\n'))
+          redis.call('SPUBLISH', channel, message)
         else
-          redis.call('PUBLISH', channel, table.concat(out, '\\n'))
+          redis.call('PUBLISH', channel, message)
         end
         return {first, head, epoch}
         """)
@@ -64,6 +68,7 @@ enum BrokerScripts {
         if redis.call('HGET', meta, 'state') ~= 'streaming' then return 0 end
         if not redis.call('HGET', meta, 'owner') then return 0 end
         if redis.call('EXISTS', lease) == 1 then return 0 end
+        local epoch = redis.call('HGET', meta, 'epoch') or ''
         local head = tonumber(redis.call('HGET', meta, 'head') or '0')
         local first = head + 1
         local out = {}
@@ -77,10 +82,11 @@ enum BrokerScripts {
         redis.call('HDEL', meta, 'owner')
         redis.call('PEXPIRE', meta, retention)
         redis.call('PEXPIRE', stream, retention)
+        local message = 'epoch:' .. epoch .. '\\n' .. table.concat(out, '\\n')
         if sharded then
-          redis.call('SPUBLISH', channel, table.concat(out, '\\n'))
+          redis.call('SPUBLISH', channel, message)
         else
-          redis.call('PUBLISH', channel, table.concat(out, '\\n'))
+          redis.call('PUBLISH', channel, message)
         end
         return first
         """)

@@ -53,8 +53,8 @@ public final class RedisBroker: Broker, Sendable {
     }
 
     enum Phase {
-        /// Reading the history; live events that arrive meanwhile wait here.
-        case syncing([Event])
+        /// Reading the history; live events that arrive meanwhile wait here (with their epoch).
+        case syncing([Event], epoch: String?)
         case live
     }
 
@@ -213,7 +213,7 @@ public final class RedisBroker: Broker, Sendable {
                 }
                 events.append(Event(seq: Int(first) + offset, topic: topic, timestamp: timestamp, payload: stamped))
             }
-            self.ingest(events, topic: topic)
+            self.deliverLive(events, epoch: epoch, topic: topic)
         }
         return Topic.PublishReceipt(topic: topic, firstSeq: Int(first), lastSeq: Int(last))
     }
@@ -235,7 +235,7 @@ public final class RedisBroker: Broker, Sendable {
                 return mirror.task
             }
             let task = Task { try await self.sync(topic) }
-            state.mirrors[topic] = Mirror(phase: .syncing([]), task: task, idleSince: nil)
+            state.mirrors[topic] = Mirror(phase: .syncing([], epoch: nil), task: task, idleSince: nil)
             return task
         }
         guard let task else { return }
@@ -259,13 +259,13 @@ public final class RedisBroker: Broker, Sendable {
         }
         try await self.catchUp(topic, checkEpoch: true)
         // Live events that arrived while reading the history; duplicates are skipped by seq.
-        let buffered: [Event] = self.state.withLock { state in
-            guard case .syncing(let events)? = state.mirrors[topic]?.phase else { return [] }
+        let (buffered, epoch) = self.state.withLock { state -> ([Event], String?) in
+            guard case .syncing(let events, let epoch)? = state.mirrors[topic]?.phase else { return ([], nil) }
             state.mirrors[topic]?.phase = .live
             state.mirrors[topic]?.task = nil
-            return events
+            return (events, epoch)
         }
-        if !buffered.isEmpty { self.ingest(buffered, topic: topic) }
+        if !buffered.isEmpty { self.deliverLive(buffered, epoch: epoch, topic: topic) }
         self.logger.debug("topic mirrored", metadata: ["newsroom.topic": "\(topic)"])
     }
 
@@ -330,21 +330,64 @@ public final class RedisBroker: Broker, Sendable {
         }
         guard let topic = self.topic(ofChannel: channel) else { return }
         var events: [Event] = []
+        var epoch: String?
+        let marker = Array("epoch:".utf8)
         for line in payload.readableBytesView.split(separator: UInt8(ascii: "\n")) {
-            if let event = try? EventDecoder.decodeBroadcast(line) { events.append(event) }
-        }
-        guard !events.isEmpty else { return }
-        let live = self.state.withLock { state -> Bool in
-            switch state.mirrors[topic]?.phase {
-            case .syncing(var buffered)?:
-                buffered.append(contentsOf: events)
-                state.mirrors[topic]?.phase = .syncing(buffered)
-                return false
-            case .live?: return true
-            case nil: return false
+            if line.starts(with: marker) {
+                epoch = String(decoding: line.dropFirst(marker.count), as: UTF8.self)
+            } else if let event = try? EventDecoder.decodeBroadcast(line) {
+                events.append(event)
             }
         }
-        if live { self.ingest(events, topic: topic) }
+        guard !events.isEmpty else { return }
+        self.deliverLive(events, epoch: epoch?.isEmpty == false ? epoch : nil, topic: topic)
+    }
+
+    /// Live events for a mirror (a message from the topic's channel, or this node's own publish), with the
+    /// epoch of the history they were stored in. A copy mirrored before the topic's first publish has no
+    /// epoch yet and takes this one; a copy of another epoch (the store restarted empty and the topic
+    /// began again) is rebuilt from the shared history first — its viewers get `history_lost` — instead
+    /// of skipping the new events as duplicates of the old seqs.
+    func deliverLive(_ events: [Event], epoch: String?, topic: String) {
+        let local = self.hub.snapshot(ofTopic: topic)?.epoch
+        let stale = epoch != nil && local != nil && local != epoch
+        enum Action { case none, ingest, resync }
+        let action = self.state.withLock { state -> Action in
+            switch state.mirrors[topic]?.phase {
+            case .syncing(var buffered, let bufferedEpoch)?:
+                buffered.append(contentsOf: events)
+                state.mirrors[topic]?.phase = .syncing(buffered, epoch: epoch ?? bufferedEpoch)
+                return .none
+            case .live?:
+                guard stale else { return .ingest }
+                state.mirrors[topic]?.phase = .syncing(events, epoch: epoch)
+                state.mirrors[topic]?.task = Task {
+                    do {
+                        try await self.sync(topic)
+                    } catch {
+                        // Could not rebuild: forget the copy; its viewers reconnect and mirror it anew.
+                        self.state.withLock { state in
+                            if case .syncing? = state.mirrors[topic]?.phase { state.mirrors[topic] = nil }
+                        }
+                        self.hub.resetTopic(named: topic)
+                        throw error
+                    }
+                }
+                return .resync
+            case nil:
+                return .none
+            }
+        }
+        switch action {
+        case .none:
+            return
+        case .ingest:
+            if let epoch, local == nil { try? self.hub.setEpoch(epoch, ofTopic: topic) }
+            self.ingest(events, topic: topic)
+        case .resync:
+            self.logger.info(
+                "topic began a new epoch in the broker; resyncing", metadata: ["newsroom.topic": "\(topic)"])
+        }
     }
 
     /// After a reconnect the client has resubscribed; every mirror catches up (and checks its epoch).
