@@ -143,6 +143,9 @@ let package = Package(
         .target(
             name: "NewsroomClient",
             dependencies: [
+                "NewsroomGRPC",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 "NewsroomCore",
                 "NewsroomWire",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -181,6 +184,7 @@ let package = Package(
         .target(
             name: "NewsroomTesting",
             dependencies: [
+                "NewsroomGRPC",
                 "NewsroomCore",
                 "NewsroomWire",
                 "NewsroomClient",
@@ -329,6 +333,18 @@ let package = Package(
             dependencies: ["NewsroomFuzzTargets"],
             path: "Fuzz/NewsroomFuzzTests",
             resources: [.copy("Corpus")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NewsroomClientTests",
+            dependencies: [
+                "NewsroomCore",
+                "NewsroomClient",
+                "NewsroomGRPC",
+                "NewsroomTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

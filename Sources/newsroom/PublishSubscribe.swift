@@ -64,15 +64,25 @@ struct Subscribe: AsyncParsableCommand {
     @Flag(help: "Print the assembled answer text instead of event JSON.") var text = false
     @Option(help: "Resume after this seq.") var after: Int?
     @Option(help: "Slow-consumer policy: coalesce, drop_oldest, disconnect.") var policy: String?
+    @Option(help: "sse, ws or grpc.") var transport = "sse"
+    @Option(help: "The hub's gRPC port, on the host of --url (with --transport grpc).") var grpcPort = 50051
 
     func run() async throws {
         guard let (host, port) = Self.hostAndPort(self.url) else {
             throw ValidationError("--url must look like http://HOST:PORT")
         }
+        let transport: Subscription.Transport
+        switch self.transport {
+        case "sse": transport = .sse
+        case "ws", "websocket": transport = .webSocket
+        case "grpc": transport = .grpc(port: self.grpcPort)
+        default: throw ValidationError("--transport must be sse, ws or grpc")
+        }
         var options = SubscriptionOptions()
         options.after = self.after
         options.policy = self.policy
-        for try await event in SSESubscription(host: host, port: port, topic: self.topic, options: options) {
+        let subscription = Subscription(host: host, port: port, topic: self.topic, transport: transport, options: options)
+        for try await event in subscription {
             if self.text {
                 switch event.payload {
                 case .textDelta(let delta): FileHandleOutput.stdout(delta.text)

@@ -17,8 +17,8 @@ import NewsroomCore
 /// ```
 ///
 /// Whatever the transport, the sequence delivers each stored event once, in `seq` order, across any
-/// number of reconnections; it ends after the topic's end. See ``SSESubscription`` and
-/// ``WebSocketSubscription`` for each transport's details.
+/// number of reconnections; it ends after the topic's end. See ``SSESubscription``,
+/// ``WebSocketSubscription`` and ``GRPCSubscription`` for each transport's details.
 public struct Subscription: AsyncSequence, Sendable {
     public typealias Element = Event
 
@@ -27,6 +27,7 @@ public struct Subscription: AsyncSequence, Sendable {
         enum Kind: Hashable, Sendable {
             case sse
             case webSocket
+            case grpc(port: Int)
         }
         let kind: Kind
 
@@ -34,11 +35,14 @@ public struct Subscription: AsyncSequence, Sendable {
         public static let sse = Transport(kind: .sse)
         /// WebSocket: `GET /v1/topics/{topic}/ws`, resuming with `?after=`.
         public static let webSocket = Transport(kind: .webSocket)
+        /// gRPC on the hub's gRPC port (default 50051), resuming with `after`; see ``GRPCSubscription``.
+        public static func grpc(port: Int = 50051) -> Transport { Transport(kind: .grpc(port: port)) }
 
         public var description: String {
             switch self.kind {
             case .sse: "sse"
             case .webSocket: "websocket"
+            case .grpc: "grpc"
             }
         }
     }
@@ -52,9 +56,9 @@ public struct Subscription: AsyncSequence, Sendable {
 
     /// - Parameters:
     ///   - host: The hub's host, e.g. `127.0.0.1`.
-    ///   - port: The hub's HTTP port.
+    ///   - port: The hub's HTTP port (``Transport/grpc(port:)`` names the gRPC port).
     ///   - topic: The topic to follow.
-    ///   - transport: ``Transport/sse`` (default) or ``Transport/webSocket``.
+    ///   - transport: ``Transport/sse`` (default), ``Transport/webSocket`` or ``Transport/grpc(port:)``.
     ///   - options: Resume point, policy, reconnection.
     ///   - group: The event loops for the connections.
     public init(
@@ -78,6 +82,9 @@ public struct Subscription: AsyncSequence, Sendable {
             WebSocketSubscription(
                 host: self.host, port: self.port, topic: self.topic, options: self.options, group: self.group
             ).makeAsyncIterator()
+        case .grpc(let port):
+            GRPCSubscription(host: self.host, port: port, topic: self.topic, options: self.options, group: self.group)
+                .makeAsyncIterator()
         }
     }
 }

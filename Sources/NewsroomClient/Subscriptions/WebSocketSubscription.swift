@@ -96,6 +96,15 @@ public struct WebSocketSubscription: AsyncSequence, Sendable {
             }
             return (try? await promise.futureResult.get()) ?? .ended
         }
+        // The hub may send the 101, the replay, its close frame and FIN in one read: the connection can
+        // close before the frame handler saw it go. Settle on the close too (a promise completes once;
+        // whichever comes first wins, and the resume position drops any event delivered twice).
+        channel.closeFuture.whenComplete { _ in
+            promise.succeed(
+                state.terminal
+                    ? .ended
+                    : .failed(WebSocketSubscriptionError(closeCode: nil), receivedAny: state.receivedAny))
+        }
         return await withTaskCancellationHandler {
             (try? await promise.futureResult.get()) ?? .ended
         } onCancel: {

@@ -61,6 +61,9 @@ public final class WebSocketClientHandler: ChannelInboundHandler, RemovableChann
         case .connectionClose:
             var data = frame.unmaskedData
             self.closeCode = data.readInteger(as: UInt16.self).map(Int.init) ?? 1005
+            // The session is over once the peer closed: report it now rather than at channelInactive,
+            // which this handler may not see when the close arrived in the same read as the 101.
+            self.finish(nil)
             // Echo the close (RFC 6455 section 5.5.1), then the TCP connection ends.
             self.close(context: context, code: WebSocketErrorCode(codeNumber: self.closeCode!))
         default:

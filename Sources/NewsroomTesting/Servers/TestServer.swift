@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NewsroomCore
+import NewsroomGRPC
 import NewsroomHTTP
 import NewsroomWire
 
@@ -11,6 +12,8 @@ public struct TestServer: Sendable {
     public let server: HTTPServer
     public let group: any EventLoopGroup
     public let port: Int
+    /// The gRPC port, when the server was started with `grpc: true`.
+    public let grpcPort: Int?
     public var host: String { "127.0.0.1" }
     public var baseURL: String { "http://127.0.0.1:\(self.port)" }
 }
@@ -21,18 +24,20 @@ public struct TestServer: Sendable {
 ///   - configureHub: Changes to the hub's defaults (limits, heartbeat interval…).
 ///   - configureHTTP: Changes to the listener's defaults (host and port are forced to loopback:0).
 ///   - generations: An optional generation service.
+///   - grpc: Also serve the hub on a gRPC port (``TestServer/grpcPort``).
 public func withTestServer<Result>(
     threads: Int = 2,
     configureHub: (inout Hub.Configuration) -> Void = { _ in },
     configureHTTP: (inout HTTPServer.Configuration) -> Void = { _ in },
     generations: (any GenerationService)? = nil,
+    grpc: Bool = false,
     logger: Logger = Logger(label: "newsroom.test"),
     _ body: (TestServer) async throws -> Result
 ) async throws -> Result {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     let hub = Hub(
         configuration: .defaults(configure: configureHub),
-        encoders: [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder(), JSONFrameEncoder()],
+        encoders: [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder(), JSONFrameEncoder(), GRPCFrameEncoder()],
         eventLoopGroup: group, logger: logger)
     var http = HTTPServer.Configuration.defaults(configure: configureHTTP)
     http.host = "127.0.0.1"
@@ -40,16 +45,34 @@ public func withTestServer<Result>(
     http.shutdownGracePeriod = .milliseconds(500)
     let server = HTTPServer(configuration: http, hub: hub, generations: generations, eventLoopGroup: group, logger: logger)
     let address = try await server.start()
-    let test = TestServer(hub: hub, server: server, group: group, port: address.port!)
-    do {
-        let result = try await body(test)
+    var grpcServer: (server: NewsroomGRPCServer, task: Task<Void, any Error>)?
+    var grpcPort: Int?
+    if grpc {
+        let server = NewsroomGRPCServer(
+            configuration: .defaults {
+                $0.host = "127.0.0.1"
+                $0.port = 0
+            }, hub: hub, generations: generations, eventLoopGroup: group, logger: logger)
+        let task = Task { try await server.run() }
+        grpcServer = (server, task)
+        grpcPort = try? await server.listeningPort()
+    }
+    func stop() async {
+        if let grpcServer {
+            grpcServer.server.shutdown()
+            _ = await grpcServer.task.result
+        }
         await hub.shutdown()
         await server.shutdown()
+    }
+    let test = TestServer(hub: hub, server: server, group: group, port: address.port!, grpcPort: grpcPort)
+    do {
+        let result = try await body(test)
+        await stop()
         try await group.shutdownGracefully()
         return result
     } catch {
-        await hub.shutdown()
-        await server.shutdown()
+        await stop()
         try? await group.shutdownGracefully()
         throw error
     }

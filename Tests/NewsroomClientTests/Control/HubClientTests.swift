@@ -5,7 +5,7 @@ import NewsroomTesting
 import Synchronization
 import Testing
 
-@Suite("HubClient over loopback")
+@Suite("HubClient over loopback", .serialized, .timeLimit(.minutes(2)))
 struct HubClientTests {
     @Test("publish, list and read topics")
     func topics() async throws {
@@ -23,11 +23,11 @@ struct HubClientTests {
     }
 
     @Test("cancel(topic:) ends the topic for its subscribers", arguments: transports)
-    func cancelTopic(transport: Subscription.Transport) async throws {
-        try await withTestServer { server in
+    func cancelTopic(transport: TestTransport) async throws {
+        try await withTestServer(grpc: true) { server in
             let hub = HubClient(baseURL: server.baseURL)
             _ = try await hub.publish(answer(2), to: "c")
-            let events = Task { try await collect(try hub.subscribe(to: "c", transport: transport)) }
+            let events = Task { try await collect(try hub.subscribe(to: "c", transport: transport.on(server))) }
             for _ in 0..<200 where (try await hub.topic("c"))?.subscribers != 1 {
                 try await Task.sleep(for: .milliseconds(10))
             }

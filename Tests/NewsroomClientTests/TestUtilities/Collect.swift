@@ -1,9 +1,35 @@
 import NewsroomClient
 import NewsroomCore
+import NewsroomTesting
 import Testing
 
+/// A transport of the subscription tests; gRPC's port is known only once the server runs.
+enum TestTransport: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sse, webSocket, grpc
+
+    var testDescription: String { self.rawValue }
+
+    /// The client transport against `server`, with gRPC on `grpcPort` (default: the server's).
+    func on(_ server: TestServer, grpcPort: Int? = nil) -> Subscription.Transport {
+        self.on(grpcPort: grpcPort ?? server.grpcPort ?? 0)
+    }
+
+    func on(grpcPort: Int) -> Subscription.Transport {
+        switch self {
+        case .sse: .sse
+        case .webSocket: .webSocket
+        case .grpc: .grpc(port: grpcPort)
+        }
+    }
+
+    /// The port a proxy in front of `server` must forward to for this transport.
+    func port(of server: TestServer) -> Int {
+        self == .grpc ? server.grpcPort ?? 0 : server.port
+    }
+}
+
 /// The transports every subscription test runs over.
-let transports: [Subscription.Transport] = [.sse, .webSocket]
+let transports = TestTransport.allCases
 
 /// Events of a test answer: `stream_start`, then `count` text deltas `t0 `, `t1 `, …
 func answer(_ count: Int, from: Int = 0) -> [EventPayload] {
