@@ -135,6 +135,7 @@ public final class RedisBroker: Broker, Sendable {
     func cancelKey(_ topic: String) -> String { "\(self.configuration.keyPrefix):{\(topic)}:cancel" }
     func channel(_ topic: String) -> String { "\(self.configuration.keyPrefix):{\(topic)}:live" }
     var controlChannel: String { "\(self.configuration.keyPrefix):control" }
+    func generationKey(_ id: String) -> String { "\(self.configuration.keyPrefix):gen:{\(id)}" }
 
     func topic(ofChannel channel: String) -> String? {
         let prefix = "\(self.configuration.keyPrefix):{"
@@ -466,6 +467,59 @@ public final class RedisBroker: Broker, Sendable {
         _ = try? await self.client.evalSHA(
             BrokerScripts.releaseLease, keys: [self.leaseKey(topic), self.cancelKey(topic)],
             arguments: [.string(self.nodeID)])
+    }
+
+    // MARK: Generations by id
+
+    /// `nr:gen:{id}`: a hash with the generation's state, expiring with the topic's retention.
+    public func recordGeneration(_ info: GenerationInfo) async {
+        let key = self.generationKey(info.id)
+        var fields: [RedisArgument] = [
+            "HSET", .string(key), "topic", .string(info.topic), "provider", .string(info.provider),
+            "state", .string(info.state.rawValue), "queued", .integer(Int(info.queuedAt.millisecondsSince1970)),
+        ]
+        if let model = info.model { fields += ["model", .string(model)] }
+        if let first = info.firstTokenAt { fields += ["first", .integer(Int(first.millisecondsSince1970))] }
+        if let completed = info.completedAt { fields += ["completed", .integer(Int(completed.millisecondsSince1970))] }
+        if let input = info.usage?.inputTokens { fields += ["input", .integer(input)] }
+        if let output = info.usage?.outputTokens { fields += ["output", .integer(output)] }
+        if let finish = info.finishReason { fields += ["finish", .string(finish.rawValue)] }
+        let results = await self.client.pipeline([
+            RedisCommand(fields, routingKey: .string(key)),
+            RedisCommand(
+                ["PEXPIRE", .string(key), .integer(Self.milliseconds(self.configuration.retention))],
+                routingKey: .string(key)),
+        ])
+        if case .failure(let error) = results.first {
+            self.logger.debug("generation record not shared", metadata: ["newsroom.error": "\(error.code)"])
+        }
+    }
+
+    public func generation(_ id: String) async -> GenerationInfo? {
+        guard let fields = try? await self.client.hgetall(self.generationKey(id)),
+            let topic = fields["topic"].map({ String(buffer: $0) }),
+            let provider = fields["provider"].map({ String(buffer: $0) }),
+            let queued = fields["queued"].flatMap({ Int64(String(buffer: $0)) })
+        else { return nil }
+        func string(_ name: String) -> String? { fields[name].map { String(buffer: $0) } }
+        func time(_ name: String) -> Timestamp? {
+            string(name).flatMap(Int64.init).map { Timestamp(millisecondsSince1970: $0) }
+        }
+        let state: GenerationInfo.State =
+            switch string("state") {
+            case "completed": .completed
+            case "cancelled": .cancelled
+            case "failed": .failed
+            default: .running
+            }
+        let input = string("input").flatMap(Int.init)
+        let output = string("output").flatMap(Int.init)
+        return GenerationInfo(
+            id: id, topic: topic, provider: provider, model: string("model"), state: state,
+            queuedAt: Timestamp(millisecondsSince1970: queued), firstTokenAt: time("first"),
+            completedAt: time("completed"),
+            usage: input == nil && output == nil ? nil : Usage(inputTokens: input, outputTokens: output),
+            finishReason: string("finish").flatMap(FinishReason.init(rawValue:)))
     }
 
     public func onCancelRequest(_ handler: @escaping @Sendable (String) async -> Void) {

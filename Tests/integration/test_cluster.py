@@ -311,9 +311,12 @@ def test_a_generation_started_on_a_is_cancelled_through_b(redis, start_node, rep
         generation = r.json()["generation"]
         on_a, on_b = viewers(events_url(a, topic)), viewers(events_url(b, topic))
         before = on_b.until(lambda e: e["type"] == "text_delta", timeout=10)
-        # The generation runs on A only: B does not know its id …
-        assert client.get(f"{b.url}/v1/generations/{generation}").status_code == 404
-        # … but ends its topic, which reaches the node that runs it.
+        # The generation runs on A; B answers for its id from the shared record …
+        remote = client.get(f"{b.url}/v1/generations/{generation}")
+        assert remote.status_code == 200, remote.text
+        assert remote.json()["state"] == "running" and remote.json()["topic"] == topic
+        assert client.get(f"{b.url}/v1/generations/gen_unknown").status_code == 404
+        # … and ends its topic, which reaches the node that runs it.
         started = time.monotonic()
         r = client.delete(f"{b.url}/v1/topics/{topic}")
         assert r.status_code == 200, r.text
@@ -334,11 +337,35 @@ def test_a_generation_started_on_a_is_cancelled_through_b(redis, start_node, rep
             return len(requests) == 1 and requests[0]["client_closed"]
         assert wait_until(aborted, timeout=5), client.get(f"{replay}/__replay/requests").json()
         assert client.get(f"{a.url}/v1/generations/{generation}").json()["state"] == "cancelled"
+        # The owner recorded the end for every node.
+        assert wait_until(
+            lambda: client.get(f"{b.url}/v1/generations/{generation}").json()["state"] == "cancelled", timeout=5)
         # Cancelling again (on either node) is idempotent; a new generation on the ended topic is refused.
         assert client.delete(f"{b.url}/v1/topics/{topic}").json()["state"] == "ended"
         assert client.delete(f"{a.url}/v1/topics/{topic}").json()["state"] == "ended"
         r = client.post(f"{b.url}/v1/generations", json={"provider": "openai", "topic": topic, "request": slow_chat(10)})
         assert r.status_code == 409
+
+
+def test_a_generation_is_cancelled_by_its_id_on_the_other_node(redis, start_node, replay, viewers):
+    """`DELETE /v1/generations/{id}` works on whichever node the load balancer picks."""
+    a = start_node(redis, "a", env=provider_env(replay))
+    b = start_node(redis, "b", env=provider_env(replay))
+    topic = "gen-cancel-by-id"
+    with httpx.Client(timeout=10) as client:
+        r = client.post(f"{a.url}/v1/generations", json={"provider": "openai", "topic": topic, "request": slow_chat(400)})
+        assert r.status_code == 201, r.text
+        generation = r.json()["generation"]
+        on_b = viewers(events_url(b, topic))
+        on_b.until(lambda e: e["type"] == "text_delta", timeout=10)
+        r = client.delete(f"{b.url}/v1/generations/{generation}")
+        assert r.status_code == 200, r.text
+        assert r.json()["state"] == "cancelled" and r.json()["generation"] == generation
+        seen = on_b.until_end(timeout=10)
+        assert seen[-1][1]["type"] == "stream_complete" and seen[-1][1]["finish_reason"] == "cancelled"
+        assert wait_until(lambda: client.get(f"{replay}/__replay/requests").json()[0]["client_closed"], timeout=5)
+        assert client.get(f"{a.url}/v1/generations/{generation}").json()["state"] == "cancelled"
+        assert client.delete(f"{b.url}/v1/generations/gen_unknown").status_code == 404
 
 
 def test_a_second_generation_on_a_topic_running_on_the_other_node_is_refused(redis, start_node, replay):

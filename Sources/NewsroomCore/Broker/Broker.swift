@@ -38,6 +38,22 @@ public protocol Broker: Sendable {
     /// Gives the lease back (the generation ended).
     func releaseLease(of topic: String) async
 
+    /// Shares a generation's state with every node, so that any node can answer for it by id (its state,
+    /// and a cancel that reaches the node running it). Best effort: a failure only makes other nodes
+    /// answer "unknown" for it.
+    func recordGeneration(_ info: GenerationInfo) async
+
+    /// A generation recorded by any node (``recordGeneration(_:)``), or `nil`.
+    func generation(_ id: String) async -> GenerationInfo?
+
     /// Registers what to do when another node asks to cancel the generation this node runs on a topic.
     func onCancelRequest(_ handler: @escaping @Sendable (String) async -> Void)
+}
+
+extension Broker {
+    /// Generations are known only to the node running them.
+    public func recordGeneration(_ info: GenerationInfo) async {}
+
+    /// Generations are known only to the node running them.
+    public func generation(_ id: String) async -> GenerationInfo? { nil }
 }

@@ -39,7 +39,10 @@ extension GenerationManager {
         }
         run.outbox.continuation.finish()
         await forwarder?.value
-        if let broker = self.broker { await broker.releaseLease(of: run.topic) }
+        if let broker = self.broker {
+            await broker.releaseLease(of: run.topic)
+            await broker.recordGeneration(run.info)
+        }
         self.finished(run)
         self.metrics.running.decrement()
         let info = run.info

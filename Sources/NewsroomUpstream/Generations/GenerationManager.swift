@@ -166,6 +166,8 @@ public final class GenerationManager: GenerationService, Sendable {
                     code: .tooManyGenerations, message: error.message,
                     retryAfterSeconds: Self.seconds(self.configuration.busyRetryAfter))
         }
+        // Every node can now answer for this id (GET, and DELETE reaching this node through the broker).
+        await self.broker?.recordGeneration(run.info)
         self.metrics.running.increment()
         run.logger.info("generation started")
         // The generation's span continues the caller's trace (`traceparent`); AsyncHTTPClient makes the
@@ -194,8 +196,28 @@ public final class GenerationManager: GenerationService, Sendable {
 
     public func cancel(generation id: String) async -> GenerationInfo? {
         let (run, finished) = self.registry.withLock { ($0.running[id], $0.finished[id]?.info) }
-        guard let run else { return finished }
+        guard let run else {
+            if let finished { return finished }
+            return await self.cancelElsewhere(generation: id)
+        }
         return await self.cancel(run, reason: .cancelled)
+    }
+
+    /// With a broker, a generation another node runs: its topic is cancelled through the broker, which
+    /// asks that node to abort the upstream request. The answer is the shared record, marked cancelled
+    /// when it was running (the owner records the final state as it ends).
+    private func cancelElsewhere(generation id: String) async -> GenerationInfo? {
+        guard let broker = self.broker, var remote = await broker.generation(id) else { return nil }
+        guard remote.state == .running else { return remote }
+        do {
+            _ = try await broker.cancelTopic(remote.topic)
+        } catch {
+            self.logger.info("cross-node cancel failed", metadata: ["newsroom.hub.error": "\(error.code)"])
+            return remote
+        }
+        remote.state = .cancelled
+        remote.finishReason = .cancelled
+        return remote
     }
 
     public func cancel(topic: String) async -> GenerationInfo? {
@@ -209,7 +231,8 @@ public final class GenerationManager: GenerationService, Sendable {
     public func info(generation id: String) async -> GenerationInfo? {
         self.prune()
         let (run, finished) = self.registry.withLock { ($0.running[id], $0.finished[id]?.info) }
-        return run?.info ?? finished
+        if let local = run?.info ?? finished { return local }
+        return await self.broker?.generation(id)
     }
 
     /// Cancels every running generation (each topic ends with `stream_complete(cancelled)`), waits for
