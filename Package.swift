@@ -218,10 +218,12 @@ let package = Package(
             dependencies: [
                 "NewsroomCore",
                 "NewsroomWire",
+                "NewsroomUpstream",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Fuzz/NewsroomFuzzTargets",
-            swiftSettings: swiftSettings
+            // The upstream decoders' targets too, so their kept crashes are replayed by NewsroomFuzzTests.
+            swiftSettings: swiftSettings + [.define("NEWSROOM_FUZZ_UPSTREAM")]
         ),
         // Built only by scripts/fuzz (with -sanitize=fuzzer, which supplies main); never by the tests.
         .executableTarget(
