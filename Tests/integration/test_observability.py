@@ -166,6 +166,54 @@ def test_a_generation_trace_runs_from_the_callers_traceparent_to_the_upstream_re
         server.shutdown()
 
 
+def test_grpc_calls_are_server_spans_that_continue_the_callers_trace(replay):
+    """traceparent in gRPC metadata: a server span per call (OTel RPC attributes), and StartGeneration's
+    generation and upstream request in the same trace."""
+    grpc = pytest.importorskip("grpc", reason="grpcio is not installed")
+    from grpc_support import GRPCHub, generate_stubs
+
+    stubs = generate_stubs()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OTLPReceiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    OTLPReceiver.spans.clear()
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    metadata = (("traceparent", f"00-{trace_id}-b7ad6b7169203331-01"),)
+    hub = GRPCHub(env={
+        "NEWSROOM_PROVIDER_OPENAI_BASE_URL": replay,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{server.server_port}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "OTEL_SERVICE_NAME": "newsroom-test",
+    })
+    try:
+        pb = stubs.pb
+        with grpc.insecure_channel(hub.grpc_target) as channel:
+            stub = stubs.rpc.NewsroomStub(channel)
+            started = stub.StartGeneration(pb.GenerationRequest(
+                provider="openai", topic="grpc-traced", request='{"model": "m", "messages": []}'),
+                timeout=10, metadata=metadata)
+            assert started.topic == "grpc-traced"
+            events = list(stub.Subscribe(pb.SubscribeRequest(topic="grpc-traced"), timeout=30, metadata=metadata))
+            assert events[-1].WhichOneof("payload") == "stream_complete"
+        seen = httpx.get(f"{replay}/__replay/requests").json()
+        assert [q for q in seen if q["headers"].get("traceparent", "").split("-")[1:2] == [trace_id]]
+
+        def traced():
+            return {s.name for s in OTLPReceiver.spans if s.trace_id.hex() == trace_id}
+        wanted = {"newsroom.v1.Newsroom/StartGeneration", "newsroom.v1.Newsroom/Subscribe", "newsroom.generation", "POST"}
+        assert wait_until(lambda: wanted <= traced(), timeout=10), traced()
+        rpc = next(s for s in OTLPReceiver.spans if s.name == "newsroom.v1.Newsroom/StartGeneration")
+        attributes = {a.key: a.value for a in rpc.attributes}
+        assert attributes["rpc.system"].string_value == "grpc"
+        assert attributes["rpc.service"].string_value == "newsroom.v1.Newsroom"
+        assert attributes["rpc.method"].string_value == "StartGeneration"
+        assert rpc.kind == rpc.SPAN_KIND_SERVER
+        assert rpc.parent_span_id.hex() == "b7ad6b7169203331"
+    finally:
+        hub.stop()
+        server.shutdown()
+
+
 def test_with_no_collector_the_hub_neither_blocks_nor_floods_its_log():
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))

@@ -71,7 +71,7 @@ public final class NewsroomGRPCServer: Sendable {
         self.server = Mutex(
             GRPCServer(
                 transport: transport, services: [self.service, self.health],
-                interceptors: [GRPCMetricsInterceptor(metrics: metrics)]))
+                interceptors: [GRPCTracingInterceptor(), GRPCMetricsInterceptor(metrics: metrics)]))
     }
 
     /// Serves until ``shutdown()`` is called and every call has ended.
