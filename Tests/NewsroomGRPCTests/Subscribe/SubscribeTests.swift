@@ -31,7 +31,7 @@ import Testing
                 async let events = self.collect(client, subscribeRequest("chat"), into: collector)
                 // The replay may merge the two deltas into one event carrying the later seq: wait for seq 3
                 // however it came.
-                try await test.waitUntil("the replay") { collector.events.contains { $0.seq == 3 } }
+                try await test.waitUntil(timeout: .seconds(30), "the replay") { collector.events.contains { $0.seq == 3 } }
                 try test.hub.publish([text(" world"), complete], to: "chat")
                 let all = try await events
                 let seqs = all.map(\.seq)
