@@ -35,6 +35,10 @@ public final class RedisBroker: Broker, Sendable {
         /// Prefix of every key and channel. Default `nr`.
         public var keyPrefix = "nr"
         /// Use sharded Pub/Sub (`SPUBLISH`/`SSUBSCRIBE`), for a Redis Cluster. Default off.
+        ///
+        /// When on and ``url`` names a cluster node, the broker talks to the whole cluster (learned from
+        /// that node): each topic's keys, scripts and shard channel on the node owning its slot, following
+        /// `MOVED`/`ASK`. A server not in cluster mode is used alone, as with the option off.
         public var sharded = false
         /// How long a generation lease lives without renewal (renewed every fifth of it). Default 5 s.
         public var leaseTTL: TimeAmount = .seconds(5)
@@ -75,11 +79,12 @@ public final class RedisBroker: Broker, Sendable {
     public let nodeID: String
     public let configuration: Configuration
     let hub: Hub
-    let client: RedisClient
+    /// One server, or a Redis Cluster with ``Configuration/sharded``.
+    let client: BrokerRedis
     let logger: Logger
     let state = Mutex(State())
 
-    private init(configuration: Configuration, hub: Hub, client: RedisClient, logger: Logger) {
+    private init(configuration: Configuration, hub: Hub, client: BrokerRedis, logger: Logger) {
         self.configuration = configuration
         self.hub = hub
         self.client = client
@@ -96,8 +101,9 @@ public final class RedisBroker: Broker, Sendable {
         let router = PushRouter()
         var redisConfiguration = try RedisClient.Configuration(url: configuration.url)
         redisConfiguration.clientName = "newsroom"
-        let client = try await RedisClient.connect(
-            configuration: redisConfiguration, eventLoopGroup: eventLoopGroup, logger: logger,
+        let client = try await BrokerRedis.connect(
+            configuration: redisConfiguration, sharded: configuration.sharded, eventLoopGroup: eventLoopGroup,
+            logger: logger,
             onPush: { message in router.broker?.received(message) },
             onConnectionEvent: { event in router.broker?.connectionChanged(event) })
         let broker = RedisBroker(configuration: configuration, hub: hub, client: client, logger: logger)
