@@ -312,6 +312,8 @@ def test_demo_streams_a_complete_answer():
     hub = Hub(["demo", "--port", "0", "--tokens-per-second", "400", "--answers", "1"])
     try:
         line = hub.proc.stdout.readline()
+        assert line.startswith("newsroom: grpc listening on 127.0.0.1:")  # the second line: the gRPC port
+        line = hub.proc.stdout.readline()
         assert "demo-1" in line
         curl = hub.proc.stdout.readline().strip()
         assert curl.startswith("curl -N http://127.0.0.1:")
