@@ -333,7 +333,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NewsroomFuzzTests",
-            dependencies: ["NewsroomFuzzTargets"],
+            dependencies: ["NewsroomFuzzTargets", "NewsroomWire"],
             path: "Fuzz/NewsroomFuzzTests",
             resources: [.copy("Corpus")],
             swiftSettings: swiftSettings

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NewsroomWire
 import Testing
 
 @testable import NewsroomFuzzTargets

@@ -16,7 +16,7 @@ public enum SSEClient {
     public static func connect(
         host: String, port: Int, path: String, lastEventID: String? = nil, headers: [(String, String)] = [],
         group: any EventLoopGroup, receiveBufferBytes: Int? = nil, autoRead: Bool = true,
-        localAddress: SocketAddress? = nil, onUpdate: @escaping (SSEClientHandler.Update) -> Void
+        localAddress: SocketAddress? = nil, onUpdate: @escaping @Sendable (SSEClientHandler.Update) -> Void
     ) -> EventLoopFuture<any Channel> {
         let hostHeader = "\(host):\(port)"
         var bootstrap = ClientBootstrap(group: group)

@@ -50,8 +50,9 @@ public enum WebSocketClient {
                         notUpgradingCompletionHandler: { channel in
                             // The refused response is passed on once this completes: read its status.
                             let status = channel.eventLoop.makePromise(of: Int?.self)
-                            return channel.pipeline.addHandler(RefusalRecorder(status: status)).map {
-                                Negotiation.refused(status.futureResult)
+                            return channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(RefusalRecorder(status: status))
+                                return Negotiation.refused(status.futureResult)
                             }
                         })
                     // The hub sends the replay right behind its 101: keep the bytes that follow the

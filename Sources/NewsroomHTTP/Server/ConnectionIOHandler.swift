@@ -78,9 +78,8 @@ final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 let response =
                     "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 5\r\n"
                     + "content-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
-                context.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer(string: response)))).whenComplete { _ in
-                    context.close(promise: nil)
-                }
+                context.writeAndFlush(NIOAny(IOData.byteBuffer(ByteBuffer(string: response)))).assumeIsolated()
+                    .whenComplete { _ in context.close(promise: nil) }
                 return
             }
             self.holdsSlot = true

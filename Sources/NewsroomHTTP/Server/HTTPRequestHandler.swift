@@ -388,7 +388,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 + "content-length: \(body.readableBytes)\r\nconnection: close\r\n\r\n")
         buffer.writeImmutableBuffer(body)
         if let raw = self.rawContext {
-            raw.writeAndFlush(NIOAny(IOData.byteBuffer(buffer))).whenComplete { _ in context.close(promise: nil) }
+            raw.writeAndFlush(NIOAny(IOData.byteBuffer(buffer))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
         } else {
             context.close(promise: nil)
         }
@@ -689,7 +691,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         if keepAlive {
             self.armRequestTimer(context: context)
         } else {
-            end.whenComplete { _ in context.close(promise: nil) }
+            end.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             if reason == .slowConsumer {
                 // A stalled reader may never take the last bytes: don't wait for them.
                 context.close(promise: nil)
@@ -876,7 +878,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.armRequestTimer(context: context)
         } else {
             self.state = .closing
-            done.whenComplete { _ in context.close(promise: nil) }
+            done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
 }

@@ -122,7 +122,7 @@ public struct JSONWriter {
     public static func writeString(_ string: String, to buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt8(ascii: "\""))
         var utf8 = string.utf8
-        let fast = utf8.withContiguousStorageIfAvailable { bytes in
+        let fast: Void? = utf8.withContiguousStorageIfAvailable { bytes in
             Self.writeEscaped(bytes, to: &buffer)
         }
         if fast == nil {

@@ -26,9 +26,12 @@ final class CuttableProxy: Sendable {
                     .connect(host: "127.0.0.1", port: targetPort)
                     .flatMap { outbound in
                         registry.add(outbound)
-                        let (a, b) = GlueHandler.matchedPair()
                         // The accepted channel is registered (and starts reading) once this completes.
-                        return inbound.pipeline.addHandler(a).flatMap { outbound.pipeline.addHandler(b) }
+                        return inbound.eventLoop.makeCompletedFuture {
+                            let (a, b) = GlueHandler.matchedPair()
+                            try inbound.pipeline.syncOperations.addHandler(a)
+                            try outbound.pipeline.syncOperations.addHandler(b)
+                        }
                     }
             }
             .bind(host: "127.0.0.1", port: 0).get()
