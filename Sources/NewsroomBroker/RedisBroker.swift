@@ -475,6 +475,18 @@ public final class RedisBroker: Broker, Sendable {
             arguments: [.string(self.nodeID)])
     }
 
+    public func sharedSnapshot(ofTopic topic: String) async throws(HubError) -> Topic.Snapshot? {
+        let exists: Bool
+        do {
+            exists = try await self.client.send("EXISTS", .string(self.metaKey(topic))).int == 1
+        } catch {
+            throw Self.hubError(error)
+        }
+        guard exists else { return nil }
+        try await self.prepareSubscription(to: topic)
+        return self.hub.snapshot(ofTopic: topic)
+    }
+
     // MARK: Generations by id
 
     /// `nr:gen:{id}`: a hash with the generation's state, expiring with the topic's retention.

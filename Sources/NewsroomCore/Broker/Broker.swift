@@ -46,6 +46,11 @@ public protocol Broker: Sendable {
     /// A generation recorded by any node (``recordGeneration(_:)``), or `nil`.
     func generation(_ id: String) async -> GenerationInfo?
 
+    /// The state of a shared topic this node does not hold yet: it is mirrored (as for a first viewer)
+    /// and its local snapshot returned; `nil` if the topic exists on no node. Its `subscribers` are this
+    /// node's.
+    func sharedSnapshot(ofTopic topic: String) async throws(HubError) -> Topic.Snapshot?
+
     /// Registers what to do when another node asks to cancel the generation this node runs on a topic.
     func onCancelRequest(_ handler: @escaping @Sendable (String) async -> Void)
 }
@@ -56,4 +61,7 @@ extension Broker {
 
     /// Generations are known only to the node running them.
     public func generation(_ id: String) async -> GenerationInfo? { nil }
+
+    /// Topics are known only to the node that holds them.
+    public func sharedSnapshot(ofTopic topic: String) async throws(HubError) -> Topic.Snapshot? { nil }
 }

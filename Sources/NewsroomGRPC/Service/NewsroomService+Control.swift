@@ -164,10 +164,16 @@ extension NewsroomService {
         let message = request.message
         guard TopicName.isValid(message.topic) else { throw RPCError(HubError.invalidTopicName(message.topic)) }
         _ = try await self.authorize(.subscribe, topic: message.topic, method: "GetTopic", metadata: request.metadata)
-        guard let snapshot = self.hub.snapshot(ofTopic: message.topic) else {
-            throw RPCError(HubError.topicNotFound(message.topic))
+        if let snapshot = self.hub.snapshot(ofTopic: message.topic) { return Newsroom_V1_TopicInfo(snapshot) }
+        // Shared through the broker but not held here yet: mirror it, as a first viewer would.
+        let shared: Topic.Snapshot?
+        do {
+            shared = try await self.broker?.sharedSnapshot(ofTopic: message.topic)
+        } catch {
+            throw RPCError(error)
         }
-        return Newsroom_V1_TopicInfo(snapshot)
+        guard let shared else { throw RPCError(HubError.topicNotFound(message.topic)) }
+        return Newsroom_V1_TopicInfo(shared)
     }
 }
 

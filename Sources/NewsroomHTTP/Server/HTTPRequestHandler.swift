@@ -433,10 +433,24 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                     self.cancelTopic(name, head: head, context: context)
                 } else {
                     try self.require(principal, .subscribe, topic: name)
-                    guard let snapshot = self.hub.snapshot(ofTopic: name) else {
+                    if let snapshot = self.hub.snapshot(ofTopic: name) {
+                        self.respond(
+                            context: context, head: head, status: .ok, json: APIJSON.topic(snapshot, allocator: allocator))
+                    } else if let broker = self.shared.broker {
+                        // Shared through the broker but not held here yet: mirror it, as a first viewer would.
+                        self.respondAsync(context: context, head: head) {
+                            let snapshot: Topic.Snapshot?
+                            do throws(HubError) {
+                                snapshot = try await broker.sharedSnapshot(ofTopic: name)
+                            } catch {
+                                throw APIError(error)
+                            }
+                            guard let snapshot else { throw APIError.notFound("no topic named '\(name)'") }
+                            return (.ok, APIJSON.topic(snapshot, allocator: ByteBufferAllocator()), [])
+                        }
+                    } else {
                         throw APIError.notFound("no topic named '\(name)'")
                     }
-                    self.respond(context: context, head: head, status: .ok, json: APIJSON.topic(snapshot, allocator: allocator))
                 }
             case .topicEvents(let name):
                 try Self.validateTopic(name)
