@@ -63,15 +63,19 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
         self.onStarted = onStarted
     }
 
-    /// The hub's wire formats: SSE as HTTP/1.1 chunks, bare SSE (HTTP/2), WebSocket frames, gRPC messages.
-    public static func encoders() -> [any FrameEncoder] {
-        [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder(), GRPCFrameEncoder()]
+    /// The hub's wire formats: SSE as HTTP/1.1 chunks, bare SSE (HTTP/2), WebSocket frames, and gRPC
+    /// messages when the gRPC port is on (each event is encoded once per format and kept in the history,
+    /// so a format nobody can use is not made).
+    public static func encoders(grpc: Bool) -> [any FrameEncoder] {
+        let http: [any FrameEncoder] = [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder()]
+        return grpc ? http + [GRPCFrameEncoder()] : http
     }
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.configuration.threads)
         let hub = Hub(
-            configuration: self.configuration.hub, encoders: Self.encoders(), eventLoopGroup: group,
+            configuration: self.configuration.hub,
+            encoders: Self.encoders(grpc: self.configuration.effectiveGRPCPort != nil), eventLoopGroup: group,
             logger: self.logger)
         var generationsConfiguration = self.configuration.generations
         var replay: ReplayUpstream?

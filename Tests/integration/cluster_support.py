@@ -15,9 +15,10 @@ import threading
 import time
 
 import httpx
+import pytest
 from httpx_sse import connect_sse
 
-from conftest import BINARY
+from conftest import BINARY, stop_process
 
 
 def free_port():
@@ -127,13 +128,8 @@ class RedisServer:
             time.sleep(0.05)
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, sig, timeout)
         self.proc = None
 
     def command(self, *args):
@@ -177,14 +173,7 @@ class Node:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, sig, timeout)
 
     def topic(self, name):
         """This node's view of a topic (its local mirror), or None."""
@@ -347,3 +336,21 @@ class RawSSE:
                         return
         finally:
             writer.close()
+
+
+def events_url(node, topic, query=""):
+    return f"{node.url}/v1/topics/{topic}/events{query}"
+
+
+@pytest.fixture
+def viewers():
+    opened = []
+
+    def open_viewer(url, headers=None):
+        viewer = Viewer(url, headers=headers)
+        opened.append(viewer)
+        return viewer
+
+    yield open_viewer
+    for viewer in opened:
+        viewer.close()

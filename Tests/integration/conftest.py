@@ -16,6 +16,18 @@ BINARY = pathlib.Path(os.environ.get("NEWSROOM_BINARY", ROOT / ".build" / "debug
 SCHEMA = json.loads((ROOT / "schema" / "event.schema.json").read_text())
 
 
+def stop_process(proc, sig=signal.SIGTERM, timeout=15):
+    """Sends `sig` to a child process, waits up to `timeout` s, then kills it; returns its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class Hub:
     """A running `newsroom` process."""
 
@@ -38,14 +50,7 @@ class Hub:
         self.port = int(self.url.rsplit(":", 1)[1])
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, sig, timeout)
 
 
 @pytest.fixture

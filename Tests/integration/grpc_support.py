@@ -11,7 +11,7 @@ import sys
 import tempfile
 import threading
 
-from conftest import BINARY, ROOT
+from conftest import BINARY, ROOT, stop_process
 
 PROTOS = ROOT / "Sources" / "NewsroomGRPC" / "Protos"
 GRPC_LINE = "newsroom: grpc listening on "
@@ -96,11 +96,4 @@ class GRPCHub:
                 self.url = line.strip().split("listening on ")[1]
 
     def stop(self, timeout=15):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, timeout=timeout)

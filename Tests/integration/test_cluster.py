@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from cluster_support import COMPLETE, Node, RawSSE, RedisServer, Viewer, delta, publish, redis_command
+from cluster_support import COMPLETE, Node, RawSSE, RedisServer, delta, events_url, publish, redis_command, viewers  # noqa: F401 (fixture)
 from conftest import BINARY, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
@@ -59,20 +59,6 @@ def pair(redis, start_node):
 
 
 @pytest.fixture
-def viewers():
-    opened = []
-
-    def open_viewer(url, headers=None):
-        viewer = Viewer(url, headers=headers)
-        opened.append(viewer)
-        return viewer
-
-    yield open_viewer
-    for viewer in opened:
-        viewer.close()
-
-
-@pytest.fixture
 def replay():
     proc = subprocess.Popen([str(BINARY), "replay-upstream", "--port", "0", "--event-delay-ms", "20"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -94,8 +80,6 @@ def slow_chat(delay_ms):
             "replay_behavior": f"delay={delay_ms}"}
 
 
-def events_url(node, topic, query=""):
-    return f"{node.url}/v1/topics/{topic}/events{query}"
 
 
 def ids(items):

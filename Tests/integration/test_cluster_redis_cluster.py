@@ -9,12 +9,11 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 
 import httpx
 import pytest
 
-from cluster_support import COMPLETE, Node, Viewer, delta, free_port, publish, redis_command
+from cluster_support import COMPLETE, Node, delta, events_url, free_port, publish, redis_command, viewers  # noqa: F401 (fixture)
 from conftest import wait_until
 
 
@@ -142,22 +141,6 @@ def pair(redis_cluster, tmp_path):
         node.stop()
 
 
-@pytest.fixture
-def viewers():
-    opened = []
-
-    def open_viewer(url, headers=None):
-        viewer = Viewer(url, headers=headers)
-        opened.append(viewer)
-        return viewer
-
-    yield open_viewer
-    for viewer in opened:
-        viewer.close()
-
-
-def events_url(node, topic, query=""):
-    return f"{node.url}/v1/topics/{topic}/events{query}"
 
 
 def ids(items):
