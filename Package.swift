@@ -50,11 +50,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "NewsroomProto",
+            dependencies: [
+                "NewsroomCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            exclude: ["Protos"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "NewsroomWire",
             dependencies: [
                 "NewsroomCore",
+                "NewsroomProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -104,11 +117,37 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "NewsroomControl",
+            dependencies: [
+                "NewsroomCore",
+                "NewsroomAuth",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NewsroomDemo",
+            dependencies: [
+                "NewsroomCore",
+                "NewsroomAuth",
+                "NewsroomControl",
+                "NewsroomWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "NewsroomHTTP",
             dependencies: [
                 "NewsroomCore",
                 "NewsroomWire",
                 "NewsroomAuth",
+                "NewsroomControl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -129,6 +168,9 @@ let package = Package(
             dependencies: [
                 "NewsroomCore",
                 "NewsroomWire",
+                "NewsroomProto",
+                "NewsroomAuth",
+                "NewsroomControl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -138,13 +180,12 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
-            exclude: ["Protos"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "NewsroomClient",
             dependencies: [
-                "NewsroomGRPC",
+                "NewsroomProto",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 "NewsroomCore",
@@ -167,7 +208,8 @@ let package = Package(
                 "NewsroomAuth",
                 "NewsroomBroker",
                 "NewsroomUpstream",
-                "NewsroomTesting",
+                "NewsroomControl",
+                "NewsroomDemo",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -186,6 +228,9 @@ let package = Package(
             name: "NewsroomTesting",
             dependencies: [
                 "NewsroomGRPC",
+                "NewsroomAuth",
+                "NewsroomControl",
+                .product(name: "JWTKit", package: "jwt-kit"),
                 "NewsroomCore",
                 "NewsroomWire",
                 "NewsroomClient",
@@ -202,7 +247,7 @@ let package = Package(
                 "NewsroomCore",
                 "NewsroomWire",
                 "NewsroomClient",
-                "NewsroomGRPC",
+                "NewsroomProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -241,7 +286,7 @@ let package = Package(
                 "NewsroomServer",
                 "NewsroomClient",
                 "NewsroomLoadTest",
-                "NewsroomTesting",
+                "NewsroomDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -280,6 +325,7 @@ let package = Package(
                 "NewsroomWire",
                 "NewsroomUpstream",
                 "NewsroomTesting",
+                "NewsroomDemo",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -292,6 +338,9 @@ let package = Package(
             dependencies: [
                 "NewsroomCore",
                 "NewsroomWire",
+                "NewsroomProto",
+                "NewsroomAuth",
+                "NewsroomControl",
                 "NewsroomGRPC",
                 "NewsroomTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -332,6 +381,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "NewsroomControlTests",
+            dependencies: [
+                "NewsroomCore",
+                "NewsroomAuth",
+                "NewsroomControl",
+                "NewsroomTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "NewsroomFuzzTests",
             dependencies: ["NewsroomFuzzTargets", "NewsroomWire"],
             path: "Fuzz/NewsroomFuzzTests",
@@ -343,6 +406,7 @@ let package = Package(
             dependencies: [
                 "NewsroomCore",
                 "NewsroomClient",
+                "NewsroomProto",
                 "NewsroomGRPC",
                 "NewsroomTesting",
                 .product(name: "NIOCore", package: "swift-nio"),

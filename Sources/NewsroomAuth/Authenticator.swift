@@ -60,18 +60,25 @@ public final class Authenticator: Sendable {
     }
 
     public let configuration: Configuration
-    private let keys: JWTKeyCollection
+    /// One collection per configured key source. jwt-kit's collection keeps a single default key for
+    /// tokens without a `kid`, and each key added without one replaces it; holding the secret, each PEM
+    /// and the JWKS apart lets every one of them sign, as documented.
+    private let keys: [JWTKeyCollection]
     private let cache = Mutex<[String: Result<Principal, AuthError>]>([:])
 
     /// Loads the keys.
     /// - Throws: when a PEM or the JWKS cannot be read as a key.
     public init(configuration: Configuration) async throws {
         self.configuration = configuration
-        let keys = JWTKeyCollection()
+        var collections: [JWTKeyCollection] = []
         if let secret = configuration.hs256Secret {
+            let keys = JWTKeyCollection()
             await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+            collections.append(keys)
         }
         for pem in configuration.publicKeysPEM {
+            let keys = JWTKeyCollection()
+            collections.append(keys)
             if let rsa = try? Insecure.RSA.PublicKey(pem: pem) {
                 await keys.add(rsa: rsa, digestAlgorithm: .sha256)
             } else if let p256 = try? ES256PublicKey(pem: pem) {
@@ -83,9 +90,11 @@ public final class Authenticator: Sendable {
             }
         }
         if let jwks = configuration.jwksJSON {
+            let keys = JWTKeyCollection()
             try await keys.add(jwksJSON: jwks)
+            collections.append(keys)
         }
-        self.keys = keys
+        self.keys = collections
     }
 
     /// The result for a token verified before, without a suspension point (still checked for expiry).
@@ -104,12 +113,13 @@ public final class Authenticator: Sendable {
     /// Verifies a token (signature, time claims, audience, issuer) and returns its principal.
     public func verify(_ token: String) async -> Result<Principal, AuthError> {
         if let cached = self.cachedResult(for: token) { return cached }
-        let result: Result<Principal, AuthError>
-        do {
-            let claims = try await self.keys.verify(token, as: Claims.self)
-            result = self.principal(from: claims)
-        } catch {
-            result = .failure(AuthError(code: .unauthenticated, reason: "invalid_token", message: "the token is not valid"))
+        var result = Result<Principal, AuthError>.failure(
+            AuthError(code: .unauthenticated, reason: "invalid_token", message: "the token is not valid"))
+        for keys in self.keys {
+            if let claims = try? await keys.verify(token, as: Claims.self) {
+                result = self.principal(from: claims)
+                break
+            }
         }
         self.remember(token, result)
         return result
@@ -142,7 +152,7 @@ public final class Authenticator: Sendable {
         self.cache.withLock { cache in
             if cache.count >= self.configuration.cacheSize {
                 // Bounded: drop an arbitrary half rather than track recency per lookup.
-                for key in cache.keys.prefix(cache.count / 2) { cache[key] = nil }
+                for key in cache.keys.prefix(max(1, cache.count / 2)) { cache[key] = nil }
             }
             cache[token] = result
         }

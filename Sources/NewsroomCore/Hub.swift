@@ -295,11 +295,14 @@ public final class Hub: Sendable {
     ///   - policy: The slow-consumer policy; the configured default if `nil`.
     ///   - format: The sink's wire format.
     ///   - sink: Where the frames go.
+    ///   - deadline: When the subscription ends by itself with ``DisconnectReason/tokenExpired`` (the
+    ///     caller's credentials expire then); `nil` for never.
     /// - Throws: ``HubError`` with ``HubError/Code/nothingAfterEnd`` when the topic ended exactly at
     ///   `after`, ``HubError/Code/invalidTopicName``, ``HubError/Code/topicLimitReached``,
     ///   ``HubError/Code/subscriberLimitReached``.
     public func subscribe(
-        to name: String, after: Int?, policy: SlowConsumerPolicy?, format: WireFormat, sink: any SubscriberSink
+        to name: String, after: Int?, policy: SlowConsumerPolicy?, format: WireFormat, sink: any SubscriberSink,
+        until deadline: NIODeadline? = nil
     ) throws(HubError) -> Subscriber {
         let loop = sink.eventLoop
         loop.preconditionInEventLoop()
@@ -355,6 +358,8 @@ public final class Hub: Sendable {
             }
             if attachment.ended {
                 subscriber.close(reason: .streamEnded)
+            } else if let deadline {
+                subscriber.expire(at: deadline)
             }
             return subscriber
         }

@@ -8,10 +8,11 @@ import NIOCore
 import NIOPosix
 import NewsroomAuth
 import NewsroomBroker
+import NewsroomControl
 import NewsroomCore
 import NewsroomGRPC
 import NewsroomHTTP
-import NewsroomTesting
+import NewsroomDemo
 import NewsroomUpstream
 import NewsroomWire
 import Prometheus
@@ -115,9 +116,13 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
         }
         let authenticator: Authenticator? =
             self.configuration.auth.isEnabled ? try await Authenticator(configuration: self.configuration.auth) : nil
+        // The one control service every transport calls.
+        let control = ControlService(
+            hub: hub, generations: generations, broker: broker, authenticator: authenticator,
+            configuration: self.configuration.control, logger: self.logger)
         let http = HTTPServer(
-            configuration: self.configuration.http, hub: hub, generations: generations, eventLoopGroup: group,
-            logger: self.logger, metricsText: metricsText, authenticator: authenticator, broker: broker)
+            configuration: self.configuration.http, control: control, eventLoopGroup: group, logger: self.logger,
+            metricsText: metricsText)
         let address: SocketAddress
         do {
             address = try await http.start()
@@ -138,9 +143,7 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
                 .init(certificatePath: $0.certificateChainPath, privateKeyPath: $0.privateKeyPath)
             }
             let server = NewsroomGRPCServer(
-                configuration: grpcConfiguration, hub: hub, generations: generations, eventLoopGroup: group,
-                authorizer: authenticator.map { TokenGRPCAuthorizer(authenticator: $0) }, broker: broker,
-                logger: self.logger)
+                configuration: grpcConfiguration, control: control, eventLoopGroup: group, logger: self.logger)
             // The one long-running task of the composition root besides the service group's: grpc-swift's
             // server runs until it is shut down.
             let task = Task { try await server.run() }
@@ -164,7 +167,7 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
 
         await withTaskGroup(of: Void.self) { tasks in
             if let demo = self.demo {
-                let reporter = DemoReporter(hub: hub, broker: broker, configuration: demo, logger: self.logger)
+                let reporter = DemoReporter(control: control, configuration: demo, logger: self.logger)
                 let base = "http://\(Self.displayHost(address)):\(address.port ?? self.configuration.http.port)"
                 tasks.addTask {
                     await reporter.run { topic in

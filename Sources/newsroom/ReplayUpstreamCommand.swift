@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
-import NewsroomTesting
+import NewsroomDemo
 
 /// `newsroom replay-upstream`: a fake LLM provider serving recorded streams, for trying generations
 /// and for load tests without keys (see ``ReplayUpstream``).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import NewsroomDemo
 import NewsroomServer
 import NIOCore
 #if canImport(Glibc)

@@ -13,7 +13,7 @@ import threading
 
 from conftest import BINARY, ROOT, stop_process
 
-PROTOS = ROOT / "Sources" / "NewsroomGRPC" / "Protos"
+PROTOS = ROOT / "Sources" / "NewsroomProto" / "Protos"
 GRPC_LINE = "newsroom: grpc listening on "
 
 

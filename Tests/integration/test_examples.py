@@ -150,7 +150,7 @@ def grpc_example(tmp_path):
     if not serve_supports_grpc():
         pytest.skip("`newsroom serve` has no gRPC port")
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'Sources' / 'NewsroomGRPC' / 'Protos'}",
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'Sources' / 'NewsroomProto' / 'Protos'}",
          f"--python_out={tmp_path}", f"--grpc_python_out={tmp_path}", "newsroom/v1/newsroom.proto"],
         check=True, capture_output=True)
     (tmp_path / "subscribe.py").write_bytes((GRPC_EXAMPLE / "subscribe.py").read_bytes())

@@ -98,7 +98,9 @@ def test_a_never_ending_request_body_is_cut_at_the_limit(hostile_hub):
         pass
     answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
-    assert sent < 8 * 1024 * 1024, "the hub should stop reading soon after the limit"
+    # After the 413 the hub reads and drops up to 64 MiB more (a lingering close, so that clients still
+    # sending get the answer), then stops reading.
+    assert sent < 72 * 1024 * 1024, "the hub should stop reading at the lingering bound"
     sock.close()
     side.tick()
     side.finish()

@@ -3,7 +3,7 @@ import GRPCNIOTransportHTTP2
 import NIOCore
 import NIOPosix
 import NewsroomCore
-import NewsroomGRPC
+import NewsroomProto
 import Synchronization
 
 /// A topic's events over the hub's gRPC port (`newsroom.v1.Newsroom/Subscribe`, grpc-swift's HTTP/2

@@ -35,6 +35,10 @@ public struct DisconnectReason: Hashable, Sendable, CustomStringConvertible {
     /// resume from.
     public static let historyLost = DisconnectReason(
         code: "history_lost", message: "the topic's shared history was lost; reconnect", retryable: true)
+    /// The subscriber's credentials expired while it was subscribed: refresh them and resume.
+    public static let tokenExpired = DisconnectReason(
+        code: "token_expired", message: "the token expired; refresh it and resume from the last received id",
+        retryable: true)
     /// The client ended the subscription (closed the connection, reset the stream, unsubscribed).
     public static let clientGone = DisconnectReason(
         code: "client_gone", message: "the client went away", retryable: false, isNormal: true)

@@ -54,6 +54,8 @@ public final class Subscriber: @unchecked Sendable {
     public private(set) var isClosed = false
     /// The position in the shard's list for this topic (for O(1) removal).
     var shardIndex = 0
+    /// Ends the subscription when the caller's credentials expire.
+    private var expiry: Scheduled<Void>?
 
     /// Events written to this subscriber, for the connection's log line.
     public private(set) var delivered = 0
@@ -279,6 +281,13 @@ public final class Subscriber: @unchecked Sendable {
 
     // MARK: Ending
 
+    /// Ends the subscription with ``DisconnectReason/tokenExpired`` at `deadline`.
+    func expire(at deadline: NIODeadline) {
+        self.expiry = self.eventLoop.scheduleTask(deadline: deadline) { [self] in
+            self.close(reason: .tokenExpired)
+        }
+    }
+
     /// Ends the subscription from the transport's side (the client went away or unsubscribed). The sink
     /// is not called back.
     public func cancel() {
@@ -294,6 +303,8 @@ public final class Subscriber: @unchecked Sendable {
     private func end(reason: DisconnectReason, notifySink: Bool) {
         guard !self.isClosed else { return }
         self.isClosed = true
+        self.expiry?.cancel()
+        self.expiry = nil
         self.queue.removeAll()
         self.queuedBytes = 0
         self.shard.remove(self)

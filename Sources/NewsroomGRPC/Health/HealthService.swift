@@ -1,4 +1,5 @@
 import GRPCCore
+import NewsroomProto
 import Synchronization
 
 /// The standard `grpc.health.v1.Health` service (gRPC's "Health Checking Protocol",

@@ -14,7 +14,6 @@ import Synchronization
 final class GRPCMetrics: Sendable {
     let connections: Meter
     private let calls = Mutex<[String: Counter]>([:])
-    private let authFailures = Mutex<[String: Counter]>([:])
     private let factory: any MetricsFactory
 
     init(factory: any MetricsFactory) {
@@ -31,18 +30,6 @@ final class GRPCMetrics: Sendable {
                 label: "newsroom_grpc_calls_total", dimensions: [("method", method), ("code", name)],
                 factory: self.factory)
             counters[key] = counter
-            return counter
-        }
-        counter.increment()
-    }
-
-    func authFailed(_ code: RPCError.Code) {
-        let reason = code == .permissionDenied ? "forbidden" : "unauthenticated"
-        let counter = self.authFailures.withLock { counters in
-            if let counter = counters[reason] { return counter }
-            let counter = Counter(
-                label: "newsroom_auth_failures_total", dimensions: [("reason", reason)], factory: self.factory)
-            counters[reason] = counter
             return counter
         }
         counter.increment()

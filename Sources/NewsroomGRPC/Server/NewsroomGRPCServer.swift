@@ -4,7 +4,10 @@ import GRPCNIOTransportHTTP2
 import Logging
 import NIOCore
 import NIOPosix
+import NewsroomControl
 import NewsroomCore
+import NewsroomProto
+import NewsroomWire
 import Synchronization
 
 /// The hub's gRPC port: ``NewsroomService`` and the standard health service on grpc-swift's HTTP/2
@@ -12,7 +15,8 @@ import Synchronization
 ///
 /// ```swift
 /// let hub = Hub(encoders: [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder(), GRPCFrameEncoder()], …)
-/// let grpc = NewsroomGRPCServer(configuration: .defaults { $0.port = 50051 }, hub: hub, generations: manager,
+/// let control = ControlService(hub: hub, generations: manager)
+/// let grpc = NewsroomGRPCServer(configuration: .defaults { $0.port = 50051 }, control: control,
 ///                               eventLoopGroup: group, logger: logger)
 /// try await withThrowingDiscardingTaskGroup { group in
 ///     group.addTask { try await grpc.run() }
@@ -39,27 +43,23 @@ public final class NewsroomGRPCServer: Sendable {
     /// Creates the server; it listens once ``run()`` is called.
     /// - Parameters:
     ///   - configuration: Address, TLS, keepalive and limits.
-    ///   - hub: The hub; its encoders must include a ``GRPCFrameEncoder``.
-    ///   - generations: Runs generations; `nil` answers the generation methods with `UNIMPLEMENTED`.
+    ///   - control: The control service every call goes through; its hub's encoders must include a
+    ///     ``GRPCFrameEncoder``.
     ///   - eventLoopGroup: The loops of the connections and of the subscriptions; the app's group.
-    ///   - authorizer: Checks each call's credentials and rights; `nil` (the default) lets every call through.
-    ///   - broker: Shares topics with other hub nodes; `nil` (the default) for a single node.
     ///   - logger: Where the server logs (levels up to `info`).
     ///   - metricsFactory: Where the port's metrics go (see ``NewsroomGRPCServer`` and the module overview);
     ///     the process-wide factory by default.
     public init(
-        configuration: Configuration, hub: Hub, generations: (any GenerationService)?,
-        eventLoopGroup: MultiThreadedEventLoopGroup = .singleton, authorizer: (any GRPCAuthorizer)? = nil,
-        broker: (any Broker)? = nil, logger: Logger, metricsFactory: (any MetricsFactory)? = nil
+        configuration: Configuration, control: ControlService, eventLoopGroup: MultiThreadedEventLoopGroup = .singleton,
+        logger: Logger, metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
         let metrics = GRPCMetrics(factory: metricsFactory ?? MetricsSystem.factory)
         let connectionLoops = ConnectionLoops(metrics: metrics)
         self.service = NewsroomService(
-            hub: hub, generations: generations, eventLoopGroup: eventLoopGroup,
-            subscriberBufferBytes: configuration.subscriberBufferBytes, authorizer: authorizer, broker: broker,
-            connectionLoops: connectionLoops, metrics: metrics, logger: logger)
+            control: control, eventLoopGroup: eventLoopGroup, subscriberBufferBytes: configuration.subscriberBufferBytes,
+            connectionLoops: connectionLoops, logger: logger)
         self.health = HealthService(statuses: [
             "": .serving, Newsroom_V1_Newsroom.descriptor.fullyQualifiedService: .serving,
         ])

@@ -1,7 +1,10 @@
 import GRPCCore
 import Logging
 import NIOCore
+import NewsroomAuth
+import NewsroomControl
 import NewsroomCore
+import NewsroomProto
 import SwiftProtobuf
 
 extension NewsroomService {
@@ -12,71 +15,38 @@ extension NewsroomService {
     func startGeneration(
         _ request: ServerRequest<Newsroom_V1_GenerationRequest>, context: ServerContext
     ) async throws -> Newsroom_V1_Generation {
-        let message = request.message
-        let generations = try self.requireGenerations()
-        var generationRequest = try Self.generationRequest(message, metadata: request.metadata)
-        let grant = try await self.authorize(
-            .generate, topic: generationRequest.topic, method: "StartGeneration", metadata: request.metadata)
-        generationRequest.owner = grant.subject
-        do {
-            let info = try await generations.start(generationRequest)
-            self.logger.info(
-                "generation started",
-                metadata: [
-                    "newsroom.rpc": "StartGeneration", "newsroom.topic": "\(info.topic)",
-                    "newsroom.generation": "\(info.id)", "newsroom.upstream.provider": "\(info.provider)",
-                ])
-            return Newsroom_V1_Generation(info)
-        } catch {
-            throw RPCError(error)
-        }
+        let generation = try Self.generationRequest(request.message, metadata: request.metadata)
+        let principal = try await self.caller(request.metadata)
+        return Newsroom_V1_Generation(try await self.call { () async throws(ControlError) in
+            try await self.control.startGeneration(generation, as: principal)
+        })
     }
 
-    /// `CancelGeneration`: `DELETE /v1/generations/{id}`, or the running generation of a topic.
+    /// `CancelGeneration`: `DELETE /v1/generations/{id}`, or `DELETE /v1/topics/{topic}` (the topic's
+    /// running generation is cancelled and the topic ends, on whichever node runs it).
     @Sendable
     func cancelGeneration(
         _ request: ServerRequest<Newsroom_V1_CancelRequest>, context: ServerContext
     ) async throws -> Newsroom_V1_Generation {
-        let message = request.message
-        let generations = try self.requireGenerations()
-        let info: GenerationInfo?
-        switch message.target {
+        let principal = try await self.caller(request.metadata)
+        switch request.message.target {
         case .generation(let id)?:
-            // The right to cancel is per topic: look the generation's topic up first.
-            let topic = await generations.info(generation: id)?.topic
-            _ = try await self.authorize(.cancel, topic: topic, method: "CancelGeneration", metadata: request.metadata)
-            info = topic == nil ? nil : await generations.cancel(generation: id)
-            guard let info else {
-                throw RPCError(code: .notFound, newsroomCode: "not_found", message: "no generation '\(id.prefix(128))'")
-            }
-            return Newsroom_V1_Generation(info)
+            return Newsroom_V1_Generation(try await self.call { () async throws(ControlError) in
+                try await self.control.cancelGeneration(id, as: principal)
+            })
         case .topic(let topic)?:
-            guard TopicName.isValid(topic) else { throw RPCError(HubError.invalidTopicName(topic)) }
-            _ = try await self.authorize(.cancel, topic: topic, method: "CancelGeneration", metadata: request.metadata)
-            info = await generations.cancel(topic: topic)
-            if info == nil, let broker = self.broker {
-                // Not running here: the broker asks the node that runs it (or ends the topic).
-                let snapshot: Topic.Snapshot?
-                do {
-                    snapshot = try await broker.cancelTopic(topic)
-                } catch {
-                    throw RPCError(error)
-                }
-                if snapshot != nil {
-                    var remote = Newsroom_V1_Generation()
-                    remote.topic = topic
-                    remote.state = .cancelled
-                    remote.finishReason = .cancelled
-                    return remote
-                }
+            let cancellation = try await self.call { () async throws(ControlError) in
+                try await self.control.cancelTopic(topic, as: principal)
             }
-            guard let info else {
-                throw RPCError(code: .notFound, newsroomCode: "not_found", message: "no generation runs on '\(topic)'")
-            }
-            return Newsroom_V1_Generation(info)
+            if let generation = cancellation.generation { return Newsroom_V1_Generation(generation) }
+            // No generation ran here (another node's, or none): the topic's end is the answer.
+            var ended = Newsroom_V1_Generation()
+            ended.topic = topic
+            ended.state = .cancelled
+            ended.finishReason = .cancelled
+            return ended
         case nil:
-            throw RPCError(
-                code: .invalidArgument, newsroomCode: "bad_request", message: "set 'generation' or 'topic'")
+            throw RPCError(code: .invalidArgument, newsroomCode: "bad_request", message: "set 'generation' or 'topic'")
         }
     }
 
@@ -85,31 +55,17 @@ extension NewsroomService {
     func getGeneration(
         _ request: ServerRequest<Newsroom_V1_GetGenerationRequest>, context: ServerContext
     ) async throws -> Newsroom_V1_Generation {
-        let message = request.message
-        let generations = try self.requireGenerations()
-        let info = await generations.info(generation: message.generation)
-        _ = try await self.authorize(
-            .subscribe, topic: info?.topic, method: "GetGeneration", metadata: request.metadata)
-        guard let info else {
-            throw RPCError(
-                code: .notFound, newsroomCode: "not_found", message: "no generation '\(message.generation.prefix(128))'"
-            )
-        }
-        return Newsroom_V1_Generation(info)
+        let principal = try await self.caller(request.metadata)
+        let id = request.message.generation
+        return Newsroom_V1_Generation(try await self.call { () async throws(ControlError) in
+            try await self.control.generation(id, as: principal)
+        })
     }
 
-    private func requireGenerations() throws -> any GenerationService {
-        guard let generations = self.generations else {
-            throw RPCError(
-                code: .unimplemented, newsroomCode: "unsupported", message: "generations are not enabled on this hub")
-        }
-        return generations
-    }
-
-    /// The hub's request for a protobuf one, with the rules of `POST /v1/generations`.
+    /// The hub's request for a protobuf one (the JSON form's rules; limits are checked by the control service).
     static func generationRequest(
         _ message: Newsroom_V1_GenerationRequest, metadata: Metadata
-    ) throws -> GenerationRequest {
+    ) throws(RPCError) -> GenerationRequest {
         func bad(_ text: String) -> RPCError {
             RPCError(code: .invalidArgument, newsroomCode: "bad_request", message: text)
         }
@@ -122,25 +78,18 @@ extension NewsroomService {
             throw bad("'request' is not valid JSON: \(error.message)")
         }
         guard case .object = body else { throw bad("'request' must be a JSON object") }
-        var topic: String?
-        if message.hasTopic {
-            guard TopicName.isValid(message.topic) else { throw RPCError(HubError.invalidTopicName(message.topic)) }
-            topic = message.topic
-        }
-        var idle: TimeAmount?
-        if message.hasCancelWhenIdleS {
-            let seconds = message.cancelWhenIdleS
-            guard seconds > 0, seconds <= 86_400 else {
-                throw bad("'cancel_when_idle_s' must be a positive number of seconds, at most 86400")
+        do throws(ControlError) {
+            let idle = message.hasCancelWhenIdleS ? try ControlService.cancelWhenIdle(seconds: message.cancelWhenIdleS) : nil
+            // W3C trace context of the caller, continued upstream as the HTTP API does with its headers.
+            let traceHeaders = ["traceparent", "tracestate"].compactMap { name in
+                metadata[stringValues: name].first(where: { _ in true }).map { (name, $0) }
             }
-            idle = .nanoseconds(Int64(seconds * 1e9))
+            return GenerationRequest(
+                provider: message.provider, body: body, topic: message.hasTopic ? message.topic : nil,
+                cancelWhenIdle: idle, traceHeaders: traceHeaders)
+        } catch {
+            throw RPCError(error)
         }
-        // W3C trace context of the caller, continued upstream as the HTTP API does with its headers.
-        let traceHeaders = ["traceparent", "tracestate"].compactMap { name in
-            metadata[stringValues: name].first(where: { _ in true }).map { (name, $0) }
-        }
-        return GenerationRequest(
-            provider: message.provider, body: body, topic: topic, cancelWhenIdle: idle, traceHeaders: traceHeaders)
     }
 
     // MARK: Topics
@@ -150,9 +99,11 @@ extension NewsroomService {
     func listTopics(
         _ request: ServerRequest<Newsroom_V1_ListTopicsRequest>, context: ServerContext
     ) async throws -> Newsroom_V1_ListTopicsResponse {
-        _ = try await self.authorize(.admin, topic: nil, method: "ListTopics", metadata: request.metadata)
+        let principal = try await self.caller(request.metadata)
         var response = Newsroom_V1_ListTopicsResponse()
-        response.topics = self.hub.snapshots().map(Newsroom_V1_TopicInfo.init)
+        response.topics = try await self.call { () async throws(ControlError) in
+            try self.control.topics(as: principal)
+        }.map(Newsroom_V1_TopicInfo.init)
         return response
     }
 
@@ -161,19 +112,20 @@ extension NewsroomService {
     func getTopic(
         _ request: ServerRequest<Newsroom_V1_GetTopicRequest>, context: ServerContext
     ) async throws -> Newsroom_V1_TopicInfo {
-        let message = request.message
-        guard TopicName.isValid(message.topic) else { throw RPCError(HubError.invalidTopicName(message.topic)) }
-        _ = try await self.authorize(.subscribe, topic: message.topic, method: "GetTopic", metadata: request.metadata)
-        if let snapshot = self.hub.snapshot(ofTopic: message.topic) { return Newsroom_V1_TopicInfo(snapshot) }
-        // Shared through the broker but not held here yet: mirror it, as a first viewer would.
-        let shared: Topic.Snapshot?
-        do {
-            shared = try await self.broker?.sharedSnapshot(ofTopic: message.topic)
+        let principal = try await self.caller(request.metadata)
+        let topic = request.message.topic
+        return Newsroom_V1_TopicInfo(try await self.call { () async throws(ControlError) in
+            try await self.control.topic(topic, as: principal)
+        })
+    }
+
+    /// Runs a control call, turning its error into the call's status.
+    func call<Result>(_ body: () async throws(ControlError) -> Result) async throws(RPCError) -> Result {
+        do throws(ControlError) {
+            return try await body()
         } catch {
             throw RPCError(error)
         }
-        guard let shared else { throw RPCError(HubError.topicNotFound(message.topic)) }
-        return Newsroom_V1_TopicInfo(shared)
     }
 }
 

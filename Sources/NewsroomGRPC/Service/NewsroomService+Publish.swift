@@ -1,6 +1,9 @@
 import GRPCCore
 import Logging
+import NewsroomAuth
+import NewsroomControl
 import NewsroomCore
+import NewsroomProto
 import NewsroomWire
 import SwiftProtobuf
 
@@ -32,6 +35,7 @@ extension NewsroomService {
             return error
         }
 
+        var principal: Principal?
         for try await message in request.messages {
             position += 1
             if let current = topic {
@@ -43,11 +47,12 @@ extension NewsroomService {
                                 "a Publish call publishes to one topic ('\(current)'); open another call for another"))
                 }
             } else {
-                guard TopicName.isValid(message.topic) else {
-                    throw failure(RPCError(HubError.invalidTopicName(message.topic)))
+                do throws(ControlError) {
+                    try ControlService.validateTopic(message.topic)
+                } catch {
+                    throw failure(RPCError(error))
                 }
-                _ = try await self.authorize(
-                    .publish, topic: message.topic, method: "Publish", metadata: request.metadata)
+                principal = try await self.caller(request.metadata)
                 topic = message.topic
             }
             guard message.unknownFields.data.isEmpty else {
@@ -66,15 +71,10 @@ extension NewsroomService {
             } catch {
                 throw failure(RPCError(code: .invalidArgument, newsroomCode: "invalid_event", message: error.message))
             }
-            do {
-                // With a broker, the event is sequenced and stored for every node; this node's viewers
-                // receive it through its mirror.
-                let receipt =
-                    if let broker = self.broker {
-                        try await broker.publish([payload], to: topic!, owner: nil)
-                    } else {
-                        try self.hub.publish(payload, to: topic!)
-                    }
+            do throws(ControlError) {
+                // Access, the publish rate limit and the broker-or-hub choice, as for every transport.
+                let receipt = try await self.control.publish(
+                    [payload], to: topic!, as: principal!, from: Self.clientAddress(context.remotePeer))
                 if count == 0 { firstSeq = receipt.firstSeq }
                 lastSeq = receipt.lastSeq
                 count += 1
@@ -94,5 +94,14 @@ extension NewsroomService {
         summary.lastSeq = UInt64(lastSeq)
         summary.count = UInt64(count)
         return ServerResponse(message: summary)
+    }
+
+    /// The client's address without the port, from grpc-swift's peer string (`ipv4:127.0.0.1:5123`,
+    /// `ipv6:[::1]:5123`): the publish rate-limit key when auth is off, as the HTTP API uses it.
+    static func clientAddress(_ peer: String) -> String {
+        var address = Substring(peer)
+        if let colon = address.firstIndex(of: ":") { address = address[address.index(after: colon)...] }
+        if let port = address.lastIndex(of: ":") { address = address[..<port] }
+        return String(address.trimmingPrefix("[").prefix { $0 != "]" })
     }
 }

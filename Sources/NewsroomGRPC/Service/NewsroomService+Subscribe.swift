@@ -1,7 +1,10 @@
 import GRPCCore
 import Logging
 import NIOCore
+import NewsroomAuth
+import NewsroomControl
 import NewsroomCore
+import NewsroomProto
 
 extension NewsroomService {
     /// `Subscribe`: the history after `after`, then the live events, as the hub's shared frames.
@@ -13,82 +16,60 @@ extension NewsroomService {
     func subscribe(
         request: ServerRequest<Newsroom_V1_SubscribeRequest>, context: ServerContext
     ) async throws -> StreamingServerResponse<EventFrame> {
-        let topic = request.message.topic
-        guard TopicName.isValid(topic) else {
-            throw RPCError(HubError.invalidTopicName(topic))
+        let message = request.message
+        var subscription = SubscriptionRequest(topic: message.topic)
+        do throws(ControlError) {
+            try ControlService.validateTopic(message.topic)
+            switch message.policy {
+            case .unspecified: break
+            case .coalesce: subscription.policy = .coalesce
+            case .dropOldest: subscription.policy = .dropOldest
+            case .disconnect: subscription.policy = .disconnect
+            case .UNRECOGNIZED(let value):
+                throw ControlError.invalidArgument(
+                    "unknown policy \(value); use COALESCE, DROP_OLDEST or DISCONNECT", code: "invalid_policy")
+            }
+            subscription.after = try SubscriptionRequest.resumePoint(message.after)
+        } catch {
+            throw RPCError(error)
         }
-        let policy: SlowConsumerPolicy?
-        switch request.message.policy {
-        case .unspecified: policy = nil
-        case .coalesce: policy = .coalesce
-        case .dropOldest: policy = .dropOldest
-        case .disconnect: policy = .disconnect
-        case .UNRECOGNIZED(let value):
-            throw RPCError(
-                code: .invalidArgument, newsroomCode: "invalid_policy",
-                message: "unknown policy \(value); use COALESCE, DROP_OLDEST or DISCONNECT")
-        }
-        guard request.message.after <= UInt64(Int.max) else {
-            throw RPCError(code: .invalidArgument, newsroomCode: "invalid_resume", message: "'after' is too large")
-        }
-        let after = Int(request.message.after)
         if self.isShuttingDown {
-            throw RPCError(HubError(code: .shuttingDown, message: "the hub is shutting down"))
+            throw RPCError(ControlError(HubError(code: .shuttingDown, message: "the hub is shutting down")))
         }
-        let grant = try await self.authorize(.subscribe, topic: topic, method: "Subscribe", metadata: request.metadata)
+        let principal = try await self.caller(request.metadata)
         // The subscription is made inside the producer, which runs only once the response headers are
         // written: a call that fails before that never leaves a subscriber behind. It lives on the
         // call's connection's loop, and the pump runs there too.
         let loop = self.connectionLoops?.loop(forPeer: context.remotePeer) ?? self.eventLoopGroup.next()
+        let request = subscription
         return StreamingServerResponse { writer in
             try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: loop)) {
-                try await self.stream(
-                    topic: topic, after: after, policy: policy, until: grant.expiresAt, on: loop, to: writer)
+                try await self.stream(request, as: principal, on: loop, to: writer)
             }
             return [:]
         }
     }
 
     private func stream(
-        topic: String, after: Int, policy: SlowConsumerPolicy?, until expiry: Timestamp?, on loop: any EventLoop,
-        to writer: RPCWriter<EventFrame>
+        _ request: SubscriptionRequest, as principal: Principal, on loop: any EventLoop, to writer: RPCWriter<EventFrame>
     ) async throws {
         var logger = self.logger
         logger[metadataKey: "newsroom.rpc"] = "Subscribe"
-        logger[metadataKey: "newsroom.topic"] = "\(topic)"
+        logger[metadataKey: "newsroom.topic"] = "\(request.topic)"
 
-        if let broker = self.broker, !broker.isMirrored(topic) {
-            // The first viewer of this topic on this node: mirror the shared topic (live events and
-            // history) before attaching, as the HTTP API does.
-            do {
-                try await broker.prepareSubscription(to: topic)
-            } catch {
-                logger.debug("subscription refused", metadata: ["newsroom.code": "\(error.code)"])
-                throw RPCError(error)
-            }
-        }
         let sink = GRPCSubscriptionSink(eventLoop: loop, maxBufferedBytes: self.subscriberBufferBytes)
-        let hub = self.hub
-        let format = self.format
         do {
-            try await loop.submit {
-                sink.subscriber = try hub.subscribe(to: topic, after: after, policy: policy, format: format, sink: sink)
-            }.get()
-        } catch let error as HubError {
-            if error.code == .nothingAfterEnd {
+            // The access check, the broker's mirror and the attach, as for every transport.
+            sink.subscriber = try await self.control.subscribe(request, as: principal, format: self.format, sink: sink).get()
+        } catch let error as ControlError {
+            if error.kind == .ended {
                 // The client has the whole ended topic (SSE answers 204): end at once, successfully.
                 return
             }
             logger.debug("subscription refused", metadata: ["newsroom.code": "\(error.code)"])
             throw RPCError(error)
         }
-        logger.debug("subscribed", metadata: ["newsroom.after": "\(after)"])
-        // Credentials that expire end the subscription then, as on the other transports.
-        let expiryTask = expiry.map { expiry in
-            let delay = max(0, expiry.millisecondsSince1970 - Timestamp.now().millisecondsSince1970)
-            return loop.scheduleTask(in: .milliseconds(delay)) { sink.end(reason: .tokenExpired) }
-        }
-        defer { expiryTask?.cancel() }
+        logger.debug("subscribed", metadata: ["newsroom.after": "\(request.after ?? 0)"])
 
         let outcome: Result<DisconnectReason?, any Error> = await withRPCCancellationHandler {
             do {

@@ -1,8 +1,12 @@
 import GRPCCore
 import GRPCProtobuf
 import Logging
+import NewsroomAuth
+import NewsroomControl
 import NIOCore
 import NewsroomCore
+import NewsroomProto
+import NewsroomWire
 import SwiftProtobuf
 import Synchronization
 
@@ -15,58 +19,45 @@ import Synchronization
 ///
 /// Use it through ``NewsroomGRPCServer``, or register it with any `GRPCServer`.
 public final class NewsroomService: RegistrableRPCService, Sendable {
-    let hub: Hub
-    let generations: (any GenerationService)?
+    /// Every call goes through it: access, limits, broker-or-hub.
+    let control: ControlService
     let format: WireFormat
     let eventLoopGroup: any EventLoopGroup
     let subscriberBufferBytes: Int
-    let authorizer: (any GRPCAuthorizer)?
     /// The loops of the open connections, when the service runs in a ``NewsroomGRPCServer``.
     let connectionLoops: ConnectionLoops?
-    let broker: (any Broker)?
-    let metrics: GRPCMetrics?
     let logger: Logger
     private let shuttingDown = Atomic<Bool>(false)
 
     /// Creates the service.
     /// - Parameters:
-    ///   - hub: The hub; its encoder list must hold a ``GRPCFrameEncoder`` (name ``GRPCFrameEncoder/defaultName``).
-    ///   - generations: Runs generations; `nil` answers the generation methods with `UNIMPLEMENTED`.
+    ///   - control: The control service; its hub's encoder list must hold a ``GRPCFrameEncoder`` (name
+    ///     ``GRPCFrameEncoder/defaultName``).
     ///   - eventLoopGroup: The loops subscriptions live on (one per call, round robin).
     ///   - subscriberBufferBytes: The bytes a subscription buffers between its loop and its call before
     ///     it counts as slow and the hub's queue and policy take over. Default 64 KiB.
-    ///   - authorizer: Checks each call's credentials and rights; `nil` lets every call through.
-    ///   - broker: Shares topics with other hub nodes (publishes go through it, subscriptions mirror the
-    ///     shared topic first); `nil` for a single node.
     ///   - logger: Where the service logs (levels up to `info`; never event content).
     public convenience init(
-        hub: Hub, generations: (any GenerationService)?, eventLoopGroup: any EventLoopGroup,
-        subscriberBufferBytes: Int = 64 << 10, authorizer: (any GRPCAuthorizer)? = nil, broker: (any Broker)? = nil,
+        control: ControlService, eventLoopGroup: any EventLoopGroup, subscriberBufferBytes: Int = 64 << 10,
         logger: Logger
     ) {
         self.init(
-            hub: hub, generations: generations, eventLoopGroup: eventLoopGroup,
-            subscriberBufferBytes: subscriberBufferBytes, authorizer: authorizer, broker: broker, connectionLoops: nil,
-            metrics: nil, logger: logger)
+            control: control, eventLoopGroup: eventLoopGroup, subscriberBufferBytes: subscriberBufferBytes,
+            connectionLoops: nil, logger: logger)
     }
 
     init(
-        hub: Hub, generations: (any GenerationService)?, eventLoopGroup: any EventLoopGroup,
-        subscriberBufferBytes: Int, authorizer: (any GRPCAuthorizer)?, broker: (any Broker)?,
-        connectionLoops: ConnectionLoops?, metrics: GRPCMetrics?, logger: Logger
+        control: ControlService, eventLoopGroup: any EventLoopGroup, subscriberBufferBytes: Int,
+        connectionLoops: ConnectionLoops?, logger: Logger
     ) {
-        guard let format = hub.format(named: GRPCFrameEncoder.defaultName) else {
+        guard let format = control.hub.format(named: GRPCFrameEncoder.defaultName) else {
             preconditionFailure("the hub has no '\(GRPCFrameEncoder.defaultName)' wire format; add GRPCFrameEncoder()")
         }
-        self.hub = hub
-        self.generations = generations
+        self.control = control
         self.format = format
         self.eventLoopGroup = eventLoopGroup
         self.subscriberBufferBytes = max(1, subscriberBufferBytes)
-        self.authorizer = authorizer
         self.connectionLoops = connectionLoops
-        self.broker = broker
-        self.metrics = metrics
         self.logger = logger
     }
 
@@ -79,22 +70,13 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
         self.shuttingDown.store(true, ordering: .relaxed)
     }
 
-    /// Asks the authorizer, if any, whether the call may do `action` on `topic`.
-    func authorize(
-        _ action: GRPCAccess.Action, topic: String?, method: String, metadata: Metadata
-    ) async throws(RPCError) -> GRPCGrant {
-        guard let authorizer = self.authorizer else { return .anonymous }
-        do {
-            return try await authorizer.authorize(
-                GRPCAccess(action: action, topic: topic, method: method), metadata: metadata)
-        } catch {
-            self.metrics?.authFailed(error.code)
-            self.logger.debug(
-                "call refused",
-                metadata: [
-                    "newsroom.rpc": "\(method)", "newsroom.topic": "\(topic ?? "-")", "newsroom.code": "\(error.code)",
-                ])
-            throw error
+    /// Who is calling: the `authorization: Bearer <token>` metadata, verified by the control service.
+    /// - Throws: `UNAUTHENTICATED` when auth is on and the token is missing, malformed, invalid or expired.
+    func caller(_ metadata: Metadata) async throws(RPCError) -> Principal {
+        let header = metadata[stringValues: "authorization"].first(where: { _ in true })
+        switch await self.control.authenticate(token: Credentials.bearerToken(authorization: header)) {
+        case .success(let principal): return principal
+        case .failure(let error): throw RPCError(error)
         }
     }
 

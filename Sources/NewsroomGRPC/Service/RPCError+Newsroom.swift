@@ -1,8 +1,9 @@
 import GRPCCore
+import NewsroomControl
 import NewsroomCore
 
-/// How the hub's errors and disconnect reasons become gRPC statuses (the table in the `.proto`'s
-/// service comment). The hub's snake_case code travels in the trailing metadata
+/// How the control service's errors and the hub's disconnect reasons become gRPC statuses (the table in
+/// the `.proto`'s service comment). The hub's snake_case code travels in the trailing metadata
 /// ``RPCError/newsroomCodeKey`` so clients can tell, say, a slow consumer from a topic limit.
 extension RPCError {
     /// Trailing-metadata key holding the hub's snake_case code (`slow_consumer`, `topic_ended`, …).
@@ -14,34 +15,22 @@ extension RPCError {
         self.init(code: code, message: message, metadata: metadata)
     }
 
-    /// The status for a topic-layer error.
-    init(_ error: HubError) {
+    /// The status for a control-service error: its kind decides the code.
+    init(_ error: ControlError) {
         let code: RPCError.Code
-        switch error.code {
-        case .invalidTopicName, .invalidEvent: code = .invalidArgument
-        case .topicEnded, .nothingAfterEnd: code = .failedPrecondition
-        case .topicLimitReached, .subscriberLimitReached: code = .resourceExhausted
-        case .topicNotFound: code = .notFound
-        case .shuttingDown, .brokerUnavailable: code = .unavailable
-        case .notOwner: code = .failedPrecondition
-        case .outOfSequence: code = .aborted
-        default: code = .internalError
-        }
-        self.init(code: code, newsroomCode: error.code.name, message: error.message)
-    }
-
-    /// The status for a generation that could not be started.
-    init(_ error: GenerationError) {
-        let code: RPCError.Code
-        switch error.code {
-        case .unknownProvider, .badRequest: code = .invalidArgument
-        case .topicBusy: code = .failedPrecondition
-        case .tooManyGenerations: code = .resourceExhausted
-        case .shuttingDown: code = .unavailable
+        switch error.kind {
+        case .invalidArgument: code = .invalidArgument
+        case .unauthenticated: code = .unauthenticated
+        case .permissionDenied: code = .permissionDenied
+        case .notFound: code = .notFound
+        case .conflict: code = .failedPrecondition
+        case .rateLimited, .limitReached: code = .resourceExhausted
+        case .unavailable: code = .unavailable
+        case .unimplemented: code = .unimplemented
         default: code = .internalError
         }
         var metadata = Metadata()
-        metadata.addString(error.code.rawValue, forKey: Self.newsroomCodeKey)
+        metadata.addString(error.code, forKey: Self.newsroomCodeKey)
         if let seconds = error.retryAfterSeconds {
             // gRFC A6's server pushback, in milliseconds: a client that retries waits this long.
             metadata.addString(String(seconds * 1000), forKey: "grpc-retry-pushback-ms")

@@ -1,4 +1,5 @@
 import GRPCCore
+import NewsroomProto
 import NIOCore
 
 /// One event already serialized as a `newsroom.v1.Event` message (``GRPCFrameEncoder``): the message

@@ -1,27 +1,34 @@
 /// The path segments and query parameters of a request target (`/v1/topics/demo/events?after=3`).
+///
+/// Path segments are percent-decoded (RFC 3986 section 2.1), so `chat%3A42` — what a browser's
+/// `encodeURIComponent("chat:42")` and Python's `quote` produce — names the topic `chat:42`. A segment
+/// with a malformed escape is kept as it is (and then fails validation as a name).
 struct RequestTarget {
     var path: String
-    var segments: [Substring]
+    var segments: [String]
     var query: [String: String]
 
     init(_ uri: String) {
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         self.path = String(parts.first ?? "/")
-        self.segments = self.path.split(separator: "/", omittingEmptySubsequences: true)
+        self.segments = self.path.split(separator: "/", omittingEmptySubsequences: true).map { segment in
+            segment.contains("%") ? (Self.percentDecode(segment, plusIsSpace: false) ?? String(segment)) : String(segment)
+        }
         var query: [String: String] = [:]
         if parts.count > 1 {
             for pair in parts[1].split(separator: "&") {
                 let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard let key = kv.first.flatMap({ Self.percentDecode($0) }) else { continue }
-                let value = kv.count > 1 ? (Self.percentDecode(kv[1]) ?? "") : ""
+                guard let key = kv.first.flatMap({ Self.percentDecode($0, plusIsSpace: true) }) else { continue }
+                let value = kv.count > 1 ? (Self.percentDecode(kv[1], plusIsSpace: true) ?? "") : ""
                 if query[key] == nil { query[key] = value }
             }
         }
         self.query = query
     }
 
-    /// Decodes `%XX` escapes and `+` (as a space); `nil` if an escape is malformed or not UTF-8.
-    static func percentDecode(_ string: Substring) -> String? {
+    /// Decodes `%XX` escapes, and `+` as a space in a query (HTML form encoding); `nil` if an escape is
+    /// malformed or the result is not UTF-8.
+    static func percentDecode(_ string: Substring, plusIsSpace: Bool) -> String? {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(string.utf8.count)
         var iterator = string.utf8.makeIterator()
@@ -31,7 +38,7 @@ struct RequestTarget {
                 guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue)
                 else { return nil }
                 bytes.append(high << 4 | low)
-            case UInt8(ascii: "+"):
+            case UInt8(ascii: "+") where plusIsSpace:
                 bytes.append(UInt8(ascii: " "))
             default:
                 bytes.append(byte)

@@ -15,7 +15,7 @@ enum Route: Equatable {
     case viewer(String)
 
     /// The route for a path, or `nil` for an unknown path.
-    init?(segments: [Substring]) {
+    init?(segments: [String]) {
         switch segments.count {
         case 0:
             self = .viewer("index.html")
@@ -32,19 +32,19 @@ enum Route: Equatable {
             case ("v1", "topics"): self = .topics
             case ("v1", "generations"): self = .generations
             case ("v1", "ws"): self = .multiplexWebSocket
-            case ("viewer", let file): self = .viewer(String(file))
+            case ("viewer", let file): self = .viewer(file)
             default: return nil
             }
         case 3:
             switch (segments[0], segments[1]) {
-            case ("v1", "topics"): self = .topic(String(segments[2]))
-            case ("v1", "generations"): self = .generation(String(segments[2]))
+            case ("v1", "topics"): self = .topic(segments[2])
+            case ("v1", "generations"): self = .generation(segments[2])
             default: return nil
             }
         case 4:
             switch (segments[0], segments[1], segments[3]) {
-            case ("v1", "topics", "events"): self = .topicEvents(String(segments[2]))
-            case ("v1", "topics", "ws"): self = .topicWebSocket(String(segments[2]))
+            case ("v1", "topics", "events"): self = .topicEvents(segments[2])
+            case ("v1", "topics", "ws"): self = .topicWebSocket(segments[2])
             default: return nil
             }
         default:
@@ -57,19 +57,9 @@ enum Route: Equatable {
         switch self {
         case .healthz, .readyz, .metrics, .topics, .topicWebSocket, .multiplexWebSocket, .viewer: [.GET, .HEAD]
         case .topic: [.GET, .HEAD, .DELETE]
-        case .topicEvents: [.GET, .POST]
+        case .topicEvents: [.GET, .HEAD, .POST]
         case .generations: [.POST]
         case .generation: [.GET, .DELETE]
-        }
-    }
-
-    /// Whether the route needs a token when auth is on (health checks and the viewer's files do not;
-    /// `/metrics` only when configured private).
-    func needsAuth(metricsPrivate: Bool) -> Bool {
-        switch self {
-        case .healthz, .readyz, .viewer: false
-        case .metrics: metricsPrivate
-        default: true
         }
     }
 

@@ -1,85 +1,138 @@
 import NIOCore
 import NIOHTTP1
 import NewsroomCore
+import NewsroomWire
 
-/// The ``SubscriberSink`` of one Server-Sent Events response.
+/// The ``SubscriberSink`` of one Server-Sent Events response, and the owner of that response's bytes.
 ///
-/// On HTTP/1.1 the shared frames are complete chunks (`sse-http1` format) and are written through the
-/// ``ConnectionIOHandler`` context, below the HTTP encoder. On HTTP/2 the frames are bare SSE blocks
-/// (`sse` format) written as body parts; HTTP/2 puts them in DATA frames of the stream, and the stream's
-/// flow-control window is what ``isWritable`` reports.
+/// - HTTP/1.1: everything — the response head, the `retry:` field, the shared event chunks (`sse-http1`
+///   format) and the final chunk — is written as pre-framed bytes through the ``ConnectionIOHandler``
+///   context, below NIO's HTTP encoder (which is removed once the stream starts: an idle subscriber then
+///   costs only the socket, that handler and an ``SSEStreamHandler``). The connection is closed after
+///   the stream (`connection: close`).
+/// - HTTP/2: the bare SSE blocks (`sse` format) are written as body parts of the stream; HTTP/2 puts them
+///   in DATA frames, and the stream's flow-control window is what ``isWritable`` reports.
 ///
 /// The response head is written lazily, with the first frame or flush, so that a subscription the hub
-/// refuses can still be answered with an error status.
+/// refuses can still be answered with an error status by the request handler.
 final class SSESink: SubscriberSink {
-    enum Framing {
-        case chunkedBelowEncoder(ChannelHandlerContext)
-        case bodyParts
+    enum Output {
+        case chunked(raw: ChannelHandlerContext)
+        case stream(any Channel)
     }
 
-    let context: ChannelHandlerContext
-    /// The context flushes go through: the raw one on HTTP/1.1 (below the encoders, so a flush does not
-    /// walk the HTTP handlers), the handler's own on HTTP/2.
-    private let flushContext: ChannelHandlerContext
+    let eventLoop: any EventLoop
     private let channel: any Channel
-    let framing: Framing
-    let retryMilliseconds: Int
-    let extraHeaders: [(String, String)]
-    private let onClose: (Subscriber, DisconnectReason) -> Void
+    private let output: Output
+    private let headers: [(String, String)]
+    private let retryMilliseconds: Int
+    private let statistics: ConnectionStatistics?
+    private let hub: Hub
+    private let topic: String
     private(set) var headWritten = false
+    private(set) var finished = false
+
+    /// The headers of every SSE response.
+    static let streamHeaders = [
+        ("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"), ("x-accel-buffering", "no"),
+    ]
 
     init(
-        context: ChannelHandlerContext, framing: Framing, retryMilliseconds: Int, extraHeaders: [(String, String)] = [],
-        onClose: @escaping (Subscriber, DisconnectReason) -> Void
+        output: Output, channel: any Channel, topic: String, hub: Hub, retryMilliseconds: Int,
+        extraHeaders: [(String, String)], statistics: ConnectionStatistics?
     ) {
-        self.context = context
-        self.channel = context.channel
-        switch framing {
-        case .chunkedBelowEncoder(let raw): self.flushContext = raw
-        case .bodyParts: self.flushContext = context
-        }
-        self.framing = framing
+        self.output = output
+        self.channel = channel
+        self.eventLoop = channel.eventLoop
+        self.topic = topic
+        self.hub = hub
         self.retryMilliseconds = retryMilliseconds
-        self.extraHeaders = extraHeaders
-        self.onClose = onClose
+        self.headers = Self.streamHeaders + extraHeaders
+        self.statistics = statistics
     }
-
-    var eventLoop: any EventLoop { self.context.eventLoop }
 
     var isWritable: Bool { self.channel.isWritable }
 
     func write(_ frame: ByteBuffer) {
         self.writeHeadIfNeeded()
-        switch self.framing {
-        case .chunkedBelowEncoder(let raw):
-            raw.write(NIOAny(IOData.byteBuffer(frame)), promise: nil)
-        case .bodyParts:
-            self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(frame))), promise: nil)
-        }
+        self.writeBody(frame)
     }
 
     func flush() {
         self.writeHeadIfNeeded()
-        self.flushContext.flush()
+        switch self.output {
+        case .chunked(let raw): raw.flush()
+        case .stream(let channel): channel.flush()
+        }
     }
 
     func close(subscriber: Subscriber, reason: DisconnectReason) {
-        self.onClose(subscriber, reason)
+        self.finish(subscriber: subscriber, reason: reason)
+    }
+
+    /// Ends the response: normally with the end of the body; otherwise after an `error` event naming
+    /// the reason (slow consumer, shutdown, expired token). Then the connection (HTTP/1.1) or the stream
+    /// (HTTP/2) closes.
+    func finish(subscriber: Subscriber, reason: DisconnectReason) {
+        guard !self.finished else { return }
+        self.finished = true
+        self.statistics?.subscriptionEnded(delivered: subscriber.delivered)
+        if !reason.isNormal {
+            self.statistics?.closeReason = reason.code
+            let notice = Event(
+                seq: nil, topic: self.topic, timestamp: .now(),
+                payload: .error(
+                    StreamError(code: reason.code, message: reason.message, retryable: reason.retryable, terminal: true)))
+            self.write(self.hub.encode(notice, format: subscriber.format))
+        }
+        self.writeHeadIfNeeded()
+        let channel = self.channel
+        let written: EventLoopFuture<Void>
+        switch self.output {
+        case .chunked(let raw):
+            var last = channel.allocator.buffer(capacity: 5)
+            last.writeStaticString("0\r\n\r\n")
+            self.statistics?.bytesWritten += last.readableBytes
+            written = raw.writeAndFlush(NIOAny(IOData.byteBuffer(last)))
+        case .stream(let stream):
+            written = stream.writeAndFlush(HTTPServerResponsePart.end(nil))
+        }
+        written.whenComplete { _ in channel.close(promise: nil) }
+        if reason == .slowConsumer {
+            // A stalled reader may never take the last bytes: don't wait for them.
+            channel.close(promise: nil)
+        }
+    }
+
+    private func writeBody(_ bytes: ByteBuffer) {
+        switch self.output {
+        case .chunked(let raw):
+            self.statistics?.bytesWritten += bytes.readableBytes
+            raw.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
+        case .stream(let channel):
+            channel.write(HTTPServerResponsePart.body(.byteBuffer(bytes)), promise: nil)
+        }
     }
 
     /// Writes the response head and the `retry:` field, once.
-    func writeHeadIfNeeded() {
+    private func writeHeadIfNeeded() {
         guard !self.headWritten else { return }
         self.headWritten = true
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "text/event-stream; charset=utf-8")
-        headers.add(name: "cache-control", value: "no-cache")
-        headers.add(name: "x-accel-buffering", value: "no")
-        headers.add(contentsOf: self.extraHeaders)
-        let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)
-        self.context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-        var retry = self.context.channel.allocator.buffer(capacity: 16)
-        retry.writeString("retry: \(self.retryMilliseconds)\n\n")
-        self.context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(retry))), promise: nil)
+        let retry = SSEEncoder.retry(milliseconds: self.retryMilliseconds, allocator: self.channel.allocator)
+        switch self.output {
+        case .chunked(let raw):
+            var head = self.channel.allocator.buffer(capacity: 256)
+            head.writeStaticString("HTTP/1.1 200 OK\r\n")
+            for (name, value) in self.headers { head.writeString("\(name): \(value)\r\n") }
+            head.writeStaticString("transfer-encoding: chunked\r\nconnection: close\r\n\r\n")
+            head.writeImmutableBuffer(SSEChunkedEncoder.chunk(retry, allocator: self.channel.allocator))
+            self.statistics?.bytesWritten += head.readableBytes
+            raw.write(NIOAny(IOData.byteBuffer(head)), promise: nil)
+        case .stream(let channel):
+            var headers = HTTPHeaders()
+            headers.add(contentsOf: self.headers)
+            channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)), promise: nil)
+            channel.write(HTTPServerResponsePart.body(.byteBuffer(retry)), promise: nil)
+        }
     }
 }

@@ -6,49 +6,41 @@ import NIOCore
 ///
 /// On HTTP/1.1 its context is where pre-framed bytes are written: an SSE subscriber writes the shared
 /// chunk bytes of each event here (a WebSocket subscriber its shared frames), below NIO's encoders,
-/// which would otherwise frame every write again per subscriber. It also notes whether bytes of a
-/// request arrived since the last complete request head, so a request timeout can tell a slowloris
-/// from an idle keep-alive connection; and it keeps the connection's figures for the
-/// `connection closed` log line and the `newsroom_connections{transport}` gauge.
+/// which would otherwise frame every write again per subscriber. It enforces the connection limits,
+/// keeps the connection's ``ConnectionStatistics`` (bytes in and out, for the `connection closed` log
+/// line) and the `newsroom_connections{transport}` gauge, and drops inbound bytes once the connection
+/// is dedicated to a server-to-client stream.
 final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
 
-    /// Bytes read since ``requestHeadReceived()`` was last called.
-    private(set) var bytesSinceLastHead = 0
-    /// Bytes read and written over the connection's life.
-    private(set) var bytesRead = 0
-    private(set) var bytesWritten = 0
-
+    /// The connection's figures, shared with its other handlers and sinks.
+    let statistics = ConnectionStatistics()
     private let metrics: HTTPMetrics?
     private let logger: Logger
-    private var openedAt = NIODeadline.now()
-    private var remote = "?"
-    /// `http1`, `http2` or `ws`, once known.
-    private(set) var transport: String?
-    /// Events delivered to this connection's subscriptions (added as each ends).
-    var eventsDelivered = 0
-    /// Why the connection closed, when the hub closed it (otherwise the peer did).
-    var closeReason: String?
-
     private let limiter: ConnectionLimiter?
+    private let onLimit: (String) -> Void
     private var holdsSlot = false
     private var rejected = false
     /// Set once the connection is dedicated to a server-to-client stream: inbound bytes are dropped.
     var discardInbound = false
 
-    init(metrics: HTTPMetrics? = nil, logger: Logger = Logger(label: "newsroom.http"), limiter: ConnectionLimiter? = nil) {
+    init(
+        metrics: HTTPMetrics? = nil, logger: Logger = Logger(label: "newsroom.http"), limiter: ConnectionLimiter? = nil,
+        onLimit: @escaping (String) -> Void = { _ in }
+    ) {
         self.metrics = metrics
         self.logger = logger
         self.limiter = limiter
+        self.onLimit = onLimit
     }
 
     /// Records what the connection speaks (and moves it between `newsroom_connections` gauges).
     func setTransport(_ transport: String) {
-        if let previous = self.transport { self.metrics?.connections[previous]?.decrement() }
-        self.transport = transport
+        if let previous = self.statistics.transport { self.metrics?.connections[previous]?.decrement() }
+        self.statistics.transport = transport
         self.metrics?.connections[transport]?.increment()
     }
 
@@ -61,19 +53,17 @@ final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelActive()
     }
 
-    /// The client's address (without the port), the key of the per-address limits.
-    private(set) var clientAddress = "?"
-
     private func opened(context: ChannelHandlerContext) {
-        self.openedAt = .now()
-        self.remote = context.channel.remoteAddress.map { "\($0)" } ?? "?"
-        self.clientAddress = context.channel.remoteAddress?.ipAddress ?? "?"
+        let statistics = self.statistics
+        statistics.openedAt = .now()
+        statistics.remote = context.channel.remoteAddress.map { "\($0)" } ?? "?"
+        statistics.clientAddress = context.channel.remoteAddress?.ipAddress ?? "?"
         if let limiter = self.limiter {
-            if let limit = limiter.acquire(self.clientAddress) {
+            if let limit = limiter.acquire(statistics.clientAddress) {
                 // Over a connection limit: a short answer, then close (nothing else is read).
                 self.rejected = true
-                self.metrics?.limitRejected(limit)
-                self.closeReason = limit
+                self.onLimit(limit)
+                statistics.closeReason = limit
                 let body = #"{"error":{"code":"too_many_connections","message":"connection limit reached"}}"#
                 let response =
                     "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 5\r\n"
@@ -84,23 +74,24 @@ final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             self.holdsSlot = true
         }
-        self.logger.debug("connection opened", metadata: ["newsroom.remote": "\(self.remote)"])
+        self.logger.debug("connection opened", metadata: ["newsroom.remote": "\(statistics.remote)"])
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        let statistics = self.statistics
         if self.holdsSlot {
             self.holdsSlot = false
-            self.limiter?.release(self.clientAddress)
+            self.limiter?.release(statistics.clientAddress)
         }
-        if let transport = self.transport { self.metrics?.connections[transport]?.decrement() }
+        if let transport = statistics.transport { self.metrics?.connections[transport]?.decrement() }
         self.logger.debug(
             "connection closed",
             metadata: [
-                "newsroom.transport": "\(self.transport ?? "none")", "newsroom.remote": "\(self.remote)",
-                "newsroom.duration_ms": "\((NIODeadline.now() - self.openedAt).nanoseconds / 1_000_000)",
-                "newsroom.bytes_in": "\(self.bytesRead)", "newsroom.bytes_out": "\(self.bytesWritten)",
-                "newsroom.events_delivered": "\(self.eventsDelivered)",
-                "newsroom.close_reason": "\(self.closeReason ?? "peer_or_idle")",
+                "newsroom.transport": "\(statistics.transport ?? "none")", "newsroom.remote": "\(statistics.remote)",
+                "newsroom.duration_ms": "\((NIODeadline.now() - statistics.openedAt).nanoseconds / 1_000_000)",
+                "newsroom.bytes_in": "\(statistics.bytesRead)", "newsroom.bytes_out": "\(statistics.bytesWritten)",
+                "newsroom.events_delivered": "\(statistics.eventsDelivered)",
+                "newsroom.close_reason": "\(statistics.closeReason ?? "peer_or_idle")",
             ])
         context.fireChannelInactive()
     }
@@ -108,17 +99,13 @@ final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.rejected, !self.discardInbound else { return }
         let count = self.unwrapInboundIn(data).readableBytes
-        self.bytesSinceLastHead += count
-        self.bytesRead += count
+        self.statistics.bytesSinceLastHead += count
+        self.statistics.bytesRead += count
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        self.bytesWritten += self.unwrapOutboundIn(data).readableBytes
+        self.statistics.bytesWritten += self.unwrapOutboundIn(data).readableBytes
         context.write(data, promise: promise)
-    }
-
-    func requestHeadReceived() {
-        self.bytesSinceLastHead = 0
     }
 }

@@ -23,12 +23,8 @@ final class HTTPMetrics: Sendable {
         self.connections = connections
     }
 
-    /// `newsroom_limit_rejections_total{limit}`: a request or connection refused by a limit.
-    func limitRejected(_ limit: String) {
-        self.counter("newsroom_limit_rejections_total", "limit", limit).increment()
-    }
-
-    /// `newsroom_auth_failures_total{reason}`: a missing, invalid or insufficient token.
+    /// `newsroom_auth_failures_total{reason}`, for the refusals only the listener sees (a WebSocket from
+    /// an origin not allowed); the control service counts the rest.
     func authFailed(_ reason: String) {
         self.counter("newsroom_auth_failures_total", "reason", reason).increment()
     }

@@ -9,6 +9,11 @@ extension HTTPServer {
         public var port: Int = 8080
         /// The largest request body accepted; larger ones get 413. Default 1 MiB.
         public var maxBodyBytes: Int = 1 << 20
+        /// After a 413, how much more of the body is read and dropped before the connection closes, so
+        /// that the answer reaches a client still sending (closing with unread data resets the
+        /// connection, and the reset destroys the answer). Bounded in time by ``requestTimeout`` too.
+        /// Default 64 MiB.
+        public var maxDiscardedBodyBytes: Int = 64 << 20
         /// The reconnection delay sent to SSE clients in the `retry:` field. Default 1000 ms.
         public var sseRetryMilliseconds: Int = 1000
         /// How long a connection may take to send a complete request (head and body), and how long an
@@ -41,19 +46,10 @@ extension HTTPServer {
         public var maxConnections: Int = 100_000
         /// The most open connections from one client address; 0 (the default) for no limit.
         public var maxConnectionsPerIP: Int = 0
-        /// The most topics one multiplexed WebSocket may subscribe to. Default 256.
-        public var maxSubscriptionsPerConnection: Int = 256
-        /// Events a token (or, without auth, a client address) may publish per second; 0 for no limit.
-        /// Default 10,000, with bursts of ``publishBurst``. Over it: 429 with `Retry-After`.
-        public var publishEventsPerSecond: Double = 10_000
-        /// The burst of the publish rate limit. Default 20,000 events.
-        public var publishBurst: Int = 20_000
         /// The most bytes of request headers (all fields together); more get 431. Default 16 KiB.
         public var maxHeaderBytes: Int = 16 << 10
         /// The most request header fields; more get 431. Default 100.
         public var maxHeaderCount: Int = 100
-        /// Whether `GET /metrics` needs an admin token (when auth is on). Default off.
-        public var metricsRequireAdmin: Bool = false
         /// A PEM certificate chain and private key: with both, the port speaks TLS (1.2 or later) and
         /// negotiates `h2` or `http/1.1` by ALPN. Without, it serves cleartext HTTP/1.1 and h2c.
         public var tls: TLSFiles? = nil

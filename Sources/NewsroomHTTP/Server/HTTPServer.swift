@@ -7,11 +7,12 @@ import NIOPosix
 import NIOSSL
 import NIOTLS
 import NIOWebSocket
-import NewsroomAuth
+import NewsroomControl
 import NewsroomCore
 import Synchronization
 
 /// The hub's HTTP listener: the control API, publishing, SSE and WebSocket subscriptions, on one port.
+/// Every request goes through one ``ControlService``; the listener only speaks the protocols.
 ///
 /// One port speaks HTTP/1.1 (with WebSocket upgrades) and HTTP/2: in cleartext, h2 with prior
 /// knowledge is told apart by its connection preface (``HTTPVersionSniffer``); with TLS, ALPN chooses
@@ -24,7 +25,7 @@ import Synchronization
 /// period.
 public final class HTTPServer: Sendable {
     public let configuration: Configuration
-    private let shared: HTTPHandlerContext
+    private let dependencies: HTTPDependencies
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
 
@@ -43,24 +44,20 @@ public final class HTTPServer: Sendable {
     /// Creates a server; nothing is bound until ``start()``.
     /// - Parameters:
     ///   - configuration: The listener settings.
-    ///   - hub: The topic layer; it must have the `sse-http1` and `sse` wire formats.
-    ///   - generations: The generation service, or `nil` to answer generation requests with 501.
+    ///   - control: The control service every request goes through; its hub must have the `sse-http1`,
+    ///     `sse` and `websocket` wire formats.
     ///   - eventLoopGroup: The loops that run connections (and so the hub's delivery shards).
     ///   - logger: Where connection-level events are logged.
     ///   - metricsText: Renders `GET /metrics`, or `nil` to answer 404.
-    ///   - authenticator: Verifies bearer tokens; `nil` leaves the API open (the demo's default).
-    ///   - broker: Shares topics with other nodes; `nil` for a single node.
     public init(
-        configuration: Configuration, hub: Hub, generations: (any GenerationService)? = nil,
-        eventLoopGroup: any EventLoopGroup, logger: Logger, metricsText: (@Sendable () -> ByteBuffer)? = nil,
-        authenticator: Authenticator? = nil, broker: (any Broker)? = nil
+        configuration: Configuration, control: ControlService, eventLoopGroup: any EventLoopGroup, logger: Logger,
+        metricsText: (@Sendable () -> ByteBuffer)? = nil
     ) {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
-        self.shared = HTTPHandlerContext(
-            hub: hub, generations: generations, configuration: configuration, logger: logger, metricsText: metricsText,
-            auth: authenticator, broker: broker)
+        self.dependencies = HTTPDependencies(
+            control: control, configuration: configuration, logger: logger, metricsText: metricsText)
     }
 
     /// The bound address, once started.
@@ -73,7 +70,7 @@ public final class HTTPServer: Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         let quiesce = ServerQuiescingHelper(group: self.eventLoopGroup)
-        let shared = self.shared
+        let dependencies = self.dependencies
         let configuration = self.configuration
         if let files = configuration.tls {
             let context = try Self.makeTLSContext(files)
@@ -99,7 +96,7 @@ public final class HTTPServer: Sendable {
             .childChannelInitializer { channel in
                 let tls = tlsBox.context.withLock { $0 }
                 return channel.eventLoop.makeCompletedFuture {
-                    try Self.configureConnection(channel: channel, shared: shared, tls: tls)
+                    try Self.configureConnection(channel: channel, dependencies: dependencies, tls: tls)
                 }
             }
         if let sendBuffer = configuration.socketSendBufferBytes {
@@ -117,9 +114,11 @@ public final class HTTPServer: Sendable {
     }
 
     /// Sets up a new connection: TLS with ALPN, or the cleartext HTTP/1.1-or-h2c sniffer.
-    static func configureConnection(channel: any Channel, shared: HTTPHandlerContext, tls: NIOSSLContext?) throws {
+    static func configureConnection(channel: any Channel, dependencies: HTTPDependencies, tls: NIOSSLContext?) throws {
         let sync = channel.pipeline.syncOperations
-        let io = ConnectionIOHandler(metrics: shared.metrics, logger: shared.logger, limiter: shared.connections)
+        let io = ConnectionIOHandler(
+            metrics: dependencies.metrics, logger: dependencies.logger, limiter: dependencies.connections,
+            onLimit: { dependencies.control.recordLimitRejection($0) })
         if let tls {
             try sync.addHandler(NIOSSLServerHandler(context: tls))
             try sync.addHandler(io)
@@ -127,9 +126,9 @@ public final class HTTPServer: Sendable {
                 ApplicationProtocolNegotiationHandler { result, channel in
                     channel.eventLoop.makeCompletedFuture {
                         if case .negotiated("h2") = result {
-                            try Self.configureHTTP2(channel: channel, shared: shared)
+                            try Self.configureHTTP2(channel: channel, dependencies: dependencies)
                         } else {
-                            try Self.configureHTTP1(channel: channel, shared: shared)
+                            try Self.configureHTTP1(channel: channel, dependencies: dependencies)
                         }
                     }
                 })
@@ -137,14 +136,14 @@ public final class HTTPServer: Sendable {
             try sync.addHandler(io)
             try sync.addHandler(
                 HTTPVersionSniffer(
-                    timeout: shared.configuration.requestTimeout,
-                    configureHTTP1: { try Self.configureHTTP1(channel: $0, shared: shared) },
-                    configureHTTP2: { try Self.configureHTTP2(channel: $0, shared: shared) }))
+                    timeout: dependencies.configuration.requestTimeout,
+                    configureHTTP1: { try Self.configureHTTP1(channel: $0, dependencies: dependencies) },
+                    configureHTTP2: { try Self.configureHTTP2(channel: $0, dependencies: dependencies) }))
         }
     }
 
     /// Sets up an HTTP/1.1 connection's pipeline, with WebSocket upgrades.
-    static func configureHTTP1(channel: any Channel, shared: HTTPHandlerContext) throws {
+    static func configureHTTP1(channel: any Channel, dependencies: HTTPDependencies) throws {
         let sync = channel.pipeline.syncOperations
         // The connection's ConnectionIOHandler sits next to the socket (or to TLS), right before the
         // handlers added here: pre-framed bytes written through it pass below the HTTP and WebSocket
@@ -152,33 +151,35 @@ public final class HTTPServer: Sendable {
         let io = try sync.handler(type: ConnectionIOHandler.self)
         io.setTransport("http1")
         let upgrader = NIOWebSocketServerUpgrader(
-            maxFrameSize: shared.configuration.webSocketMaxMessageBytes, automaticErrorHandling: true,
+            maxFrameSize: dependencies.configuration.webSocketMaxMessageBytes, automaticErrorHandling: true,
             shouldUpgrade: { channel, head in
-                WebSocketRouting.shouldUpgrade(head, channel: channel, shared: shared)
+                WebSocketRouting.shouldUpgrade(head, channel: channel, dependencies: dependencies)
             },
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
-                    try WebSocketRouting.configureUpgraded(channel: channel, head: head, shared: shared)
+                    try WebSocketRouting.configureUpgraded(channel: channel, head: head, dependencies: dependencies)
                 }
             })
         var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = shared.configuration.maxHeaderBytes
-        limits.maxHeaderFieldSize = shared.configuration.maxHeaderBytes
-        limits.maxHeaderFieldCount = shared.configuration.maxHeaderCount
+        limits.maxHeaderListSize = dependencies.configuration.maxHeaderBytes
+        limits.maxHeaderFieldSize = dependencies.configuration.maxHeaderBytes
+        limits.maxHeaderFieldCount = dependencies.configuration.maxHeaderCount
         // Parse errors are answered by HTTPRequestHandler (400, or 431 for oversized headers).
         try sync.configureHTTPServerPipeline(
             position: .last, withPipeliningAssistance: true,
             withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }), withErrorHandling: false,
             withOutboundHeaderValidation: true, withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
-        try sync.addHandler(HTTPRequestHandler(shared: shared, isHTTP2: false))
+        try sync.addHandler(HTTPRequestHandler(dependencies: dependencies, isHTTP2: false, statistics: io.statistics))
     }
 
     /// Sets up an HTTP/2 connection: one ``HTTPRequestHandler`` per stream.
-    static func configureHTTP2(channel: any Channel, shared: HTTPHandlerContext) throws {
-        try channel.pipeline.syncOperations.handler(type: ConnectionIOHandler.self).setTransport("http2")
+    static func configureHTTP2(channel: any Channel, dependencies: HTTPDependencies) throws {
+        let io = try channel.pipeline.syncOperations.handler(type: ConnectionIOHandler.self)
+        io.setTransport("http2")
+        let statistics = io.statistics
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
-            HTTP2Setting(parameter: .maxConcurrentStreams, value: shared.configuration.http2MaxConcurrentStreams),
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: dependencies.configuration.http2MaxConcurrentStreams),
             HTTP2Setting(parameter: .maxHeaderListSize, value: 16 << 10),
         ]
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
@@ -186,7 +187,8 @@ public final class HTTPServer: Sendable {
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try stream.pipeline.syncOperations.addHandler(HTTPRequestHandler(shared: shared, isHTTP2: true))
+                try stream.pipeline.syncOperations.addHandler(
+                    HTTPRequestHandler(dependencies: dependencies, isHTTP2: true, statistics: statistics))
             }
         }
     }
@@ -211,7 +213,7 @@ public final class HTTPServer: Sendable {
 
     /// Marks the hub not ready (`/readyz` answers 503) ahead of a shutdown, so load balancers drain it.
     public func markDraining() {
-        self.shared.ready.store(false, ordering: .relaxed)
+        self.dependencies.ready.store(false, ordering: .relaxed)
     }
 
     /// Stops accepting, asks open connections to finish their current request, and closes whatever is

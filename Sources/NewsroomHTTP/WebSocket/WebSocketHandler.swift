@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 import NewsroomAuth
+import NewsroomControl
 import NewsroomCore
 import NewsroomWire
 
@@ -12,6 +13,8 @@ import NewsroomWire
 /// - Multiplexed sockets (`/v1/ws`) take JSON commands (``WebSocketCommand``): subscribe, unsubscribe,
 ///   publish, generate, cancel; every event carries its `topic`.
 ///
+/// Every command goes through the ``ControlService`` (access, limits, broker); this handler only
+/// reads frames, writes replies and maps ``ControlError``s to error replies and close codes.
 /// Event frames are pre-built once per event and written below the frame encoder (``WebSocketSink``);
 /// only replies and control frames go through NIO's `WebSocketFrameEncoder`. Close codes: 1000 normal,
 /// 1001 shutdown or missed pongs, 1002 protocol error (e.g. an unmasked client frame), 1003 a binary
@@ -26,35 +29,31 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         case multiplexed
     }
 
-    private let shared: HTTPHandlerContext
+    private let dependencies: HTTPDependencies
     private let mode: Mode
     private let traceHeaders: [(String, String)]
     private let keepalive: WebSocketKeepalive
+    private let statistics: ConnectionStatistics?
     private var context: ChannelHandlerContext?
     private var raw: ChannelHandlerContext?
     private var subscriptions: [String: Subscriber] = [:]
     private var missedPongs = 0
     private var closing = false
-    private let format: WireFormat
-    private let authentication: Result<Principal, AuthError>
-    private var expiry: Scheduled<Void>?
+    private let authentication: Result<Principal, ControlError>
 
     init(
-        shared: HTTPHandlerContext, mode: Mode, traceHeaders: [(String, String)],
-        principal: Result<Principal, AuthError>, keepalive: WebSocketKeepalive
+        dependencies: HTTPDependencies, mode: Mode, traceHeaders: [(String, String)],
+        authentication: Result<Principal, ControlError>, keepalive: WebSocketKeepalive, statistics: ConnectionStatistics?
     ) {
-        self.shared = shared
+        self.dependencies = dependencies
         self.mode = mode
         self.traceHeaders = traceHeaders
-        self.authentication = principal
+        self.authentication = authentication
         self.keepalive = keepalive
-        guard let format = shared.hub.format(named: "websocket") else {
-            preconditionFailure("the hub needs the 'websocket' wire format (WebSocketFrameEncoder)")
-        }
-        self.format = format
+        self.statistics = statistics
     }
 
-    private var hub: Hub { self.shared.hub }
+    private var control: ControlService { self.dependencies.control }
 
     // MARK: Lifecycle
 
@@ -68,36 +67,27 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.context = context
         self.raw = try? context.pipeline.syncOperations.context(handlerType: ConnectionIOHandler.self)
         self.keepalive.register(self)
-        switch self.authentication {
-        case .failure(let error):
-            self.shared.metrics.authFailed(error.reason)
-            return self.close(code: .unknown(4001), reason: error.reason)
-        case .success(let principal):
-            if let expiry = principal.expiresAt {
-                let delay = TimeAmount.milliseconds(max(0, expiry.millisecondsSince1970 - Timestamp.now().millisecondsSince1970))
-                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-                self.expiry = context.eventLoop.scheduleTask(in: delay) { loopBound.value.tokenExpired() }
-            }
+        if case .failure(let error) = self.authentication {
+            return self.close(code: .unknown(4001), reason: error.code == "token_expired" ? "token_expired" : "unauthorized")
         }
         if case .single(let topic, let after, let policy) = self.mode {
-            guard self.principal.capabilities.allows(.subscribe, topic: topic) else {
-                self.shared.metrics.authFailed("forbidden")
-                return self.close(code: .unknown(4003), reason: "forbidden: subscribe on '\(topic)'")
-            }
-            self.subscribe(topic: topic, after: after, policy: policy, id: nil)
+            self.subscribe(SubscriptionRequest(topic: topic, after: after, policy: policy), id: nil)
         }
     }
 
     /// The token expired: every subscription gets a retryable `token_expired` error, then the socket
     /// closes with 4001 so the client refreshes its token and resumes.
-    private func tokenExpired() {
+    private func tokenExpired(_ ended: Subscriber) {
         guard let raw = self.raw, !self.closing else { return }
-        for (topic, subscriber) in self.subscriptions {
+        let subscribers = [(ended.topic.name, ended)] + self.subscriptions.map { ($0.key, $0.value) }
+        for (topic, subscriber) in subscribers {
             let notice = Event(
                 seq: nil, topic: topic, timestamp: .now(),
                 payload: .error(
                     StreamError(code: "token_expired", message: "the token expired; refresh it and resume", retryable: true)))
-            raw.write(NIOAny(IOData.byteBuffer(self.hub.encode(notice, format: subscriber.format))), promise: nil)
+            let frame = self.dependencies.hub.encode(notice, format: subscriber.format)
+            self.statistics?.bytesWritten += frame.readableBytes
+            raw.write(NIOAny(IOData.byteBuffer(frame)), promise: nil)
         }
         self.close(code: .unknown(4001), reason: "token_expired")
     }
@@ -113,17 +103,13 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func teardown() {
         self.keepalive.unregister(self)
-        self.expiry?.cancel()
-        self.expiry = nil
         let subscribers = self.subscriptions.values
         self.subscriptions.removeAll()
         for subscriber in subscribers {
             subscriber.cancel()
-            self.io?.eventsDelivered += subscriber.delivered
+            self.statistics?.subscriptionEnded(delivered: subscriber.delivered)
         }
     }
-
-    private var io: ConnectionIOHandler? { self.raw?.handler as? ConnectionIOHandler }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         for subscriber in Array(self.subscriptions.values) {
@@ -135,7 +121,8 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
         case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
-            self.close(code: .messageTooLarge, reason: "message over \(self.shared.configuration.maxBodyBytes) bytes")
+            self.close(
+                code: .messageTooLarge, reason: "message over \(self.dependencies.configuration.webSocketMaxMessageBytes) bytes")
         case is MaskedFrameEnforcer.UnmaskedFrame:
             self.close(code: .protocolError, reason: "client frames must be masked")
         case is NIOWebSocketFrameAggregator.Error:
@@ -192,150 +179,117 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         } catch {
             return self.reply(WebSocketReply.error(id: error.id, code: error.code, message: error.message))
         }
-        let capabilities = self.principal.capabilities
-        func forbidden(_ message: String) {
-            self.shared.metrics.authFailed("forbidden")
-            self.reply(WebSocketReply.error(id: command.id, code: "forbidden", message: message))
-        }
+        let id = command.id
         switch command.operation {
         case .subscribe(let topic, let after, let policy):
-            guard capabilities.allows(.subscribe, topic: topic) else {
-                return forbidden(AuthError.forbidden(.subscribe, topic: topic).message)
-            }
             guard self.subscriptions[topic] == nil else {
                 return self.reply(
-                    WebSocketReply.error(id: command.id, code: "already_subscribed", message: "already subscribed to '\(topic)'"))
+                    WebSocketReply.error(id: id, code: "already_subscribed", message: "already subscribed to '\(topic)'"))
             }
-            guard self.subscriptions.count < self.shared.configuration.maxSubscriptionsPerConnection else {
-                self.shared.metrics.limitRejected("subscriptions_per_connection")
-                return self.reply(
-                    WebSocketReply.error(
-                        id: command.id, code: "subscription_limit",
-                        message: "at most \(self.shared.configuration.maxSubscriptionsPerConnection) subscriptions per socket"))
+            do {
+                try self.control.admitSubscription(alreadyHeld: self.subscriptions.count)
+            } catch {
+                return self.reply(error, id: id)
             }
-            self.subscribe(topic: topic, after: after, policy: policy, id: command.id)
+            self.subscribe(SubscriptionRequest(topic: topic, after: after, policy: policy), id: id)
         case .unsubscribe(let topic):
             guard let subscriber = self.subscriptions.removeValue(forKey: topic) else {
                 return self.reply(
-                    WebSocketReply.error(id: command.id, code: "not_subscribed", message: "not subscribed to '\(topic)'"))
+                    WebSocketReply.error(id: id, code: "not_subscribed", message: "not subscribed to '\(topic)'"))
             }
             subscriber.cancel()
-            self.reply(WebSocketReply.ok(id: command.id, fields: [("topic", .string(topic))]))
+            self.statistics?.subscriptionEnded(delivered: subscriber.delivered)
+            self.reply(WebSocketReply.ok(id: id, fields: [("topic", .string(topic))]))
         case .publish(let topic, let event):
-            guard capabilities.allows(.publish, topic: topic) else {
-                return forbidden(AuthError.forbidden(.publish, topic: topic).message)
-            }
-            let key = self.shared.auth == nil ? (self.io?.clientAddress ?? "?") : self.principal.subject
-            if self.shared.publishRate.take(1, key: key) != nil {
-                self.shared.metrics.limitRejected("publish_rate")
-                return self.reply(
-                    WebSocketReply.error(id: command.id, code: "rate_limited", message: "publish rate limit reached"))
-            }
-            let id = command.id
-            @Sendable func answer(_ result: Result<Topic.PublishReceipt, HubError>) -> ByteBuffer {
-                switch result {
-                case .success(let receipt):
-                    WebSocketReply.ok(
-                        id: id,
-                        fields: [("topic", .string(topic)), ("first_seq", .int(receipt.firstSeq)), ("last_seq", .int(receipt.lastSeq))])
-                case .failure(let error):
-                    WebSocketReply.error(id: id, code: error.code.name, message: error.message)
-                }
-            }
-            if let broker = self.shared.broker {
-                self.replyAsync(id: id) {
-                    do {
-                        return answer(.success(try await broker.publish([event], to: topic, owner: nil)))
-                    } catch let error as HubError {
-                        return answer(.failure(error))
-                    } catch {
-                        return WebSocketReply.error(id: id, code: "internal", message: "internal error")
-                    }
-                }
-            } else {
-                do {
-                    self.reply(answer(.success(try self.hub.publish(event, to: topic))))
-                } catch {
-                    self.reply(answer(.failure(error)))
-                }
+            let (control, principal, client) = (self.control, self.principal, self.statistics?.clientAddress ?? "?")
+            self.replyAsync(id: id) { () async throws(ControlError) -> [(StaticString, JSONValue)] in
+                let receipt = try await control.publish([event], to: topic, as: principal, from: client)
+                return [("topic", .string(topic)), ("first_seq", .int(receipt.firstSeq)), ("last_seq", .int(receipt.lastSeq))]
             }
         case .generate(let body):
-            guard capabilities.generate || capabilities.admin else { return forbidden("the token does not allow starting generations") }
-            self.generate(body, id: command.id)
-        case .cancel(let generation, let topic):
-            if let topic, !capabilities.allows(.cancel, topic: topic) {
-                return forbidden(AuthError.forbidden(.cancel, topic: topic).message)
+            let request: GenerationRequest
+            do {
+                request = try GenerationRequest(json: body, traceHeaders: self.traceHeaders)
+            } catch {
+                return self.reply(error, id: id)
             }
-            self.cancel(generation: generation, topic: topic, id: command.id)
+            let (control, principal) = (self.control, self.principal)
+            self.replyAsync(id: id) { () async throws(ControlError) -> [(StaticString, JSONValue)] in
+                let info = try await control.startGeneration(request, as: principal)
+                return [("generation", .string(info.id)), ("topic", .string(info.topic))]
+            }
+        case .cancel(let generation?, _):
+            let (control, principal) = (self.control, self.principal)
+            self.replyAsync(id: id) { () async throws(ControlError) -> [(StaticString, JSONValue)] in
+                let info = try await control.cancelGeneration(generation, as: principal)
+                return [("generation", .string(info.id)), ("topic", .string(info.topic)), ("state", .string(info.state.rawValue))]
+            }
+        case .cancel(nil, let topic?):
+            let (control, principal) = (self.control, self.principal)
+            self.replyAsync(id: id) { () async throws(ControlError) -> [(StaticString, JSONValue)] in
+                let cancellation = try await control.cancelTopic(topic, as: principal)
+                return [("topic", .string(topic)), ("state", .string(cancellation.topic.state.rawValue))]
+            }
+        case .cancel(nil, nil):
+            self.reply(WebSocketReply.error(id: id, code: "invalid_command", message: "cancel needs 'generation' or 'topic'"))
         }
     }
 
     // MARK: Subscriptions
 
-    private func subscribe(topic: String, after: Int?, policy: SlowConsumerPolicy?, id: JSONValue?) {
-        guard let context = self.context else { return }
-        if let broker = self.shared.broker, !broker.isMirrored(topic) {
-            // First viewer of this topic on this node: mirror it, then attach.
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            promise.completeWithTask { try await broker.prepareSubscription(to: topic) }
-            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            promise.futureResult.whenComplete { result in
+    private func subscribe(_ request: SubscriptionRequest, id: JSONValue?) {
+        guard let raw = self.raw, let context = self.context else { return }
+        let topic = request.topic
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let sink = WebSocketSink(raw: raw, statistics: self.statistics) { subscriber, reason in
+            loopBound.value.subscriptionEnded(topic: topic, subscriber: subscriber, reason: reason)
+        }
+        self.control.subscribe(request, as: self.principal, format: self.dependencies.webSocketFormat, sink: sink)
+            .whenComplete { result in
                 let handler = loopBound.value
-                guard !handler.closing else { return }
                 switch result {
-                case .success:
-                    handler.attach(topic: topic, after: after, policy: policy, id: id)
+                case .success(let subscriber):
+                    guard !handler.closing else { return subscriber.cancel() }
+                    if !subscriber.isClosed { handler.subscriptions[topic] = subscriber }
+                    if case .multiplexed = handler.mode {
+                        handler.reply(WebSocketReply.ok(id: id, fields: [("topic", .string(topic))]))
+                    }
                 case .failure(let error):
-                    let code = (error as? HubError)?.code.name ?? "broker_unavailable"
+                    guard !handler.closing else { return }
+                    let error = error as? ControlError ?? .internalError
                     switch handler.mode {
-                    case .single: handler.close(code: .unknown(1013), reason: code)
-                    case .multiplexed:
-                        handler.reply(WebSocketReply.error(id: id, code: code, message: "the topic could not be prepared"))
+                    case .single: handler.close(error)
+                    case .multiplexed: handler.reply(error, id: id)
                     }
                 }
             }
-            return
-        }
-        self.attach(topic: topic, after: after, policy: policy, id: id)
     }
 
-    private func attach(topic: String, after: Int?, policy: SlowConsumerPolicy?, id: JSONValue?) {
-        guard let raw = self.raw, let context = self.context else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let sink = WebSocketSink(raw: raw) { subscriber, reason in
-            loopBound.value.subscriptionEnded(topic: topic, subscriber: subscriber, reason: reason)
+    /// Closes a single-topic socket whose subscription was refused, with the close code for the error.
+    private func close(_ error: ControlError) {
+        switch error.kind {
+        case .ended: self.close(code: .normalClosure, reason: "the stream ended; nothing after this seq")
+        case .unauthenticated: self.close(code: .unknown(4001), reason: error.code)
+        case .permissionDenied: self.close(code: .unknown(4003), reason: "forbidden: subscribe on '\(self.singleTopic)'")
+        case .limitReached, .unavailable: self.close(code: .unknown(1013), reason: error.code)
+        default: self.close(code: .policyViolation, reason: error.code)
         }
-        do {
-            let subscriber = try self.hub.subscribe(to: topic, after: after, policy: policy, format: self.format, sink: sink)
-            if !subscriber.isClosed {
-                self.subscriptions[topic] = subscriber
-            }
-            if case .multiplexed = self.mode {
-                self.reply(WebSocketReply.ok(id: id, fields: [("topic", .string(topic))]))
-            }
-        } catch {
-            switch self.mode {
-            case .single:
-                if error.code == .nothingAfterEnd {
-                    self.close(code: .normalClosure, reason: "the stream ended; nothing after this seq")
-                } else if error.code == .topicLimitReached || error.code == .subscriberLimitReached {
-                    self.close(code: .unknown(1013), reason: error.code.name)
-                } else {
-                    self.close(code: .policyViolation, reason: error.code.name)
-                }
-            case .multiplexed:
-                self.reply(WebSocketReply.error(id: id, code: error.code.name, message: error.message))
-            }
-        }
+    }
+
+    private var singleTopic: String {
+        if case .single(let topic, _, _) = self.mode { return topic }
+        return ""
     }
 
     private func subscriptionEnded(topic: String, subscriber: Subscriber, reason: DisconnectReason) {
         if self.subscriptions[topic] === subscriber {
             self.subscriptions[topic] = nil
         }
-        self.io?.eventsDelivered += subscriber.delivered
-        if !reason.isNormal { self.io?.closeReason = reason.code }
+        self.statistics?.subscriptionEnded(delivered: subscriber.delivered)
+        if !reason.isNormal { self.statistics?.closeReason = reason.code }
         switch (self.mode, reason) {
+        case (_, .tokenExpired):
+            self.tokenExpired(subscriber)
         case (_, .slowConsumer):
             self.close(code: .unknown(4008), reason: "slow consumer: resume after your last seq")
         case (_, .shutdown):
@@ -347,78 +301,6 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    // MARK: Generations
-
-    private func generate(_ body: JSONValue, id: JSONValue?) {
-        guard let generations = self.shared.generations else {
-            return self.reply(
-                WebSocketReply.error(id: id, code: "unsupported", message: "generations are not enabled on this hub"))
-        }
-        var parsed: GenerationRequest
-        do {
-            parsed = try GenerationRequestParser.parse(body, traceHeaders: self.traceHeaders)
-        } catch {
-            return self.reply(WebSocketReply.error(id: id, code: error.code, message: error.message))
-        }
-        if let topic = parsed.topic, !self.principal.capabilities.allows(.publish, topic: topic) {
-            return self.reply(WebSocketReply.error(id: id, code: "forbidden", message: AuthError.forbidden(.publish, topic: topic).message))
-        }
-        if self.shared.auth != nil { parsed.owner = self.principal.subject }
-        let request = parsed
-        self.replyAsync(id: id) {
-            do {
-                let info = try await generations.start(request)
-                return WebSocketReply.ok(id: id, fields: [("generation", .string(info.id)), ("topic", .string(info.topic))])
-            } catch let error as GenerationError {
-                return WebSocketReply.error(id: id, code: error.code.rawValue, message: error.message)
-            } catch {
-                return WebSocketReply.error(id: id, code: "internal", message: "internal error")
-            }
-        }
-    }
-
-    private func cancel(generation: String?, topic: String?, id: JSONValue?) {
-        let generations = self.shared.generations
-        let hub = self.hub
-        if let generation {
-            guard let generations else {
-                return self.reply(
-                    WebSocketReply.error(id: id, code: "unsupported", message: "generations are not enabled on this hub"))
-            }
-            let capabilities = self.principal.capabilities
-            self.replyAsync(id: id) {
-                guard let current = await generations.info(generation: generation) else {
-                    return WebSocketReply.error(id: id, code: "not_found", message: "no generation '\(generation)'")
-                }
-                guard capabilities.allows(.cancel, topic: current.topic) else {
-                    return WebSocketReply.error(
-                        id: id, code: "forbidden", message: AuthError.forbidden(.cancel, topic: current.topic).message)
-                }
-                guard let info = await generations.cancel(generation: generation) else {
-                    return WebSocketReply.error(id: id, code: "not_found", message: "no generation '\(generation)'")
-                }
-                return WebSocketReply.ok(
-                    id: id, fields: [("generation", .string(info.id)), ("topic", .string(info.topic)), ("state", .string(info.state.rawValue))])
-            }
-        } else if let topic {
-            let broker = self.shared.broker
-            self.replyAsync(id: id) {
-                _ = await generations?.cancel(topic: topic)
-                do {
-                    let cancelled = try await broker?.cancelTopic(topic) ?? hub.cancelTopic(named: topic)
-                    guard let snapshot = cancelled else {
-                        return WebSocketReply.error(id: id, code: "not_found", message: "no topic named '\(topic)'")
-                    }
-                    return WebSocketReply.ok(id: id, fields: [("topic", .string(topic)), ("state", .string(snapshot.state.rawValue))])
-                } catch let error as HubError {
-                    return WebSocketReply.error(id: id, code: error.code.name, message: error.message)
-                } catch {
-                    return WebSocketReply.error(id: id, code: "internal", message: "internal error")
-                }
-            }
-        }
-    }
-
     // MARK: Writing
 
     private func reply(_ json: ByteBuffer) {
@@ -426,10 +308,24 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: json)), promise: nil)
     }
 
-    private func replyAsync(id: JSONValue?, _ work: @escaping @Sendable () async -> ByteBuffer) {
+    /// Replies with the error's code and message (the same ones the HTTP API's error bodies carry).
+    private func reply(_ error: ControlError, id: JSONValue?) {
+        self.reply(WebSocketReply.error(id: id, code: error.code, message: error.message))
+    }
+
+    /// Runs a control call off the loop and replies with `ok` and its fields, or with its error.
+    private func replyAsync(
+        id: JSONValue?, _ work: @escaping @Sendable () async throws(ControlError) -> [(StaticString, JSONValue)]
+    ) {
         guard let context = self.context else { return }
         let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
-        promise.completeWithTask(work)
+        promise.completeWithTask {
+            do throws(ControlError) {
+                return WebSocketReply.ok(id: id, fields: try await work())
+            } catch {
+                return WebSocketReply.error(id: id, code: error.code, message: error.message)
+            }
+        }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { json in loopBound.value.reply(json) }
     }
@@ -438,7 +334,7 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     func close(code: WebSocketErrorCode, reason: String) {
         guard let context = self.context, !self.closing else { return }
         self.closing = true
-        if self.io?.closeReason == nil { self.io?.closeReason = "websocket_close_\(code)" }
+        if self.statistics?.closeReason == nil { self.statistics?.closeReason = "websocket_close_\(code)" }
         self.teardown()
         var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: code)

@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 import NewsroomAuth
+import NewsroomControl
 import NewsroomCore
 
 /// Which HTTP/1.1 requests become WebSockets, and what is installed after the upgrade.
@@ -13,17 +14,13 @@ enum WebSocketRouting {
         switch Route(segments: target.segments) {
         case .topicWebSocket(let topic)?:
             guard TopicName.isValid(topic) else { return nil }
-            var after: Int?
-            if let value = target.query["after"] {
-                guard let seq = Int(value), seq >= 0 else { return nil }
-                after = seq
+            do throws(ControlError) {
+                let after = try target.query["after"].map { value throws(ControlError) in try SubscriptionRequest.resumePoint(value) }
+                let policy = try target.query["policy"].map { name throws(ControlError) in try SubscriptionRequest.policy(named: name) }
+                return .single(topic: topic, after: after, policy: policy)
+            } catch {
+                return nil
             }
-            var policy: SlowConsumerPolicy?
-            if let name = target.query["policy"] {
-                guard let parsed = SlowConsumerPolicy(name: name) else { return nil }
-                policy = parsed
-            }
-            return .single(topic: topic, after: after, policy: policy)
         case .multiplexWebSocket?:
             return .multiplexed
         default:
@@ -35,39 +32,30 @@ enum WebSocketRouting {
     /// browser's `Origin` must be on it (otherwise the request gets its HTTP error). With auth on, the
     /// token is verified now (warming the cache); a missing or bad token still upgrades, so that the
     /// client reads close code 4001 rather than an opaque failed handshake.
-    static func shouldUpgrade(_ head: HTTPRequestHead, channel: any Channel, shared: HTTPHandlerContext)
+    static func shouldUpgrade(_ head: HTTPRequestHead, channel: any Channel, dependencies: HTTPDependencies)
         -> EventLoopFuture<HTTPHeaders?>
     {
         guard self.mode(for: head) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
-        if !shared.configuration.allowedOrigins.isEmpty, let origin = head.headers.first(name: "origin"),
-            !shared.allows(origin: origin)
-        {
-            shared.metrics.authFailed("origin_not_allowed")
+        guard dependencies.cors.allowsWebSocket(head) else {
+            dependencies.metrics.authFailed("origin_not_allowed")
             return channel.eventLoop.makeSucceededFuture(nil)
         }
-        guard let auth = shared.auth, let token = HTTPRequestHandler.bearerToken(head) else {
-            return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
-        }
+        let control = dependencies.control
+        let token = HTTPCredentials.token(of: head)
+        guard control.requiresCredentials, let token else { return channel.eventLoop.makeSucceededFuture(HTTPHeaders()) }
         let promise = channel.eventLoop.makePromise(of: HTTPHeaders?.self)
         promise.completeWithTask {
-            _ = await auth.verify(token)
+            await control.prepareAuthentication(token: token)
             return HTTPHeaders()
         }
         return promise.futureResult
     }
 
-    /// Who opened the socket: `.anonymous` with auth off, else the cached verification of its token.
-    static func principal(for head: HTTPRequestHead, shared: HTTPHandlerContext) -> Result<Principal, AuthError> {
-        guard let auth = shared.auth else { return .success(.anonymous) }
-        guard let token = HTTPRequestHandler.bearerToken(head) else { return .failure(.missingToken) }
-        return auth.cachedResult(for: token)
-            ?? .failure(AuthError(code: .unauthenticated, reason: "invalid_token", message: "the token is not valid"))
-    }
-
-    static func configureUpgraded(channel: any Channel, head: HTTPRequestHead, shared: HTTPHandlerContext) throws {
+    static func configureUpgraded(channel: any Channel, head: HTTPRequestHead, dependencies: HTTPDependencies) throws {
         guard let mode = Self.mode(for: head) else { throw ChannelError.inappropriateOperationForState }
         let sync = channel.pipeline.syncOperations
-        try sync.handler(type: ConnectionIOHandler.self).setTransport("ws")
+        let io = try sync.handler(type: ConnectionIOHandler.self)
+        io.setTransport("ws")
         // The HTTP request handler has no more work on this connection.
         if let context = try? sync.context(handlerType: HTTPRequestHandler.self) {
             sync.removeHandler(context: context, promise: nil)
@@ -76,14 +64,16 @@ enum WebSocketRouting {
         try sync.addHandler(
             NIOWebSocketFrameAggregator(
                 minNonFinalFragmentSize: 1, maxAccumulatedFrameCount: 1024,
-                maxAccumulatedFrameSize: shared.configuration.webSocketMaxMessageBytes))
-        let traceHeaders = ["traceparent", "tracestate"].compactMap { name in
-            head.headers.first(name: name).map { (name, $0) }
-        }
+                maxAccumulatedFrameSize: dependencies.configuration.webSocketMaxMessageBytes))
+        // Verified in `shouldUpgrade`: the cache answers.
+        let authentication =
+            dependencies.control.cachedAuthentication(token: HTTPCredentials.token(of: head))
+            ?? .failure(ControlError(.unauthenticated, code: "unauthorized", message: "the token is not valid"))
         try sync.addHandler(
             WebSocketHandler(
-                shared: shared, mode: mode, traceHeaders: traceHeaders, principal: Self.principal(for: head, shared: shared),
-                keepalive: shared.keepalive(for: channel.eventLoop)))
+                dependencies: dependencies, mode: mode, traceHeaders: HTTPCredentials.traceHeaders(of: head),
+                authentication: authentication, keepalive: dependencies.keepalive(for: channel.eventLoop),
+                statistics: io.statistics))
     }
 }
 

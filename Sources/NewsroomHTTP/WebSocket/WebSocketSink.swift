@@ -9,11 +9,16 @@ import NewsroomCore
 final class WebSocketSink: SubscriberSink {
     let raw: ChannelHandlerContext
     private let channel: any Channel
+    private let statistics: ConnectionStatistics?
     private let onClose: (Subscriber, DisconnectReason) -> Void
 
-    init(raw: ChannelHandlerContext, onClose: @escaping (Subscriber, DisconnectReason) -> Void) {
+    init(
+        raw: ChannelHandlerContext, statistics: ConnectionStatistics?,
+        onClose: @escaping (Subscriber, DisconnectReason) -> Void
+    ) {
         self.raw = raw
         self.channel = raw.channel
+        self.statistics = statistics
         self.onClose = onClose
     }
 
@@ -21,6 +26,7 @@ final class WebSocketSink: SubscriberSink {
     var isWritable: Bool { self.channel.isWritable }
 
     func write(_ frame: ByteBuffer) {
+        self.statistics?.bytesWritten += frame.readableBytes
         self.raw.write(NIOAny(IOData.byteBuffer(frame)), promise: nil)
     }
 

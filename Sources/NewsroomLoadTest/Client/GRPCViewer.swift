@@ -1,7 +1,7 @@
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
-import NewsroomGRPC
+import NewsroomProto
 import SwiftProtobuf
 
 /// A gRPC viewer's call: one HTTP/2 connection (SwiftNIO HTTP/2 with its inline stream multiplexer) and

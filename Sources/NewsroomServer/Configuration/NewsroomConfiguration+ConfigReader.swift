@@ -7,6 +7,7 @@ import Foundation
 import SystemPackage
 import Logging
 import NIOCore
+import NewsroomControl
 import NewsroomCore
 import NewsroomAuth
 import NewsroomHTTP
@@ -197,14 +198,14 @@ extension NewsroomConfiguration {
         if let value = reader.int(forKey: "limits.maxConnections") { self.http.maxConnections = value }
         if let value = reader.int(forKey: "limits.maxConnectionsPerIp") { self.http.maxConnectionsPerIP = value }
         if let value = reader.int(forKey: "limits.maxSubscriptionsPerConnection") {
-            self.http.maxSubscriptionsPerConnection = try positive(value, "limits.maxSubscriptionsPerConnection")
+            self.control.maxSubscriptionsPerConnection = try positive(value, "limits.maxSubscriptionsPerConnection")
         }
-        if let value = reader.double(forKey: "limits.publishRate") { self.http.publishEventsPerSecond = value }
-        if let value = reader.int(forKey: "limits.publishBurst") { self.http.publishBurst = try positive(value, "limits.publishBurst") }
+        if let value = reader.double(forKey: "limits.publishRate") { self.control.publishEventsPerSecond = value }
+        if let value = reader.int(forKey: "limits.publishBurst") { self.control.publishBurst = try positive(value, "limits.publishBurst") }
         if let value = reader.int(forKey: "limits.maxHeaderBytes") { self.http.maxHeaderBytes = try positive(value, "limits.maxHeaderBytes") }
         if let value = reader.int(forKey: "limits.maxHeaderCount") { self.http.maxHeaderCount = try positive(value, "limits.maxHeaderCount") }
         if let value = reader.int(forKey: "limits.generationsPerToken") { self.generations.maxConcurrentGenerationsPerOwner = value }
-        if let value = reader.bool(forKey: "metrics.private") { self.http.metricsRequireAdmin = value }
+        if let value = reader.bool(forKey: "metrics.private") { self.control.metricsRequireAdmin = value }
     }
 
     /// A reader over, in order: `overrides` (the parsed command-line flags), `NEWSROOM_*` environment

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NewsroomCore
 import NewsroomAuth
+import NewsroomControl
 import NewsroomHTTP
 import NewsroomUpstream
 
@@ -10,6 +11,9 @@ import NewsroomUpstream
 public struct NewsroomConfiguration: Sendable {
     /// The topic layer's limits and timings.
     public var hub: Hub.Configuration = .defaults
+    /// The rules and limits every transport applies (publish rate, subscriptions per connection,
+    /// private metrics).
+    public var control: ControlService.Configuration = .defaults
     /// The HTTP listener.
     public var http: HTTPServer.Configuration = .defaults
     /// The gRPC port: `nil` (the default) for 50051, or an ephemeral port when ``NewsroomHTTP/HTTPServer/Configuration/port``

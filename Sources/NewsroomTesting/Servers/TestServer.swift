@@ -1,6 +1,8 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NewsroomAuth
+import NewsroomControl
 import NewsroomCore
 import NewsroomGRPC
 import NewsroomHTTP
@@ -9,6 +11,8 @@ import NewsroomWire
 /// A hub and its HTTP listener on `127.0.0.1:0`, for integration tests over real loopback sockets.
 public struct TestServer: Sendable {
     public let hub: Hub
+    /// The control service every transport of the server calls.
+    public let control: ControlService
     public let server: HTTPServer
     public let group: any EventLoopGroup
     public let port: Int
@@ -24,12 +28,16 @@ public struct TestServer: Sendable {
 ///   - configureHub: Changes to the hub's defaults (limits, heartbeat interval…).
 ///   - configureHTTP: Changes to the listener's defaults (host and port are forced to loopback:0).
 ///   - generations: An optional generation service.
+///   - authenticator: Verifies tokens; `nil` (the default) leaves auth off.
+///   - configureControl: Changes to the control service's rules and limits.
 ///   - grpc: Also serve the hub on a gRPC port (``TestServer/grpcPort``).
 public func withTestServer<Result>(
     threads: Int = 2,
     configureHub: (inout Hub.Configuration) -> Void = { _ in },
     configureHTTP: (inout HTTPServer.Configuration) -> Void = { _ in },
     generations: (any GenerationService)? = nil,
+    authenticator: Authenticator? = nil,
+    configureControl: (inout ControlService.Configuration) -> Void = { _ in },
     grpc: Bool = false,
     logger: Logger = Logger(label: "newsroom.test"),
     _ body: (TestServer) async throws -> Result
@@ -43,7 +51,10 @@ public func withTestServer<Result>(
     http.host = "127.0.0.1"
     http.port = 0
     http.shutdownGracePeriod = .milliseconds(500)
-    let server = HTTPServer(configuration: http, hub: hub, generations: generations, eventLoopGroup: group, logger: logger)
+    let control = ControlService(
+        hub: hub, generations: generations, authenticator: authenticator,
+        configuration: .defaults(configure: configureControl), logger: logger)
+    let server = HTTPServer(configuration: http, control: control, eventLoopGroup: group, logger: logger)
     let address = try await server.start()
     var grpcServer: (server: NewsroomGRPCServer, task: Task<Void, any Error>)?
     var grpcPort: Int?
@@ -52,7 +63,7 @@ public func withTestServer<Result>(
             configuration: .defaults {
                 $0.host = "127.0.0.1"
                 $0.port = 0
-            }, hub: hub, generations: generations, eventLoopGroup: group, logger: logger)
+            }, control: control, eventLoopGroup: group, logger: logger)
         let task = Task { try await server.run() }
         grpcServer = (server, task)
         grpcPort = try? await server.listeningPort()
@@ -65,7 +76,8 @@ public func withTestServer<Result>(
         await hub.shutdown()
         await server.shutdown()
     }
-    let test = TestServer(hub: hub, server: server, group: group, port: address.port!, grpcPort: grpcPort)
+    let test = TestServer(
+        hub: hub, control: control, server: server, group: group, port: address.port!, grpcPort: grpcPort)
     do {
         let result = try await body(test)
         await stop()

@@ -1,3 +1,4 @@
+import NewsroomProto
 @testable import NewsroomClient
 import NewsroomCore
 import Testing

@@ -1,3 +1,4 @@
+import NewsroomProto
 import NewsroomClient
 import NewsroomCore
 import NewsroomTesting

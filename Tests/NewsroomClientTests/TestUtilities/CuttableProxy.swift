@@ -1,3 +1,4 @@
+import NewsroomProto
 import NIOCore
 import NIOPosix
 import Synchronization

@@ -1,4 +1,5 @@
 import GRPCCore
+import NewsroomProto
 import GRPCNIOTransportHTTP2
 import NIOCore
 import NewsroomCore
@@ -87,7 +88,10 @@ import Testing
                 var cancel = Newsroom_V1_CancelRequest()
                 cancel.topic = "by-topic"
                 #expect(try await client.cancelGeneration(cancel).state == .cancelled)
-                // Nothing runs there any more.
+                // Idempotent, as DELETE /v1/topics/{topic}: the ended topic answers cancelled again.
+                let again = try await client.cancelGeneration(cancel)
+                #expect(again.topic == "by-topic" && again.state == .cancelled)
+                cancel.topic = "never-existed"
                 let error = await #expect(throws: RPCError.self) { try await client.cancelGeneration(cancel) }
                 #expect(error?.code == .notFound)
             }
@@ -151,9 +155,14 @@ import Testing
                 }
                 #expect(error?.code == .unimplemented)
                 var cancel = Newsroom_V1_CancelRequest()
-                cancel.topic = "t"
+                cancel.generation = "gen_1"
                 error = await #expect(throws: RPCError.self) { try await client.cancelGeneration(cancel) }
                 #expect(error?.code == .unimplemented)
+                // Ending a topic needs no generation service (as DELETE /v1/topics/{topic}).
+                try test.hub.publish(text("x"), to: "t")
+                cancel.topic = "t"
+                #expect(try await client.cancelGeneration(cancel).state == .cancelled)
+                #expect(test.hub.snapshot(ofTopic: "t")?.state == .ended)
             }
         }
     }

@@ -1,3 +1,5 @@
+import NewsroomProto
+import NewsroomWire
 import NIOCore
 import NewsroomCore
 import NewsroomGRPC

@@ -1,3 +1,4 @@
+import NewsroomProto
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOPosix

@@ -1,4 +1,5 @@
 import GRPCCore
+import NewsroomProto
 import GRPCNIOTransportHTTP2
 import NewsroomGRPC
 import Testing

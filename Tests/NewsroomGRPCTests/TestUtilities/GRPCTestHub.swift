@@ -1,8 +1,11 @@
 import GRPCCore
+import NewsroomProto
 import GRPCNIOTransportHTTP2
 import Logging
 import NIOCore
 import NIOPosix
+import NewsroomAuth
+import NewsroomControl
 import NewsroomCore
 import NewsroomGRPC
 import NewsroomWire
@@ -93,7 +96,8 @@ func withGRPCTestHub<Result: Sendable>(
     configureHub: (inout Hub.Configuration) -> Void = { _ in },
     configureGRPC: (inout NewsroomGRPCServer.Configuration) -> Void = { _ in },
     generations: (any GenerationService)? = nil,
-    authorizer: (any GRPCAuthorizer)? = nil,
+    authenticator: Authenticator? = nil,
+    configureControl: (inout ControlService.Configuration) -> Void = { _ in },
     broker: (any Broker)? = nil,
     metrics: RecordingMetricsFactory = RecordingMetricsFactory(),
     _ body: (GRPCTestHub) async throws -> Result
@@ -106,22 +110,23 @@ func withGRPCTestHub<Result: Sendable>(
     var configuration = NewsroomGRPCServer.Configuration.defaults(configure: configureGRPC)
     configuration.host = "127.0.0.1"
     configuration.port = 0
+    let control = ControlService(
+        hub: hub, generations: generations, broker: broker, authenticator: authenticator,
+        configuration: .defaults(configure: configureControl), logger: logger, metricsFactory: metrics)
     let outcome = await serve(
-        configuration: configuration, hub: hub, generations: generations, authorizer: authorizer, broker: broker,
-        group: group, logger: logger, metrics: metrics, body)
+        configuration: configuration, hub: hub, control: control, group: group, logger: logger, metrics: metrics, body)
     // Everything that runs on the group has stopped by now.
     try await group.shutdownGracefully()
     return try outcome.get()
 }
 
 private func serve<Result: Sendable>(
-    configuration: NewsroomGRPCServer.Configuration, hub: Hub, generations: (any GenerationService)?,
-    authorizer: (any GRPCAuthorizer)?, broker: (any Broker)?, group: MultiThreadedEventLoopGroup, logger: Logger,
-    metrics: RecordingMetricsFactory, _ body: (GRPCTestHub) async throws -> Result
+    configuration: NewsroomGRPCServer.Configuration, hub: Hub, control: ControlService,
+    group: MultiThreadedEventLoopGroup, logger: Logger, metrics: RecordingMetricsFactory,
+    _ body: (GRPCTestHub) async throws -> Result
 ) async -> Swift.Result<Result, any Error> {
     let server = NewsroomGRPCServer(
-        configuration: configuration, hub: hub, generations: generations, eventLoopGroup: group,
-        authorizer: authorizer, broker: broker, logger: logger, metricsFactory: metrics)
+        configuration: configuration, control: control, eventLoopGroup: group, logger: logger, metricsFactory: metrics)
     return await withTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try? await server.run() }
         let outcome: Swift.Result<Result, any Error>

@@ -1,3 +1,4 @@
+import NewsroomProto
 import CoreMetrics
 import Synchronization
 

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NewsroomCore
+import NewsroomDemo
 import NewsroomTesting
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NewsroomCore
+import NewsroomDemo
 import NewsroomTesting
 import NewsroomUpstream
 import Synchronization

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NewsroomCore
+import NewsroomDemo
 import NewsroomTesting
 import Testing
 

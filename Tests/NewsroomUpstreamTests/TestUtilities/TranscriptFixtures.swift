@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NewsroomCore
+import NewsroomDemo
 import NewsroomTesting
 import NewsroomUpstream
 

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NewsroomCore
+import NewsroomDemo
 import NewsroomTesting
 import NewsroomUpstream
 import NewsroomWire

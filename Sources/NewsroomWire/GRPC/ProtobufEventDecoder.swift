@@ -1,5 +1,5 @@
 import NewsroomCore
-import NewsroomWire
+import NewsroomProto
 import SwiftProtobuf
 
 /// Validates events that publishers send over gRPC, with the rules of `EventDecoder` (the JSON one).

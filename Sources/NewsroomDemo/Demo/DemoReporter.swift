@@ -1,12 +1,14 @@
 import Logging
 import NIOCore
+import NewsroomAuth
+import NewsroomControl
 import NewsroomCore
 
 /// The built-in simulated reporter of `newsroom demo`: streams realistic Markdown answers into topics
 /// `demo-1`, `demo-2`, … at a human-like, bursty token rate, one after another, forever.
 ///
-/// It publishes straight into the hub, as a generation would, so the demo needs no API key and no
-/// external service.
+/// It publishes through the control service, as any in-process publisher would (so with a broker the
+/// answers reach every node), and needs no API key and no external service.
 public struct DemoReporter: Sendable {
     /// Pacing of the simulated model.
     public struct Configuration: Sendable {
@@ -21,25 +23,19 @@ public struct DemoReporter: Sendable {
         public init() {}
     }
 
-    let hub: Hub
-    let broker: (any Broker)?
+    let control: ControlService
     let configuration: Configuration
     let logger: Logger
 
-    /// - Parameter broker: With several nodes, the answers are published through the broker.
-    public init(hub: Hub, broker: (any Broker)? = nil, configuration: Configuration = .init(), logger: Logger) {
-        self.hub = hub
-        self.broker = broker
+    /// - Parameter control: Where the answers are published (as the hub itself: every capability).
+    public init(control: ControlService, configuration: Configuration = .init(), logger: Logger) {
+        self.control = control
         self.configuration = configuration
         self.logger = logger
     }
 
-    private func publish(_ payload: EventPayload, to topic: String) async throws(HubError) {
-        if let broker = self.broker {
-            _ = try await broker.publish([payload], to: topic, owner: nil)
-        } else {
-            try self.hub.publish(payload, to: topic)
-        }
+    private func publish(_ payload: EventPayload, to topic: String) async throws(ControlError) {
+        _ = try await self.control.publish([payload], to: topic, as: .anonymous, from: "demo")
     }
 
     /// Streams answers until cancelled; `onAnswer` is told each new topic's name before it starts.
@@ -51,7 +47,7 @@ public struct DemoReporter: Sendable {
             if let max = self.configuration.maxAnswers, number > max { return }
             var topic = "\(self.configuration.topicPrefix)-\(number)"
             // A previous run of the demo may have left a topic of that name: skip to a free one.
-            while self.hub.snapshot(ofTopic: topic) != nil {
+            while self.control.hub.snapshot(ofTopic: topic) != nil {
                 number += 1
                 topic = "\(self.configuration.topicPrefix)-\(number)"
             }
@@ -60,7 +56,7 @@ public struct DemoReporter: Sendable {
             do {
                 try await self.stream(script, to: topic, generation: "demo-gen-\(number)", using: &generator)
             } catch is CancellationError {
-                _ = try? self.hub.cancelTopic(named: topic)
+                _ = try? await self.control.cancelTopic(topic, as: .anonymous)
                 return
             } catch {
                 self.logger.info("demo answer stopped", metadata: ["newsroom.topic": "\(topic)", "error": "\(error)"])

@@ -1,5 +1,6 @@
 import NIOCore
 import NewsroomCore
+import NewsroomProto
 import SwiftProtobuf
 
 /// The gRPC wire format: an event as the serialized bytes of a `newsroom.v1.Event` message.

@@ -16,7 +16,7 @@ extension Newsroom_V1_Event {
 }
 
 extension Newsroom_V1_Event.OneOf_Payload {
-    init(_ payload: EventPayload) {
+    public init(_ payload: EventPayload) {
         switch payload {
         case .streamStart(let start):
             var message = Newsroom_V1_StreamStart()
@@ -95,7 +95,7 @@ extension Timestamp {
 }
 
 extension Newsroom_V1_Usage {
-    init(_ usage: Usage) {
+    public init(_ usage: Usage) {
         self.init()
         if let input = usage.inputTokens { self.inputTokens = UInt64(clamping: input) }
         if let output = usage.outputTokens { self.outputTokens = UInt64(clamping: output) }
@@ -103,7 +103,7 @@ extension Newsroom_V1_Usage {
 }
 
 extension Usage {
-    init(_ usage: Newsroom_V1_Usage) {
+    public init(_ usage: Newsroom_V1_Usage) {
         self.init(
             inputTokens: usage.hasInputTokens ? Int(clamping: usage.inputTokens) : nil,
             outputTokens: usage.hasOutputTokens ? Int(clamping: usage.outputTokens) : nil)
@@ -111,7 +111,7 @@ extension Usage {
 }
 
 extension Newsroom_V1_FinishReason {
-    init(_ reason: FinishReason) {
+    public init(_ reason: FinishReason) {
         switch reason {
         case .stop: self = .stop
         case .length: self = .length
@@ -126,7 +126,7 @@ extension Newsroom_V1_FinishReason {
 
 extension FinishReason {
     /// The hub's finish reason for a protobuf one; `nil` for `UNSPECIFIED` and unknown values.
-    init?(_ reason: Newsroom_V1_FinishReason) {
+    public init?(_ reason: Newsroom_V1_FinishReason) {
         switch reason {
         case .stop: self = .stop
         case .length: self = .length
@@ -140,7 +140,7 @@ extension FinishReason {
 }
 
 extension Newsroom_V1_TopicState {
-    init(_ state: TopicState) {
+    public init(_ state: TopicState) {
         switch state {
         case .waiting: self = .waiting
         case .streaming: self = .streaming
@@ -151,7 +151,7 @@ extension Newsroom_V1_TopicState {
 }
 
 extension TopicState {
-    init?(_ state: Newsroom_V1_TopicState) {
+    public init?(_ state: Newsroom_V1_TopicState) {
         switch state {
         case .waiting: self = .waiting
         case .streaming: self = .streaming

@@ -1,0 +1,230 @@
+import NIOCore
+import NIOHTTP1
+import NewsroomAuth
+import NewsroomControl
+import NewsroomCore
+import NewsroomWire
+import Synchronization
+import Tracing
+
+/// A request read completely, with what the responder needs to answer it.
+struct APIRequest {
+    var head: HTTPRequestHead
+    var route: Route
+    var target: RequestTarget
+    var body: ByteBuffer
+    /// The client's address (the publish rate-limit key without auth).
+    var client: String
+    /// The request's server span, when it is traced.
+    var span: (any Span)?
+}
+
+/// How a request is answered.
+enum APIAnswer {
+    /// At once.
+    case response(HTTPResponse)
+    /// After the control service answers (a task; the handler writes the result on its loop).
+    case deferred(@Sendable () async -> HTTPResponse)
+    /// With a Server-Sent Events stream of a topic.
+    case stream(SubscriptionRequest)
+}
+
+/// The HTTP API: each route parses its request, calls the ``ControlService`` and turns the result (or
+/// its ``ControlError``) into a response. No rule or limit lives here; only the HTTP forms.
+struct APIResponder {
+    let dependencies: HTTPDependencies
+
+    private var control: ControlService { self.dependencies.control }
+
+    /// Whether a route needs the caller's credentials: every route but the health checks and the viewer's
+    /// files, and `/metrics` only when it is private.
+    func needsCredentials(_ route: Route) -> Bool {
+        guard self.control.requiresCredentials else { return false }
+        switch route {
+        case .healthz, .readyz, .viewer: return false
+        case .metrics: return self.control.configuration.metricsRequireAdmin
+        default: return true
+        }
+    }
+
+    /// The answer to give before anyone is authenticated, if any: a WebSocket from a foreign origin is
+    /// refused before anything else (cross-site requests carry the browser's cookies and tokens).
+    func preflightAnswer(_ request: APIRequest) -> HTTPResponse? {
+        switch request.route {
+        case .topicWebSocket, .multiplexWebSocket:
+            self.dependencies.cors.allowsWebSocket(request.head) ? nil : Self.originRefused
+        default:
+            nil
+        }
+    }
+
+    /// Answers a request made by `principal`.
+    func answer(_ request: APIRequest, principal: Principal) -> APIAnswer {
+        do throws(ControlError) {
+            return try self.route(request, principal: principal)
+        } catch {
+            return .response(HTTPResponse(error))
+        }
+    }
+
+    private func route(_ request: APIRequest, principal: Principal) throws(ControlError) -> APIAnswer {
+        let control = self.control
+        let method = request.head.method
+        switch request.route {
+        case .healthz:
+            return .response(.json(.ok, APIJSON.status("ok", allocator: ByteBufferAllocator())))
+        case .readyz:
+            let ready = self.dependencies.ready.load(ordering: .relaxed)
+            return .response(
+                .json(ready ? .ok : .serviceUnavailable, APIJSON.status(ready ? "ready" : "draining", allocator: ByteBufferAllocator())))
+        case .metrics:
+            try control.authorize(.readMetrics, for: principal)
+            guard let metrics = self.dependencies.metricsText else { return .response(.notFound("metrics are not enabled")) }
+            return .response(HTTPResponse(status: .ok, body: metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8"))
+        case .topics:
+            let snapshots = try control.topics(as: principal)
+            return .response(.json(.ok, APIJSON.topics(snapshots, allocator: ByteBufferAllocator())))
+        case .topic(let name):
+            if method == .DELETE {
+                return .deferred {
+                    do throws(ControlError) {
+                        let cancellation = try await control.cancelTopic(name, as: principal)
+                        return .json(.ok, APIJSON.topic(cancellation.topic, allocator: ByteBufferAllocator()))
+                    } catch {
+                        return HTTPResponse(error)
+                    }
+                }
+            }
+            return .deferred {
+                do throws(ControlError) {
+                    return .json(.ok, APIJSON.topic(try await control.topic(name, as: principal), allocator: ByteBufferAllocator()))
+                } catch {
+                    return HTTPResponse(error)
+                }
+            }
+        case .topicEvents(let name):
+            if method == .POST { return try self.publish(request, topic: name, principal: principal) }
+            return try self.subscription(request, topic: name, principal: principal)
+        case .generations:
+            return try self.startGeneration(request, principal: principal)
+        case .generation(let id):
+            let cancel = method == .DELETE
+            return .deferred {
+                do throws(ControlError) {
+                    let info =
+                        cancel ? try await control.cancelGeneration(id, as: principal) : try await control.generation(id, as: principal)
+                    return .json(.ok, APIJSON.generation(info, allocator: ByteBufferAllocator()))
+                } catch {
+                    return HTTPResponse(error)
+                }
+            }
+        case .topicWebSocket(let name):
+            // Reached only when the request was not upgraded: say why.
+            try ControlService.validateTopic(name)
+            if let after = request.target.query["after"] { _ = try SubscriptionRequest.resumePoint(after) }
+            if let policy = request.target.query["policy"] { _ = try SubscriptionRequest.policy(named: policy) }
+            return .response(Self.upgradeRequired)
+        case .multiplexWebSocket:
+            return .response(Self.upgradeRequired)
+        case .viewer(let file):
+            guard let asset = ViewerAssets.files[file] else { return .response(.notFound("no such file")) }
+            return .response(
+                HTTPResponse(
+                    status: .ok, headers: [("cache-control", "no-cache")], body: ByteBuffer(string: asset.body),
+                    contentType: asset.contentType))
+        }
+    }
+
+    // MARK: Topics
+
+    private func publish(_ request: APIRequest, topic: String, principal: Principal) throws(ControlError) -> APIAnswer {
+        let contentType = request.head.headers.first(name: "content-type")?.lowercased() ?? ""
+        let ndjson = contentType.hasPrefix("application/x-ndjson") || contentType.hasPrefix("application/jsonl")
+        try ControlService.validateTopic(topic)
+        // Refused before the body is read: a forbidden caller learns nothing about its body.
+        try self.control.authorize(.publish(topic), for: principal)
+        guard request.body.readableBytes > 0 else { throw ControlError.invalidArgument("the body is empty", code: "invalid_event") }
+        let payloads: [EventPayload]
+        do {
+            payloads = try EventDecoder.decodeBody(request.body, ndjson: ndjson)
+        } catch {
+            throw ControlError.invalidArgument(error.message, code: "invalid_event")
+        }
+        let control = self.control
+        let client = request.client
+        return .deferred {
+            do throws(ControlError) {
+                let receipt = try await control.publish(payloads, to: topic, as: principal, from: client)
+                return .json(.accepted, APIJSON.receipt(receipt, allocator: ByteBufferAllocator()))
+            } catch {
+                return HTTPResponse(error)
+            }
+        }
+    }
+
+    /// `GET` (and `HEAD`) `/v1/topics/{topic}/events`: the resume point from `Last-Event-ID` (which a
+    /// browser's `EventSource` sends when it reconnects with the original URL, so it wins) or `?after=`.
+    private func subscription(_ request: APIRequest, topic: String, principal: Principal) throws(ControlError) -> APIAnswer {
+        if request.head.method == .HEAD {
+            // What a GET would answer, without subscribing (link checkers, proxies probing the URL).
+            try ControlService.validateTopic(topic)
+            try self.control.authorize(.subscribe(topic), for: principal)
+            return .response(HTTPResponse(status: .ok, headers: SSESink.streamHeaders))
+        }
+        var subscription = SubscriptionRequest(topic: topic)
+        if let header = request.head.headers.first(name: "last-event-id") {
+            subscription.after = try SubscriptionRequest.resumePoint(header)
+        } else if let query = request.target.query["after"] {
+            subscription.after = try SubscriptionRequest.resumePoint(query)
+        }
+        if let name = request.target.query["policy"] {
+            subscription.policy = try SubscriptionRequest.policy(named: name)
+        }
+        return .stream(subscription)
+    }
+
+    // MARK: Generations
+
+    private func startGeneration(_ request: APIRequest, principal: Principal) throws(ControlError) -> APIAnswer {
+        let json: JSONValue
+        do {
+            json = try JSONValue.parse(request.body.readableBytesView)
+        } catch {
+            throw ControlError.invalidArgument(error.message)
+        }
+        var generation = try GenerationRequest(json: json, traceHeaders: HTTPCredentials.traceHeaders(of: request.head))
+        if let span = request.span {
+            generation.traceHeaders = RequestTracing.propagationHeaders(for: span, fallback: generation.traceHeaders)
+            span.attributes["newsroom.provider"] = generation.provider
+        }
+        let control = self.control
+        let host =
+            request.head.headers.first(name: "host")
+            ?? "\(self.dependencies.configuration.host):\(self.dependencies.configuration.port)"
+        let started = generation
+        return .deferred {
+            do throws(ControlError) {
+                let info = try await control.startGeneration(started, as: principal)
+                var json = JSONWriter(buffer: ByteBuffer())
+                json.beginObject()
+                json.field("generation", info.id)
+                json.field("topic", info.topic)
+                json.field("events_url", "http://\(host)/v1/topics/\(info.topic)/events")
+                json.field("ws_url", "ws://\(host)/v1/topics/\(info.topic)/ws")
+                json.endObject()
+                return .json(.created, json.buffer, headers: [("location", "/v1/generations/\(info.id)")])
+            } catch {
+                return HTTPResponse(error)
+            }
+        }
+    }
+
+    // MARK: Answers
+
+    static let upgradeRequired = HTTPResponse(
+        error: .upgradeRequired, code: "upgrade_required", message: "this endpoint needs a WebSocket upgrade (HTTP/1.1)",
+        headers: [("upgrade", "websocket")])
+
+    static let originRefused = HTTPResponse(
+        error: .forbidden, code: "origin_not_allowed", message: "this origin may not open WebSockets")
+}
