@@ -13,7 +13,7 @@ extension Hub {
         public var maxQueuedBytes: Int = 1 << 20
         /// The most events a topic's history keeps; older ones are evicted. Default 100,000.
         public var maxHistoryEvents: Int = 100_000
-        /// The most bytes (all wire formats) a topic's history keeps. Default 16 MiB.
+        /// The most bytes a topic's history keeps (each event with its encoded frames). Default 16 MiB.
         public var maxHistoryBytes: Int = 16 << 20
         /// The most bytes all histories together keep; when exceeded, ended topics are removed oldest
         /// first, then the publishing topic's oldest events are evicted. Default 1 GiB.

@@ -33,6 +33,13 @@ public final class Hub: Sendable {
     private let registry = Mutex(Registry())
     private let historyBytes = Atomic<Int>(0)
     private let nextSubscriberID = Atomic<Int>(1)
+    /// Open subscriptions per wire format: an event is encoded at publish time only for the formats
+    /// that have subscribers (a later subscriber of another format encodes what it needs itself).
+    private let formatUse: [FormatUse]
+
+    final class FormatUse: Sendable {
+        let subscribers = Atomic<Int>(0)
+    }
 
     /// Creates a hub.
     /// - Parameters:
@@ -50,6 +57,7 @@ public final class Hub: Sendable {
         self.configuration = configuration
         self.encoders = encoders
         self.formats = encoders.enumerated().map { WireFormat(id: $0.offset, name: $0.element.name) }
+        self.formatUse = encoders.map { _ in FormatUse() }
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.metrics = HubMetrics(
@@ -71,6 +79,39 @@ public final class Hub: Sendable {
     /// Encodes `event` for `format` (for frames that belong to one subscriber).
     public func encode(_ event: Event, format: WireFormat) -> ByteBuffer {
         self.encoders[format.id].encode(event, allocator: self.allocator)
+    }
+
+    /// The frame of a stored event for `format`: the shared one, or — for a format that had no
+    /// subscriber when the event was accepted — one encoded now.
+    @inlinable
+    public func frame(of published: PublishedEvent, format: WireFormat) -> ByteBuffer {
+        published.frames[format.id] ?? self.encode(published.event, format: format)
+    }
+
+    /// Encodes sequenced events once per wire format that has subscribers, sharing what the formats
+    /// have in common (the event's JSON) between them.
+    func encodeForSubscribers(_ events: [Event]) -> [PublishedEvent] {
+        let now = NIODeadline.now()
+        let used = self.formatUse.map { $0.subscribers.load(ordering: .relaxed) > 0 }
+        return events.map { event in
+            var parts = EncodedParts(allocator: self.allocator)
+            var frames: [ByteBuffer?] = []
+            frames.reserveCapacity(self.encoders.count)
+            for (index, encoder) in self.encoders.enumerated() {
+                frames.append(used[index] ? encoder.encode(event, parts: &parts) : nil)
+            }
+            return PublishedEvent(event: event, frames: frames, acceptedAt: now)
+        }
+    }
+
+    func subscriptionStarted(format: WireFormat) {
+        self.formatUse[format.id].subscribers.add(1, ordering: .relaxed)
+        self.metrics.subscriptions[format.id].increment()
+    }
+
+    func subscriptionEnded(format: WireFormat) {
+        self.formatUse[format.id].subscribers.subtract(1, ordering: .relaxed)
+        self.metrics.subscriptions[format.id].decrement()
     }
 
     /// Bytes held by all topic histories.
@@ -139,9 +180,14 @@ public final class Hub: Sendable {
             default: break
             }
         }
+        if let terminal = payloads.firstIndex(where: \.isTerminal), terminal != payloads.count - 1 {
+            // Refused before the topic is looked up: a rejected batch creates no topic.
+            throw HubError(
+                code: .topicEnded, message: "event \(terminal + 1) of the batch ends the topic; nothing may follow it")
+        }
         let topic = try self.topic(named: name, create: true)!
         let (receipt, added, events) = try topic.publish(
-            payloads, encoders: self.encoders, configuration: self.configuration, allocator: self.allocator)
+            payloads, encode: self.encodeForSubscribers, configuration: self.configuration)
         for event in events {
             self.metrics.published[event.event.type]?.increment()
         }
@@ -169,7 +215,7 @@ public final class Hub: Sendable {
         guard !events.isEmpty else { return nil }
         let topic = try self.topic(named: name, create: true)!
         let (receipt, added, published) = try topic.ingest(
-            events, encoders: self.encoders, configuration: self.configuration, allocator: self.allocator)
+            events, encode: self.encodeForSubscribers, configuration: self.configuration)
         for event in published {
             self.metrics.published[event.event.type]?.increment()
         }
@@ -331,7 +377,7 @@ public final class Hub: Sendable {
                 shard: shard, sink: sink, format: format, policy: policy ?? self.configuration.defaultPolicy,
                 lastSeq: attachment.head, now: now)
             shard.add(subscriber)
-            self.metrics.subscriptions[format.id].increment()
+            self.subscriptionStarted(format: format)
             self.logger.debug(
                 "subscription started",
                 metadata: [
@@ -371,7 +417,7 @@ public final class Hub: Sendable {
         let events = attachment.replay
         guard let first = events.first else { return [] }
         guard self.configuration.compactReplay, events.count > 1 else {
-            return events.map { $0.frames[format.id] }
+            return events.map { self.frame(of: $0, format: format) }
         }
         let firstSeq = topic.state.withLock { $0.firstRetainedSeq }
         let wholeHistory = first.seq == firstSeq
@@ -385,7 +431,8 @@ public final class Hub: Sendable {
         func closeRun(end: Int) {
             frames.append(
                 end - runStart == 1
-                    ? events[runStart].frames[format.id] : self.encode(compacted[compacted.count - 1], format: format))
+                    ? self.frame(of: events[runStart], format: format)
+                    : self.encode(compacted[compacted.count - 1], format: format))
         }
         for index in events.indices {
             if index > 0 {

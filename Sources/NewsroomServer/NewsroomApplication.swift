@@ -10,23 +10,24 @@ import NewsroomAuth
 import NewsroomBroker
 import NewsroomControl
 import NewsroomCore
+import NewsroomDemo
 import NewsroomGRPC
 import NewsroomHTTP
-import NewsroomDemo
 import NewsroomUpstream
 import NewsroomWire
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
-/// The composition root: the event loops, the hub with its wire formats, the generation runner, the
-/// HTTP listener and, optionally, the demo (the simulated reporter plus a replay upstream that plays
-/// recorded provider streams, so generations can be tried without keys) — run as one `Service` with an
-/// ordered graceful shutdown.
+/// The composition root: the event loops, the hub with its wire formats, the broker, the generation
+/// runner, the control service, the listeners and, optionally, the demo (the simulated reporter plus a
+/// replay upstream that plays recorded provider streams, so generations can be tried without keys) —
+/// run as one `ServiceGroup`, whose graceful shutdown stops the parts in reverse order of start.
 ///
-/// Shutdown order: mark not ready, stop the demo, cancel running generations (their topics end with
-/// `cancelled`), end every subscription (SSE streams receive a retryable `server_shutdown` error and
-/// end cleanly), stop accepting and let open requests finish, then stop the event loops.
+/// Shutdown order: mark not ready, stop the demo, stop the gRPC port, cancel running generations (their
+/// topics end with `cancelled`), end every subscription (SSE streams receive a retryable
+/// `server_shutdown` error and end cleanly), stop accepting and let open requests finish, disconnect
+/// from the broker, stop the demo's upstream; then the event loops stop.
 public struct NewsroomApplication: Service, CustomStringConvertible {
     /// A short name for service-lifecycle logs (the configuration is not dumped into logs).
     public var description: String { "NewsroomApplication" }
@@ -74,22 +75,48 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.configuration.threads)
+        do {
+            // Each part is added to `services` as soon as it holds a resource, so that a failure further
+            // on still releases what was made (the group below stops it; here, `stopAll`).
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            do {
+                try await self.assemble(on: group, into: &services)
+            } catch {
+                for service in services.reversed() { await (service.service as? Part)?.stop() }
+                throw error
+            }
+            let serviceGroup = ServiceGroup(configuration: .init(services: services, logger: self.logger))
+            try await serviceGroup.run()
+            self.logger.info("stopped")
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await group.shutdownGracefully()
+    }
+
+    /// Makes the parts, binding the listening ports, in start order (the group stops them in reverse).
+    private func assemble(
+        on group: MultiThreadedEventLoopGroup, into services: inout [ServiceGroupConfiguration.ServiceConfiguration]
+    ) async throws {
+        func add(_ service: any Service) {
+            services.append(.init(service: service, successTerminationBehavior: service is BackgroundPart ? .ignore : .cancelGroup))
+        }
+        let logger = self.logger
         let hub = Hub(
             configuration: self.configuration.hub,
             encoders: Self.encoders(grpc: self.configuration.effectiveGRPCPort != nil), eventLoopGroup: group,
-            logger: self.logger)
+            logger: logger)
         var generationsConfiguration = self.configuration.generations
-        var replay: ReplayUpstream?
         if self.demo != nil {
             // The demo's upstream: recorded provider streams served on loopback, under `demo-<adapter>`.
-            let upstream = ReplayUpstream(
-                configuration: .defaults { $0.eventDelay = .milliseconds(40) }, eventLoopGroup: group)
+            let upstream = ReplayUpstream(configuration: .defaults { $0.eventDelay = .milliseconds(40) }, eventLoopGroup: group)
             let port = try await upstream.start()
+            add(Part("replay-upstream") { try? await upstream.stop() })
             for adapter in ProviderConfiguration.adapterNames {
                 generationsConfiguration.providers["demo-\(adapter)"] = ProviderConfiguration(
                     adapter: adapter, baseURL: "http://127.0.0.1:\(port)")
             }
-            replay = upstream
         }
         var broker: RedisBroker?
         if let url = self.configuration.brokerURL {
@@ -97,44 +124,34 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
             brokerConfiguration.sharded = self.configuration.brokerSharded
             brokerConfiguration.retention = self.configuration.hub.retention
             brokerConfiguration.maxStreamLength = self.configuration.hub.maxHistoryEvents
-            do {
-                broker = try await RedisBroker.connect(
-                    configuration: brokerConfiguration, hub: hub, eventLoopGroup: group, logger: self.logger)
-            } catch {
-                await hub.shutdown()
-                try? await replay?.stop()
-                try? await group.shutdownGracefully()
-                throw error
-            }
+            let connected = try await RedisBroker.connect(
+                configuration: brokerConfiguration, hub: hub, eventLoopGroup: group, logger: logger)
+            add(Part("broker") { await connected.shutdown() })
+            broker = connected
         }
         let generations = GenerationManager(
-            configuration: generationsConfiguration, hub: hub, eventLoopGroup: group, logger: self.logger,
-            broker: broker)
-        var metricsText: (@Sendable () -> ByteBuffer)?
-        if let registry = self.metricsRegistry {
-            metricsText = { Observability.metricsText(registry: registry, hub: hub) }
-        }
+            configuration: generationsConfiguration, hub: hub, eventLoopGroup: group, logger: logger, broker: broker)
         let authenticator: Authenticator? =
             self.configuration.auth.isEnabled ? try await Authenticator(configuration: self.configuration.auth) : nil
         // The one control service every transport calls.
         let control = ControlService(
             hub: hub, generations: generations, broker: broker, authenticator: authenticator,
-            configuration: self.configuration.control, logger: self.logger)
-        let http = HTTPServer(
-            configuration: self.configuration.http, control: control, eventLoopGroup: group, logger: self.logger,
-            metricsText: metricsText)
-        let address: SocketAddress
-        do {
-            address = try await http.start()
-        } catch {
-            await generations.shutdown()
-            try? await replay?.stop()
-            await hub.shutdown()
-            try? await group.shutdownGracefully()
-            throw error
+            configuration: self.configuration.control, logger: logger)
+        var metricsText: (@Sendable () -> ByteBuffer)?
+        if let registry = self.metricsRegistry {
+            metricsText = { Observability.metricsText(registry: registry, hub: hub) }
         }
-        // The gRPC port: the same hub, generations, broker, tokens and certificate as the HTTP port.
-        var grpc: (server: NewsroomGRPCServer, task: Task<Void, any Error>, port: Int)?
+        let http = HTTPServer(
+            configuration: self.configuration.http, control: control, eventLoopGroup: group, logger: logger,
+            metricsText: metricsText)
+        // Stopped after the hub: open SSE streams end with the hub's notice before the listener closes.
+        add(Part("http") { await http.shutdown() })
+        add(Part("hub") { await hub.shutdown() })
+        add(Part("generations") { await generations.shutdown() })
+        let address = try await http.start()
+
+        // The gRPC port: the same control service, hub and certificate as the HTTP port.
+        var grpc: NewsroomGRPCServer?
         if let port = self.configuration.effectiveGRPCPort {
             var grpcConfiguration = NewsroomGRPCServer.Configuration.defaults
             grpcConfiguration.host = self.configuration.http.host
@@ -142,45 +159,32 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
             grpcConfiguration.tls = self.configuration.http.tls.map {
                 .init(certificatePath: $0.certificateChainPath, privateKeyPath: $0.privateKeyPath)
             }
-            let server = NewsroomGRPCServer(
-                configuration: grpcConfiguration, control: control, eventLoopGroup: group, logger: self.logger)
-            // The one long-running task of the composition root besides the service group's: grpc-swift's
-            // server runs until it is shut down.
-            let task = Task { try await server.run() }
-            do {
-                grpc = (server, task, try await server.listeningPort())
-            } catch {
-                // Usually the port is taken: run() failed to bind, and its error says so.
-                server.shutdown()
-                let failure: any Error =
-                    if case .failure(let runError) = await task.result { runError } else { error }
-                await generations.shutdown()
-                await broker?.shutdown()
-                await hub.shutdown()
-                await http.shutdown()
-                try? await replay?.stop()
-                try? await group.shutdownGracefully()
-                throw failure
-            }
+            let server = NewsroomGRPCServer(configuration: grpcConfiguration, control: control, eventLoopGroup: group, logger: logger)
+            add(GRPCPart(server: server))
+            grpc = server
         }
-        self.onStarted(Started(httpAddress: address, grpcPort: grpc?.port, hub: hub))
-
-        await withTaskGroup(of: Void.self) { tasks in
-            if let demo = self.demo {
-                let reporter = DemoReporter(control: control, configuration: demo, logger: self.logger)
-                let base = "http://\(Self.displayHost(address)):\(address.port ?? self.configuration.http.port)"
-                tasks.addTask {
-                    await reporter.run { topic in
-                        print("demo: new answer on topic '\(topic)' — watch it live with:")
-                        print("  curl -N \(base)/v1/topics/\(topic)/events")
-                        fflush(nil)
-                    }
+        // Once every listener is up: the announcement (the first line on standard output, which scripts
+        // read), then the demo's answers.
+        var demoTask: (@Sendable () async -> Void)?
+        if let demo = self.demo {
+            let reporter = DemoReporter(control: control, configuration: demo, logger: logger)
+            let base = "http://\(Self.displayHost(address)):\(address.port ?? self.configuration.http.port)"
+            demoTask = {
+                await reporter.run { topic in
+                    print("demo: new answer on topic '\(topic)' — watch it live with:")
+                    print("  curl -N \(base)/v1/topics/\(topic)/events")
+                    fflush(nil)
                 }
             }
-            if self.configuration.http.tls != nil {
-                // SIGHUP reloads the certificate and key: new connections get them, open ones keep theirs.
-                let logger = self.logger
-                tasks.addTask {
+        }
+        add(
+            Announcement(grpc: grpc, then: demoTask) { grpcPort in
+                self.onStarted(Started(httpAddress: address, grpcPort: grpcPort, hub: hub))
+            })
+        if self.configuration.http.tls != nil {
+            // SIGHUP reloads the certificate and key: new connections get them, open ones keep theirs.
+            add(
+                BackgroundPart("tls-reload") {
                     for await _ in await UnixSignalsSequence(trapping: .sighup) {
                         do {
                             try http.reloadTLS()
@@ -188,30 +192,94 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
                             logger.warning("tls reload failed; keeping the previous certificate", metadata: ["error": "\(error)"])
                         }
                     }
-                }
-            }
-            // Runs until the service group asks for a graceful shutdown (SIGINT/SIGTERM) or is cancelled.
-            try? await gracefulShutdown()
-            self.logger.info("shutting down")
-            http.markDraining()
-            grpc?.server.shutdown()
-            tasks.cancelAll()
+                })
         }
-        await generations.shutdown()
-        await broker?.shutdown()
-        await hub.shutdown()
-        await http.shutdown()
-        if let grpc, case .failure(let error) = await grpc.task.result {
-            self.logger.warning("the grpc server ended with an error", metadata: ["error": "\(error)"])
-        }
-        try? await replay?.stop()
-        try? await group.shutdownGracefully()
-        self.logger.info("stopped")
+        // Last, so it is the first to stop: load balancers see `/readyz` fail before anything closes.
+        add(
+            Part("readiness") {
+                logger.info("shutting down")
+                http.markDraining()
+            })
     }
 
     static func displayHost(_ address: SocketAddress) -> String {
         guard let ip = address.ipAddress else { return "127.0.0.1" }
         if ip == "0.0.0.0" || ip == "::" { return "127.0.0.1" }
         return address.protocol == .inet6 ? "[\(ip)]" : ip
+    }
+}
+
+// MARK: The parts
+
+/// A part that needs no task of its own while it runs: it waits for the group's graceful shutdown (or
+/// cancellation), then stops.
+struct Part: Service, CustomStringConvertible {
+    let description: String
+    let stop: @Sendable () async -> Void
+
+    init(_ name: String, stop: @escaping @Sendable () async -> Void) {
+        self.description = name
+        self.stop = stop
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await self.stop()
+    }
+}
+
+/// A part that is a long-running task: cancelled at the group's graceful shutdown. It may also end by
+/// itself (a demo with a set number of answers) without stopping the rest.
+struct BackgroundPart: Service, CustomStringConvertible {
+    let description: String
+    let body: @Sendable () async -> Void
+
+    init(_ name: String, body: @escaping @Sendable () async -> Void) {
+        self.description = name
+        self.body = body
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await self.body() }
+    }
+}
+
+/// The gRPC port: grpc-swift's server runs until it is shut down; graceful shutdown ends its calls.
+struct GRPCPart: Service, CustomStringConvertible {
+    let server: NewsroomGRPCServer
+    var description: String { "grpc" }
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await self.server.run()
+        } onGracefulShutdown: {
+            self.server.shutdown()
+        }
+    }
+}
+
+/// Tells the owner once every listener is up (the gRPC port binds in its own task), then runs what
+/// must come after (the demo) until the group's graceful shutdown.
+struct Announcement: Service, CustomStringConvertible {
+    let grpc: NewsroomGRPCServer?
+    let then: (@Sendable () async -> Void)?
+    let announce: @Sendable (Int?) -> Void
+    var description: String { "announcement" }
+
+    func run() async throws {
+        if let grpc = self.grpc {
+            // A bind failure ends the gRPC part with its error, which ends the group: nothing to announce.
+            guard let port = try? await grpc.listeningPort() else {
+                try? await gracefulShutdown()
+                return
+            }
+            self.announce(port)
+        } else {
+            self.announce(nil)
+        }
+        if let then = self.then {
+            await cancelWhenGracefulShutdown { await then() }
+        }
+        try? await gracefulShutdown()
     }
 }

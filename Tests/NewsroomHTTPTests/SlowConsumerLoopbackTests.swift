@@ -43,6 +43,12 @@ import Testing
             published += texts.joined()
             try server.hub.publish(texts.map { .textDelta(TextDelta(text: $0)) }, to: topic)
             if batch % 10 == 0 { maxBacklog = max(maxBacklog, await server.hub.backlog().bytes) }
+            // The fast readers read as they go: the publisher waits for them to be at most a batch
+            // behind, so only the stalled reader ever falls behind (the hub encodes faster than one
+            // client thread decodes ten streams, which would otherwise make every reader "slow").
+            for client in fast {
+                try await client.wait(timeout: .seconds(30), "batch \(batch - 1)") { $0.events.count >= (batch - 1) * 10 }
+            }
         }
         // Every fast reader gets every event while the stalled one still has not read a byte.
         for client in fast {

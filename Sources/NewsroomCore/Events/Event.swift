@@ -280,3 +280,25 @@ public struct TopicState: Hashable, Sendable, RawRepresentable, CustomStringConv
 
     public var description: String { self.rawValue }
 }
+
+extension Event {
+    /// Roughly the memory the event itself takes: its strings plus a fixed overhead for the rest. The
+    /// history counts it with the encoded frames, so a topic whose events are encoded for no format (no
+    /// subscriber yet) is still bounded in bytes.
+    public var approximateSize: Int {
+        let strings: Int
+        switch self.payload {
+        case .streamStart(let start):
+            strings = (start.generation?.utf8.count ?? 0) + (start.provider?.utf8.count ?? 0) + (start.model?.utf8.count ?? 0)
+        case .textDelta(let delta): strings = delta.text.utf8.count
+        case .reasoningDelta(let delta): strings = delta.text.utf8.count
+        case .toolCallDelta(let delta):
+            strings = delta.callID.utf8.count + (delta.name?.utf8.count ?? 0) + delta.argumentsDelta.utf8.count
+        case .toolCall(let call): strings = call.callID.utf8.count + call.name.utf8.count + call.arguments.utf8.count
+        case .streamComplete(let complete): strings = complete.providerFinishReason?.utf8.count ?? 0
+        case .error(let error): strings = error.code.utf8.count + error.message.utf8.count
+        case .heartbeat, .gap: strings = 0
+        }
+        return 96 + self.topic.utf8.count + strings
+    }
+}

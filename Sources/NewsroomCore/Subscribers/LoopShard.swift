@@ -90,9 +90,9 @@ final class LoopShard: @unchecked Sendable {
                 let format = subscriber.format.id
                 written[format] += count
                 if count == events.count {
-                    writtenBytes[format] += events.reduce(0) { $0 + $1.frames[format].readableBytes }
+                    writtenBytes[format] += events.reduce(0) { $0 + ($1.frames[format]?.readableBytes ?? 0) }
                 } else {
-                    writtenBytes[format] += events.suffix(count).reduce(0) { $0 + $1.frames[format].readableBytes }
+                    writtenBytes[format] += events.suffix(count).reduce(0) { $0 + ($1.frames[format]?.readableBytes ?? 0) }
                 }
             }
         }

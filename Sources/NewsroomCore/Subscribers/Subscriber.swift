@@ -95,7 +95,7 @@ public final class Subscriber: @unchecked Sendable {
             self.lastSeq = published.seq
             if published.event.payload.isTerminal { self.terminalQueued = true }
             if self.queue.isEmpty && self.sink.isWritable {
-                self.sink.write(published.frames[self.format.id])
+                self.sink.write(self.hub.frame(of: published, format: self.format))
                 written += 1
             } else {
                 self.enqueue(published)
@@ -144,8 +144,9 @@ public final class Subscriber: @unchecked Sendable {
             self.queue.removeFirst()
             switch item {
             case .shared(let published):
-                self.queuedBytes -= published.frames[self.format.id].readableBytes
-                self.sink.write(published.frames[self.format.id])
+                let frame = self.hub.frame(of: published, format: self.format)
+                self.queuedBytes -= frame.readableBytes
+                self.sink.write(frame)
             case .merged(let event, _, let bytes):
                 self.queuedBytes -= bytes
                 self.sink.write(self.hub.encode(event, format: self.format))
@@ -173,7 +174,7 @@ public final class Subscriber: @unchecked Sendable {
     // MARK: Slow consumers
 
     private func enqueue(_ published: PublishedEvent) {
-        let size = published.frames[self.format.id].readableBytes
+        let size = self.hub.frame(of: published, format: self.format).readableBytes
         if self.queue.isEmpty {
             self.hub.logger.debug(
                 "slow consumer queueing",
@@ -190,7 +191,7 @@ public final class Subscriber: @unchecked Sendable {
             case .shared(let previous):
                 merged = previous.event
                 firstSeq = previous.seq
-                bytes = previous.frames[self.format.id].readableBytes
+                bytes = self.hub.frame(of: previous, format: self.format).readableBytes
             case .merged(let event, let first, let b):
                 merged = event
                 firstSeq = first
@@ -245,7 +246,7 @@ public final class Subscriber: @unchecked Sendable {
                 switch first {
                 case .shared(let published):
                     if published.event.payload.isTerminal { break dropping }
-                    self.queuedBytes -= published.frames[self.format.id].readableBytes
+                    self.queuedBytes -= self.hub.frame(of: published, format: self.format).readableBytes
                     range = published.seq...published.seq
                     dropped += 1
                 case .merged(let event, let firstSeq, let bytes):
@@ -309,7 +310,7 @@ public final class Subscriber: @unchecked Sendable {
         self.queuedBytes = 0
         self.shard.remove(self)
         self.topic.detach(shard: self.shard, now: .now())
-        self.hub.metrics.subscriptions[self.format.id].decrement()
+        self.hub.subscriptionEnded(format: self.format)
         self.hub.logger.debug(
             "subscription ended",
             metadata: [

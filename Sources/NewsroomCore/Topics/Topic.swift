@@ -176,92 +176,103 @@ public final class Topic: Sendable {
     /// Appends a batch to the history and hands it to every loop with subscribers (one hop per loop).
     ///
     /// All or nothing: if the topic has ended, or the batch continues after a terminal event, nothing
-    /// is stored.
+    /// is stored. The events are encoded outside the topic's lock (attaching subscribers and readers of
+    /// the state never wait for it): seqs are read, the batch encoded, and the lock taken again to
+    /// append — unless another publisher appended in between, in which case the batch is encoded again
+    /// with the new seqs.
     func publish(
-        _ payloads: [EventPayload], encoders: [any FrameEncoder], configuration: Hub.Configuration,
-        allocator: ByteBufferAllocator
+        _ payloads: [EventPayload], encode: ([Event]) -> [PublishedEvent], configuration: Hub.Configuration
     ) throws(HubError) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent]) {
+        if let terminal = payloads.firstIndex(where: \.isTerminal), terminal != payloads.count - 1 {
+            throw HubError(
+                code: .topicEnded, message: "event \(terminal + 1) of the batch ends the topic; nothing may follow it")
+        }
         let timestamp = Timestamp.now()
-        return try self.state.withLock {
-            (s: inout State) throws(HubError) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent]) in
-            guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
-            if let terminal = payloads.firstIndex(where: \.isTerminal), terminal != payloads.count - 1 {
-                throw HubError(
-                    code: .topicEnded,
-                    message: "event \(terminal + 1) of the batch ends the topic; nothing may follow it")
+        while true {
+            let head = try self.state.withLock { (s: inout State) throws(HubError) -> Int in
+                guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
+                return s.head
             }
-            var events: [Event] = []
-            events.reserveCapacity(payloads.count)
-            for (offset, payload) in payloads.enumerated() {
-                events.append(Event(seq: s.head + 1 + offset, topic: self.name, timestamp: timestamp, payload: payload))
+            let events = payloads.enumerated().map { offset, payload in
+                Event(seq: head + 1 + offset, topic: self.name, timestamp: timestamp, payload: payload)
             }
-            return self.append(events, to: &s, encoders: encoders, configuration: configuration, allocator: allocator)
+            let published = encode(events)
+            let appended = try self.state.withLock {
+                (s: inout State) throws(HubError) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent])? in
+                guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
+                guard s.head == head else { return nil }  // another publisher was first: encode again
+                return self.append(published, to: &s, configuration: configuration)
+            }
+            if let appended { return appended }
         }
     }
 
     /// Appends events that another node sequenced (a broker's mirror): seqs at or below the head are
-    /// skipped as duplicates; the next must be `head + 1`.
+    /// skipped as duplicates; the next must be `head + 1`. Encoded outside the lock, as ``publish``.
     /// - Throws: ``HubError/Code/outOfSequence`` when events are missing before the first new one (the
     ///   caller fetches them and retries), ``HubError/Code/topicEnded`` past the end.
     func ingest(
-        _ incoming: [Event], encoders: [any FrameEncoder], configuration: Hub.Configuration,
-        allocator: ByteBufferAllocator
+        _ incoming: [Event], encode: ([Event]) -> [PublishedEvent], configuration: Hub.Configuration
     ) throws(HubError) -> (receipt: PublishReceipt?, addedBytes: Int, events: [PublishedEvent]) {
-        try self.state.withLock {
-            (s: inout State) throws(HubError) -> (receipt: PublishReceipt?, addedBytes: Int, events: [PublishedEvent]) in
-            let fresh = incoming.filter { ($0.seq ?? 0) > s.head }
-            guard let first = fresh.first else { return (nil, 0, []) }
-            guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
-            if s.head == 0, s.history.isEmpty, let seq = first.seq, seq > 1 {
-                // A new mirror of a shared history whose oldest events were trimmed: it starts where the
-                // shared history starts (late joiners then learn, with resume_unavailable, what is gone).
-                s.head = seq - 1
+        while true {
+            let (head, fresh) = try self.state.withLock { (s: inout State) throws(HubError) -> (Int, [Event]) in
+                let fresh = incoming.filter { ($0.seq ?? 0) > s.head }
+                guard let first = fresh.first else { return (s.head, []) }
+                guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
+                var head = s.head
+                if head == 0, s.history.isEmpty, let seq = first.seq, seq > 1 {
+                    // A new mirror of a shared history whose oldest events were trimmed: it starts where
+                    // the shared history starts (late joiners then learn, with resume_unavailable, what is
+                    // gone).
+                    head = seq - 1
+                }
+                guard first.seq == head + 1 else {
+                    throw HubError(code: .outOfSequence, message: "expected seq \(head + 1), got \(first.seq ?? 0)")
+                }
+                for (offset, event) in fresh.enumerated() where event.seq != head + 1 + offset {
+                    throw HubError(code: .outOfSequence, message: "seqs are not consecutive at \(event.seq ?? 0)")
+                }
+                if let terminal = fresh.firstIndex(where: \.payload.isTerminal), terminal != fresh.count - 1 {
+                    throw HubError(code: .topicEnded, message: "events follow the end of the topic")
+                }
+                return (s.head, fresh)
             }
-            guard first.seq == s.head + 1 else {
-                throw HubError(
-                    code: .outOfSequence, message: "expected seq \(s.head + 1), got \(first.seq ?? 0)")
+            guard !fresh.isEmpty else { return (nil, 0, []) }
+            let published = encode(fresh)
+            let appended = try self.state.withLock {
+                (s: inout State) throws(HubError) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent])? in
+                guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
+                guard s.head == head else { return nil }  // another batch was ingested first: look again
+                if s.head == 0, s.history.isEmpty { s.head = fresh[0].seq! - 1 }
+                return self.append(published, to: &s, configuration: configuration)
             }
-            for (offset, event) in fresh.enumerated() where event.seq != s.head + 1 + offset {
-                throw HubError(code: .outOfSequence, message: "seqs are not consecutive at \(event.seq ?? 0)")
-            }
-            if let terminal = fresh.firstIndex(where: \.payload.isTerminal), terminal != fresh.count - 1 {
-                throw HubError(code: .topicEnded, message: "events follow the end of the topic")
-            }
-            let result = self.append(fresh, to: &s, encoders: encoders, configuration: configuration, allocator: allocator)
-            return (result.receipt, result.addedBytes, result.events)
+            if let appended { return (appended.receipt, appended.addedBytes, appended.events) }
         }
     }
 
-    /// Stores sequenced events, updates the state and schedules one delivery per loop (under the lock,
-    /// so two batches reach each loop in seq order).
+    /// Stores sequenced, encoded events, updates the state and schedules one delivery per loop (under
+    /// the lock, so two batches reach each loop in seq order).
     private func append(
-        _ events: [Event], to s: inout State, encoders: [any FrameEncoder], configuration: Hub.Configuration,
-        allocator: ByteBufferAllocator
+        _ published: [PublishedEvent], to s: inout State, configuration: Hub.Configuration
     ) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent]) {
         let now = NIODeadline.now()
-        var published: [PublishedEvent] = []
-        published.reserveCapacity(events.count)
         var added = 0
-        for event in events {
-            let frames = encoders.map { $0.encode(event, allocator: allocator) }
-            let item = PublishedEvent(event: event, frames: frames, acceptedAt: now)
-            published.append(item)
+        for item in published {
             s.history.append(item)
             added += item.byteCount
         }
-        s.head = events.last!.seq!
+        s.head = published.last!.seq
         s.historyBytes += added
         let evicted = Self.evict(&s, maxEvents: configuration.maxHistoryEvents, maxBytes: configuration.maxHistoryBytes)
-        s.phase = events.last!.payload.isTerminal ? .ended : .streaming
+        s.phase = published.last!.event.payload.isTerminal ? .ended : .streaming
         if s.phase == .ended { s.endedAt = now }
         s.lastActivity = now
         s.replayCache = nil
         for entry in s.loops {
             let shard = entry.shard
-            let batch = published
-            shard.eventLoop.execute { shard.deliver(self, batch) }
+            shard.eventLoop.execute { shard.deliver(self, published) }
         }
-        let receipt = PublishReceipt(topic: self.name, firstSeq: events.first!.seq!, lastSeq: events.last!.seq!)
+        let receipt = PublishReceipt(topic: self.name, firstSeq: published.first!.seq, lastSeq: published.last!.seq)
         return (receipt, added - evicted, published)
     }
 

@@ -39,6 +39,9 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var subscriptions: [String: Subscriber] = [:]
     private var missedPongs = 0
     private var closing = false
+    /// The last command answered off the loop: each waits for the one before, so a socket's commands
+    /// take effect in the order they were sent (a publisher's tokens keep their order).
+    private var lastCommand: EventLoopFuture<Void>?
     private let authentication: Result<Principal, ControlError>
 
     init(
@@ -318,16 +321,21 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         id: JSONValue?, _ work: @escaping @Sendable () async throws(ControlError) -> [(StaticString, JSONValue)]
     ) {
         guard let context = self.context else { return }
-        let promise = context.eventLoop.makePromise(of: ByteBuffer.self)
-        promise.completeWithTask {
-            do throws(ControlError) {
-                return WebSocketReply.ok(id: id, fields: try await work())
-            } catch {
-                return WebSocketReply.error(id: id, code: error.code, message: error.message)
+        let loop = context.eventLoop
+        let previous = self.lastCommand ?? loop.makeSucceededVoidFuture()
+        let answered = previous.flatMap {
+            let promise = loop.makePromise(of: ByteBuffer.self)
+            promise.completeWithTask {
+                do throws(ControlError) {
+                    return WebSocketReply.ok(id: id, fields: try await work())
+                } catch {
+                    return WebSocketReply.error(id: id, code: error.code, message: error.message)
+                }
             }
+            return promise.futureResult
         }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        promise.futureResult.whenSuccess { json in loopBound.value.reply(json) }
+        let loopBound = NIOLoopBound(self, eventLoop: loop)
+        self.lastCommand = answered.map { json in loopBound.value.reply(json) }
     }
 
     /// Sends a close frame, then closes the connection once it is written.

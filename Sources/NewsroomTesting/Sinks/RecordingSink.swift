@@ -55,8 +55,8 @@ public struct JSONFrameEncoder: FrameEncoder {
     public var name: String { "json" }
     public var transport: String { "test" }
     public init() {}
-    public func encode(_ event: Event, allocator: ByteBufferAllocator) -> ByteBuffer {
-        EventJSON.encode(event, allocator: allocator)
+    public func encode(_ event: Event, parts: inout EncodedParts) -> ByteBuffer {
+        EventJSON.shared(event, parts: &parts)
     }
 }
 

@@ -1,5 +1,6 @@
 import NIOCore
 import NewsroomCore
+import NewsroomWire
 
 /// One provider's wire format: how to ask it for a stream, and how to read the stream it sends back.
 ///

@@ -20,7 +20,8 @@ public struct GRPCFrameEncoder: FrameEncoder {
 
     public init() {}
 
-    public func encode(_ event: Event, allocator: ByteBufferAllocator) -> ByteBuffer {
+    public func encode(_ event: Event, parts: inout EncodedParts) -> ByteBuffer {
+        let allocator = parts.allocator
         let message = Newsroom_V1_Event(event)
         let bytes: [UInt8]
         do {

@@ -88,6 +88,11 @@ public enum EventJSON {
         return buffer
     }
 
+    /// The JSON of `event`, serialized once per event for every wire format that carries it.
+    public static func shared(_ event: Event, parts: inout EncodedParts) -> ByteBuffer {
+        parts.part("json") { Self.encode(event, allocator: $0.allocator) }
+    }
+
     /// The JSON of `event` as a `String`.
     public static func string(_ event: Event) -> String {
         String(buffer: Self.encode(event))

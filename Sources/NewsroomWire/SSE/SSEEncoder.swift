@@ -13,14 +13,27 @@ public struct SSEEncoder: FrameEncoder {
 
     public init() {}
 
-    public func encode(_ event: Event, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 160)
-        Self.writeBlock(event, to: &buffer)
-        return buffer
+    public func encode(_ event: Event, parts: inout EncodedParts) -> ByteBuffer {
+        Self.block(event, parts: &parts)
     }
 
-    /// Appends the SSE block of `event`.
+    /// The SSE block of `event`, made once per event (the HTTP/1.1 chunk wraps the same block).
+    static func block(_ event: Event, parts: inout EncodedParts) -> ByteBuffer {
+        parts.part("sse-block") { parts in
+            let json = EventJSON.shared(event, parts: &parts)
+            var buffer = parts.allocator.buffer(capacity: json.readableBytes + 48)
+            Self.writeBlock(event, json: json, to: &buffer)
+            return buffer
+        }
+    }
+
+    /// Appends the SSE block of `event` (its JSON serialized here).
     public static func writeBlock(_ event: Event, to buffer: inout ByteBuffer) {
+        Self.writeBlock(event, json: EventJSON.encode(event), to: &buffer)
+    }
+
+    /// Appends the SSE block of `event` whose JSON is `json`.
+    static func writeBlock(_ event: Event, json: ByteBuffer, to buffer: inout ByteBuffer) {
         if let seq = event.seq {
             buffer.writeStaticString("id: ")
             buffer.writeString(String(seq))
@@ -29,7 +42,7 @@ public struct SSEEncoder: FrameEncoder {
         buffer.writeStaticString("event: ")
         buffer.writeString(event.type.rawValue)
         buffer.writeStaticString("\ndata: ")
-        EventJSON.write(event, to: &buffer)
+        buffer.writeImmutableBuffer(json)
         buffer.writeStaticString("\n\n")
     }
 
@@ -50,10 +63,8 @@ public struct SSEChunkedEncoder: FrameEncoder {
 
     public init() {}
 
-    public func encode(_ event: Event, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var block = allocator.buffer(capacity: 160)
-        SSEEncoder.writeBlock(event, to: &block)
-        return Self.chunk(block, allocator: allocator)
+    public func encode(_ event: Event, parts: inout EncodedParts) -> ByteBuffer {
+        Self.chunk(SSEEncoder.block(event, parts: &parts), allocator: parts.allocator)
     }
 
     /// Wraps `payload` as one chunk of a chunked body.

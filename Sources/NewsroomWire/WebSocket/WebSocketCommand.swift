@@ -151,38 +151,7 @@ public enum WebSocketReply {
         case .double(let double): json.field(key, double)
         case .string(let string): json.field(key, string)
         case .array, .object:
-            var nested = ByteBuffer()
-            JSONValue.write(value, to: &nested)
-            json.rawField(key, json: nested)
-        }
-    }
-}
-
-extension JSONValue {
-    /// Writes any JSON value (keys of objects sorted, for stable output).
-    public static func write(_ value: JSONValue, to buffer: inout ByteBuffer) {
-        switch value {
-        case .null: buffer.writeStaticString("null")
-        case .bool(let bool): buffer.writeStaticString(bool ? "true" : "false")
-        case .int(let int): buffer.writeString(String(int))
-        case .double(let double): buffer.writeString(double.isFinite ? String(double) : "null")
-        case .string(let string): JSONWriter.writeString(string, to: &buffer)
-        case .array(let array):
-            buffer.writeStaticString("[")
-            for (index, element) in array.enumerated() {
-                if index > 0 { buffer.writeStaticString(",") }
-                Self.write(element, to: &buffer)
-            }
-            buffer.writeStaticString("]")
-        case .object(let object):
-            buffer.writeStaticString("{")
-            for (index, key) in object.keys.sorted().enumerated() {
-                if index > 0 { buffer.writeStaticString(",") }
-                JSONWriter.writeString(key, to: &buffer)
-                buffer.writeStaticString(":")
-                Self.write(object[key]!, to: &buffer)
-            }
-            buffer.writeStaticString("}")
+            json.rawField(key, json: value.jsonBytes)
         }
     }
 }

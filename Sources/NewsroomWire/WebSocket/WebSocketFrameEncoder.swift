@@ -10,10 +10,8 @@ public struct WebSocketFrameEncoder: FrameEncoder {
 
     public init() {}
 
-    public func encode(_ event: Event, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var json = allocator.buffer(capacity: 128)
-        EventJSON.write(event, to: &json)
-        return Self.textFrame(json, allocator: allocator)
+    public func encode(_ event: Event, parts: inout EncodedParts) -> ByteBuffer {
+        Self.textFrame(EventJSON.shared(event, parts: &parts), allocator: parts.allocator)
     }
 
     /// Frames `payload` as one unmasked, final text frame.
