@@ -70,9 +70,10 @@ final class SSESink: SubscriberSink {
         self.finish(subscriber: subscriber, reason: reason)
     }
 
-    /// Ends the response: normally with the end of the body; otherwise after an `error` event naming
-    /// the reason (slow consumer, shutdown, expired token). Then the connection (HTTP/1.1) or the stream
-    /// (HTTP/2) closes.
+    /// Ends the response: normally with the end of the body; otherwise after an `error` notice naming
+    /// the reason (slow consumer, shutdown, expired token). A notice has no `seq` and is never
+    /// `terminal` — the topic did not end, this connection did — so a client that sees a `retryable`
+    /// one reconnects and resumes. Then the connection (HTTP/1.1) or the stream (HTTP/2) closes.
     func finish(subscriber: Subscriber, reason: DisconnectReason) {
         guard !self.finished else { return }
         self.finished = true
@@ -82,7 +83,7 @@ final class SSESink: SubscriberSink {
             let notice = Event(
                 seq: nil, topic: self.topic, timestamp: .now(),
                 payload: .error(
-                    StreamError(code: reason.code, message: reason.message, retryable: reason.retryable, terminal: true)))
+                    StreamError(code: reason.code, message: reason.message, retryable: reason.retryable)))
             self.write(self.hub.encode(notice, format: subscriber.format))
         }
         self.writeHeadIfNeeded()
