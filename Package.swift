@@ -419,6 +419,8 @@ let package = Package(
             dependencies: [
                 "NewsroomCore",
                 "NewsroomWire",
+                "NewsroomAuth",
+                "NewsroomControl",
                 "NewsroomHTTP",
                 "NewsroomServer",
                 "NewsroomClient",
@@ -426,7 +428,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -13,7 +13,7 @@ import NIOCore
 ///
 /// Implementations live with the wire protocols (`NewsroomWire`); the topic layer only sees this protocol.
 public protocol FrameEncoder: Sendable {
-    /// A short, unique name such as `"sse-http1"` or `"websocket"`.
+    /// A short, unique name such as `"sse-chunked"` or `"websocket"`.
     var name: String { get }
 
     /// The transport the format serves (`sse`, `ws`, `grpc`), used as a low-cardinality metric label.

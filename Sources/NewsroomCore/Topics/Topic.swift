@@ -23,7 +23,8 @@ public final class Topic: Sendable {
         var frames: [Int: [ByteBuffer]]
     }
 
-    struct State {
+    /// The state behind the topic's lock (``TopicState`` is the phase clients see: waiting, streaming, ended).
+    struct LockedState {
         var phase: TopicState = .waiting
         /// The last seq issued (0 before the first event).
         var head = 0
@@ -47,11 +48,11 @@ public final class Topic: Sendable {
         var firstRetainedSeq: Int { self.history.first?.seq ?? (self.head + 1) }
     }
 
-    let state: Mutex<State>
+    let state: Mutex<LockedState>
 
     init(name: String, now: NIODeadline) {
         self.name = name
-        self.state = Mutex(State(createdAt: now, lastActivity: now, unwatchedSince: now))
+        self.state = Mutex(LockedState(createdAt: now, lastActivity: now, unwatchedSince: now))
     }
 
     /// A point-in-time view of the topic.
@@ -94,7 +95,7 @@ public final class Topic: Sendable {
     /// that every delivery hop scheduled after this returns reaches the new subscriber, and every event
     /// up to `head` is in the returned replay.
     func attach(shard: LoopShard, after: Int?, maxSubscribers: Int, now: NIODeadline) throws(HubError) -> Attachment {
-        try self.state.withLock { (s: inout State) throws(HubError) -> Attachment in
+        try self.state.withLock { (s: inout LockedState) throws(HubError) -> Attachment in
             if s.removed {
                 throw HubError(code: .topicNotFound, message: "topic '\(self.name)' was removed")
             }
@@ -189,7 +190,7 @@ public final class Topic: Sendable {
         }
         let timestamp = Timestamp.now()
         while true {
-            let head = try self.state.withLock { (s: inout State) throws(HubError) -> Int in
+            let head = try self.state.withLock { (s: inout LockedState) throws(HubError) -> Int in
                 guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
                 return s.head
             }
@@ -198,7 +199,7 @@ public final class Topic: Sendable {
             }
             let published = encode(events)
             let appended = try self.state.withLock {
-                (s: inout State) throws(HubError) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent])? in
+                (s: inout LockedState) throws(HubError) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent])? in
                 guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
                 guard s.head == head else { return nil }  // another publisher was first: encode again
                 return self.append(published, to: &s, configuration: configuration)
@@ -215,7 +216,7 @@ public final class Topic: Sendable {
         _ incoming: [Event], encode: ([Event]) -> [PublishedEvent], configuration: Hub.Configuration
     ) throws(HubError) -> (receipt: PublishReceipt?, addedBytes: Int, events: [PublishedEvent]) {
         while true {
-            let (head, fresh) = try self.state.withLock { (s: inout State) throws(HubError) -> (Int, [Event]) in
+            let (head, fresh) = try self.state.withLock { (s: inout LockedState) throws(HubError) -> (Int, [Event]) in
                 let fresh = incoming.filter { ($0.seq ?? 0) > s.head }
                 guard let first = fresh.first else { return (s.head, []) }
                 guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
@@ -240,7 +241,7 @@ public final class Topic: Sendable {
             guard !fresh.isEmpty else { return (nil, 0, []) }
             let published = encode(fresh)
             let appended = try self.state.withLock {
-                (s: inout State) throws(HubError) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent])? in
+                (s: inout LockedState) throws(HubError) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent])? in
                 guard s.phase != .ended, !s.removed else { throw HubError.topicEnded(self.name) }
                 guard s.head == head else { return nil }  // another batch was ingested first: look again
                 if s.head == 0, s.history.isEmpty { s.head = fresh[0].seq! - 1 }
@@ -253,7 +254,7 @@ public final class Topic: Sendable {
     /// Stores sequenced, encoded events, updates the state and schedules one delivery per loop (under
     /// the lock, so two batches reach each loop in seq order).
     private func append(
-        _ published: [PublishedEvent], to s: inout State, configuration: Hub.Configuration
+        _ published: [PublishedEvent], to s: inout LockedState, configuration: Hub.Configuration
     ) -> (receipt: PublishReceipt, addedBytes: Int, events: [PublishedEvent]) {
         let now = NIODeadline.now()
         var added = 0
@@ -277,7 +278,7 @@ public final class Topic: Sendable {
     }
 
     /// Evicts the oldest events until the history fits; returns the bytes freed.
-    static func evict(_ s: inout State, maxEvents: Int, maxBytes: Int) -> Int {
+    static func evict(_ s: inout LockedState, maxEvents: Int, maxBytes: Int) -> Int {
         var freed = 0
         while s.history.count > 1, s.history.count > maxEvents || s.historyBytes > maxBytes {
             let dropped = s.history.removeFirst()

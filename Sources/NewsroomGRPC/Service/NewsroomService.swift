@@ -32,7 +32,7 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
     /// Creates the service.
     /// - Parameters:
     ///   - control: The control service; its hub's encoder list must hold a ``GRPCFrameEncoder`` (name
-    ///     ``GRPCFrameEncoder/defaultName``).
+    ///     ``GRPCFrameEncoder/name``).
     ///   - eventLoopGroup: The loops subscriptions live on (one per call, round robin).
     ///   - subscriberBufferBytes: The bytes a subscription buffers between its loop and its call before
     ///     it counts as slow and the hub's queue and policy take over. Default 64 KiB.
@@ -50,8 +50,8 @@ public final class NewsroomService: RegistrableRPCService, Sendable {
         control: ControlService, eventLoopGroup: any EventLoopGroup, subscriberBufferBytes: Int,
         connectionLoops: ConnectionLoops?, logger: Logger
     ) {
-        guard let format = control.hub.format(named: GRPCFrameEncoder.defaultName) else {
-            preconditionFailure("the hub has no '\(GRPCFrameEncoder.defaultName)' wire format; add GRPCFrameEncoder()")
+        guard let format = control.hub.format(named: GRPCFrameEncoder.name) else {
+            preconditionFailure("the hub has no '\(GRPCFrameEncoder.name)' wire format; add GRPCFrameEncoder()")
         }
         self.control = control
         self.format = format

@@ -23,8 +23,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let isHTTP2: Bool
     private let statistics: ConnectionStatistics?
     private var machine: StateMachine
-    /// The connection's first handler, where pre-framed bytes are written (HTTP/1.1 only).
-    private var raw: ChannelHandlerContext?
+    /// The context of the connection's first handler: pre-framed bytes written here pass below NIO's
+    /// encoders (HTTP/1.1 only).
+    private var belowEncoders: ChannelHandlerContext?
     private var requestTimer: Scheduled<Void>?
     /// The route of the request being answered (a metric label) and its span, if traced.
     private var currentRoute = "unknown"
@@ -50,7 +51,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         if !self.isHTTP2 {
-            self.raw = try? context.pipeline.syncOperations.context(handlerType: ConnectionIOHandler.self)
+            self.belowEncoders = try? context.pipeline.syncOperations.context(handlerType: ConnectionIOHandler.self)
         }
         if context.channel.isActive { self.armRequestTimer(context: context) }
     }
@@ -127,8 +128,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.armRequestTimer(context: context)
         case .respondRaw(let response):
             self.dependencies.metrics.request(route: self.currentRoute, status: response.status)
-            guard let raw = self.raw else { return context.close(promise: nil) }
-            raw.writeAndFlush(NIOAny(IOData.byteBuffer(response.rawBytes(allocator: context.channel.allocator))))
+            guard let belowEncoders = self.belowEncoders else { return context.close(promise: nil) }
+            belowEncoders.writeAndFlush(NIOAny(IOData.byteBuffer(response.rawBytes(allocator: context.channel.allocator))))
                 .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         case .close:
             context.close(promise: nil)
@@ -201,9 +202,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     ) {
         let output: SSESink.Output
         let format: WireFormat
-        if let raw = self.raw {
-            output = .chunked(raw: raw)
-            format = self.dependencies.sseHTTP1Format
+        if let belowEncoders = self.belowEncoders {
+            output = .chunked(belowEncoders: belowEncoders)
+            format = self.dependencies.sseChunkedFormat
         } else {
             output = .stream(context.channel)
             format = self.dependencies.sseFormat
@@ -243,7 +244,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             try sync.addHandler(SSEStreamHandler(subscriber: subscriber, sink: sink), position: .after(self))
             if !self.isHTTP2 {
                 // The request side is done for good: only the socket and the stream handler remain.
-                (self.raw?.handler as? ConnectionIOHandler)?.discardInbound = true
+                (self.belowEncoders?.handler as? ConnectionIOHandler)?.discardInbound = true
                 for handlerType in Self.http1RequestHandlers {
                     if let handlerContext = try? sync.context(handlerType: handlerType) {
                         sync.removeHandler(context: handlerContext, promise: nil)

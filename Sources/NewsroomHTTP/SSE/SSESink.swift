@@ -5,7 +5,7 @@ import NewsroomWire
 
 /// The ``SubscriberSink`` of one Server-Sent Events response, and the owner of that response's bytes.
 ///
-/// - HTTP/1.1: everything — the response head, the `retry:` field, the shared event chunks (`sse-http1`
+/// - HTTP/1.1: everything — the response head, the `retry:` field, the shared event chunks (`sse-chunked`
 ///   format) and the final chunk — is written as pre-framed bytes through the ``ConnectionIOHandler``
 ///   context, below NIO's HTTP encoder (which is removed once the stream starts: an idle subscriber then
 ///   costs only the socket, that handler and an ``SSEStreamHandler``). The connection is closed after
@@ -17,7 +17,7 @@ import NewsroomWire
 /// refuses can still be answered with an error status by the request handler.
 final class SSESink: SubscriberSink {
     enum Output {
-        case chunked(raw: ChannelHandlerContext)
+        case chunked(belowEncoders: ChannelHandlerContext)
         case stream(any Channel)
     }
 
@@ -61,7 +61,7 @@ final class SSESink: SubscriberSink {
     func flush() {
         self.writeHeadIfNeeded()
         switch self.output {
-        case .chunked(let raw): raw.flush()
+        case .chunked(let belowEncoders): belowEncoders.flush()
         case .stream(let channel): channel.flush()
         }
     }
@@ -90,11 +90,11 @@ final class SSESink: SubscriberSink {
         let channel = self.channel
         let written: EventLoopFuture<Void>
         switch self.output {
-        case .chunked(let raw):
+        case .chunked(let belowEncoders):
             var last = channel.allocator.buffer(capacity: 5)
             last.writeStaticString("0\r\n\r\n")
             self.statistics?.bytesWritten += last.readableBytes
-            written = raw.writeAndFlush(NIOAny(IOData.byteBuffer(last)))
+            written = belowEncoders.writeAndFlush(NIOAny(IOData.byteBuffer(last)))
         case .stream(let stream):
             written = stream.writeAndFlush(HTTPServerResponsePart.end(nil))
         }
@@ -107,9 +107,9 @@ final class SSESink: SubscriberSink {
 
     private func writeBody(_ bytes: ByteBuffer) {
         switch self.output {
-        case .chunked(let raw):
+        case .chunked(let belowEncoders):
             self.statistics?.bytesWritten += bytes.readableBytes
-            raw.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
+            belowEncoders.write(NIOAny(IOData.byteBuffer(bytes)), promise: nil)
         case .stream(let channel):
             channel.write(HTTPServerResponsePart.body(.byteBuffer(bytes)), promise: nil)
         }
@@ -121,14 +121,14 @@ final class SSESink: SubscriberSink {
         self.headWritten = true
         let retry = SSEEncoder.retry(milliseconds: self.retryMilliseconds, allocator: self.channel.allocator)
         switch self.output {
-        case .chunked(let raw):
+        case .chunked(let belowEncoders):
             var head = self.channel.allocator.buffer(capacity: 256)
             head.writeStaticString("HTTP/1.1 200 OK\r\n")
             for (name, value) in self.headers { head.writeString("\(name): \(value)\r\n") }
             head.writeStaticString("transfer-encoding: chunked\r\nconnection: close\r\n\r\n")
             head.writeImmutableBuffer(SSEChunkedEncoder.chunk(retry, allocator: self.channel.allocator))
             self.statistics?.bytesWritten += head.readableBytes
-            raw.write(NIOAny(IOData.byteBuffer(head)), promise: nil)
+            belowEncoders.write(NIOAny(IOData.byteBuffer(head)), promise: nil)
         case .stream(let channel):
             var headers = HTTPHeaders()
             headers.add(contentsOf: self.headers)

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NewsroomControl
 import NewsroomCore
+import NewsroomWire
 import Synchronization
 
 /// What every connection of the listener shares: the control service, the settings, the wire formats
@@ -20,7 +21,7 @@ final class HTTPDependencies: Sendable {
     let ready = Atomic<Bool>(true)
     let connections: ConnectionLimiter
     /// SSE on HTTP/1.1: each event as one chunk of a chunked body.
-    let sseHTTP1Format: WireFormat
+    let sseChunkedFormat: WireFormat
     /// SSE on HTTP/2: each event as a bare SSE block.
     let sseFormat: WireFormat
     /// WebSocket: each event as one text frame.
@@ -32,11 +33,11 @@ final class HTTPDependencies: Sendable {
         metricsText: (@Sendable () -> ByteBuffer)?
     ) {
         let hub = control.hub
-        guard let http1 = hub.format(named: "sse-http1"), let plain = hub.format(named: "sse"),
-            let webSocket = hub.format(named: "websocket")
+        guard let chunked = hub.format(named: SSEChunkedEncoder.name), let plain = hub.format(named: SSEEncoder.name),
+            let webSocket = hub.format(named: WebSocketFrameEncoder.name)
         else {
             preconditionFailure(
-                "the hub needs the 'sse-http1', 'sse' and 'websocket' wire formats (SSEChunkedEncoder, SSEEncoder, WebSocketFrameEncoder)")
+                "the hub needs the 'sse-chunked', 'sse' and 'websocket' wire formats (SSEChunkedEncoder, SSEEncoder, WebSocketFrameEncoder)")
         }
         self.control = control
         self.configuration = configuration
@@ -46,7 +47,7 @@ final class HTTPDependencies: Sendable {
         self.cors = CORSPolicy(allowedOrigins: configuration.allowedOrigins)
         self.connections = ConnectionLimiter(
             maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerIP)
-        self.sseHTTP1Format = http1
+        self.sseChunkedFormat = chunked
         self.sseFormat = plain
         self.webSocketFormat = webSocket
     }

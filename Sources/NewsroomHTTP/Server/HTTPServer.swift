@@ -44,7 +44,7 @@ public final class HTTPServer: Sendable {
     /// Creates a server; nothing is bound until ``start()``.
     /// - Parameters:
     ///   - configuration: The listener settings.
-    ///   - control: The control service every request goes through; its hub must have the `sse-http1`,
+    ///   - control: The control service every request goes through; its hub must have the `sse-chunked`,
     ///     `sse` and `websocket` wire formats.
     ///   - eventLoopGroup: The loops that run connections (and so the hub's delivery shards).
     ///   - logger: Where connection-level events are logged.

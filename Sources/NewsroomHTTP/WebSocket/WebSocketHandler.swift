@@ -35,7 +35,7 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let keepalive: WebSocketKeepalive
     private let statistics: ConnectionStatistics?
     private var context: ChannelHandlerContext?
-    private var raw: ChannelHandlerContext?
+    private var belowEncoders: ChannelHandlerContext?
     private var subscriptions: [String: Subscriber] = [:]
     private var missedPongs = 0
     private var closing = false
@@ -68,7 +68,7 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.raw = try? context.pipeline.syncOperations.context(handlerType: ConnectionIOHandler.self)
+        self.belowEncoders = try? context.pipeline.syncOperations.context(handlerType: ConnectionIOHandler.self)
         self.keepalive.register(self)
         if case .failure(let error) = self.authentication {
             return self.close(code: .unknown(4001), reason: error.code == "token_expired" ? "token_expired" : "unauthorized")
@@ -81,7 +81,7 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The token expired: every subscription gets a retryable `token_expired` error, then the socket
     /// closes with 4001 so the client refreshes its token and resumes.
     private func tokenExpired(_ ended: Subscriber) {
-        guard let raw = self.raw, !self.closing else { return }
+        guard let belowEncoders = self.belowEncoders, !self.closing else { return }
         let subscribers = [(ended.topic.name, ended)] + self.subscriptions.map { ($0.key, $0.value) }
         for (topic, subscriber) in subscribers {
             let notice = Event(
@@ -90,7 +90,7 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
                     StreamError(code: "token_expired", message: "the token expired; refresh it and resume", retryable: true)))
             let frame = self.dependencies.hub.encode(notice, format: subscriber.format)
             self.statistics?.bytesWritten += frame.readableBytes
-            raw.write(NIOAny(IOData.byteBuffer(frame)), promise: nil)
+            belowEncoders.write(NIOAny(IOData.byteBuffer(frame)), promise: nil)
         }
         self.close(code: .unknown(4001), reason: "token_expired")
     }
@@ -241,10 +241,10 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Subscriptions
 
     private func subscribe(_ request: SubscriptionRequest, id: JSONValue?) {
-        guard let raw = self.raw, let context = self.context else { return }
+        guard let belowEncoders = self.belowEncoders, let context = self.context else { return }
         let topic = request.topic
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let sink = WebSocketSink(raw: raw, statistics: self.statistics) { subscriber, reason in
+        let sink = WebSocketSink(belowEncoders: belowEncoders, statistics: self.statistics) { subscriber, reason in
             loopBound.value.subscriptionEnded(topic: topic, subscriber: subscriber, reason: reason)
         }
         self.control.subscribe(request, as: self.principal, format: self.dependencies.webSocketFormat, sink: sink)

@@ -7,31 +7,31 @@ import NewsroomCore
 /// the ``ConnectionIOHandler`` context below NIO's `WebSocketFrameEncoder`, so no subscriber frames an
 /// event again. A multiplexed socket has one sink per subscribed topic, all on the same connection.
 final class WebSocketSink: SubscriberSink {
-    let raw: ChannelHandlerContext
+    let belowEncoders: ChannelHandlerContext
     private let channel: any Channel
     private let statistics: ConnectionStatistics?
     private let onClose: (Subscriber, DisconnectReason) -> Void
 
     init(
-        raw: ChannelHandlerContext, statistics: ConnectionStatistics?,
+        belowEncoders: ChannelHandlerContext, statistics: ConnectionStatistics?,
         onClose: @escaping (Subscriber, DisconnectReason) -> Void
     ) {
-        self.raw = raw
-        self.channel = raw.channel
+        self.belowEncoders = belowEncoders
+        self.channel = belowEncoders.channel
         self.statistics = statistics
         self.onClose = onClose
     }
 
-    var eventLoop: any EventLoop { self.raw.eventLoop }
+    var eventLoop: any EventLoop { self.belowEncoders.eventLoop }
     var isWritable: Bool { self.channel.isWritable }
 
     func write(_ frame: ByteBuffer) {
         self.statistics?.bytesWritten += frame.readableBytes
-        self.raw.write(NIOAny(IOData.byteBuffer(frame)), promise: nil)
+        self.belowEncoders.write(NIOAny(IOData.byteBuffer(frame)), promise: nil)
     }
 
     func flush() {
-        self.raw.flush()
+        self.belowEncoders.flush()
     }
 
     func close(subscriber: Subscriber, reason: DisconnectReason) {

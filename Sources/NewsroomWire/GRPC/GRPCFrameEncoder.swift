@@ -10,12 +10,11 @@ import SwiftProtobuf
 /// bytes are the bare message: gRPC's length-prefixed framing (gRPC over HTTP/2, "Length-Prefixed-Message")
 /// and the HTTP/2 DATA frames are added by the transport, per stream.
 ///
-/// Register it in the hub's encoder list; the gRPC service finds it by ``defaultName``.
+/// Register it in the hub's encoder list; the gRPC service finds it by ``name``.
 public struct GRPCFrameEncoder: FrameEncoder {
-    /// The name the service looks the format up by (`"grpc"`).
-    public static let defaultName = "grpc"
-
-    public var name: String { Self.defaultName }
+    /// The format's name (``NewsroomCore/WireFormat/name``), which the service looks it up by.
+    public static let name = "grpc"
+    public var name: String { Self.name }
     public var transport: String { "grpc" }
 
     public init() {}

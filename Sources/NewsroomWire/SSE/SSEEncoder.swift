@@ -8,7 +8,9 @@ import NewsroomCore
 /// JSON never contains a raw CR or LF (``JSONWriter`` escapes them), so one `data:` line always holds
 /// the whole event and model output cannot inject fields.
 public struct SSEEncoder: FrameEncoder {
-    public var name: String { "sse" }
+    /// The format's name (``NewsroomCore/WireFormat/name``).
+    public static let name = "sse"
+    public var name: String { Self.name }
     public var transport: String { "sse" }
 
     public init() {}
@@ -58,7 +60,9 @@ public struct SSEEncoder: FrameEncoder {
 /// section 7.1), so an HTTP/1.1 connection writes the shared bytes below the HTTP encoder without
 /// framing them again per subscriber.
 public struct SSEChunkedEncoder: FrameEncoder {
-    public var name: String { "sse-http1" }
+    /// The format's name (``NewsroomCore/WireFormat/name``).
+    public static let name = "sse-chunked"
+    public var name: String { Self.name }
     public var transport: String { "sse" }
 
     public init() {}

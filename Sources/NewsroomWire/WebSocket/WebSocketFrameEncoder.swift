@@ -5,7 +5,9 @@ import NewsroomCore
 /// FIN set, opcode 0x1, no mask — a server never masks), built once per event and written below
 /// NIO's frame encoder by every WebSocket subscriber.
 public struct WebSocketFrameEncoder: FrameEncoder {
-    public var name: String { "websocket" }
+    /// The format's name (``NewsroomCore/WireFormat/name``).
+    public static let name = "websocket"
+    public var name: String { Self.name }
     public var transport: String { "ws" }
 
     public init() {}
