@@ -113,6 +113,11 @@ public final class ControlService: Sendable {
     public func recordLimitRejection(_ limit: String) {
         self.metrics.limitRejected(limit)
     }
+
+    /// Counts a refusal that a transport decides itself (a browser origin that may not open WebSockets).
+    public func recordAuthFailure(_ reason: String) {
+        self.metrics.authFailed(reason)
+    }
 }
 
 extension ControlService {

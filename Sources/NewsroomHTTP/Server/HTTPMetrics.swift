@@ -10,7 +10,6 @@ final class HTTPMetrics: Sendable {
     /// `http1`, `http2` or `ws`.
     let connections: [String: Meter]
     private let requests = Mutex<[String: Counter]>([:])
-    private let labelled = Mutex<[String: Counter]>([:])
     private let factory: any MetricsFactory
 
     init(factory: any MetricsFactory) {
@@ -21,22 +20,6 @@ final class HTTPMetrics: Sendable {
                 label: "newsroom_connections", dimensions: [("transport", transport)], factory: factory)
         }
         self.connections = connections
-    }
-
-    /// `newsroom_auth_failures_total{reason}`, for the refusals only the listener sees (a WebSocket from
-    /// an origin not allowed); the control service counts the rest.
-    func authFailed(_ reason: String) {
-        self.counter("newsroom_auth_failures_total", "reason", reason).increment()
-    }
-
-    private func counter(_ label: String, _ dimension: String, _ value: String) -> Counter {
-        self.labelled.withLock { counters in
-            let key = "\(label) \(value)"
-            if let counter = counters[key] { return counter }
-            let counter = Counter(label: label, dimensions: [(dimension, value)], factory: self.factory)
-            counters[key] = counter
-            return counter
-        }
     }
 
     func request(route: String, status: HTTPResponseStatus) {

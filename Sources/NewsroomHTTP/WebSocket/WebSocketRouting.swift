@@ -37,7 +37,7 @@ enum WebSocketRouting {
     {
         guard self.mode(for: head) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
         guard dependencies.cors.allowsWebSocket(head) else {
-            dependencies.metrics.authFailed("origin_not_allowed")
+            dependencies.control.recordAuthFailure("origin_not_allowed")
             return channel.eventLoop.makeSucceededFuture(nil)
         }
         let control = dependencies.control
