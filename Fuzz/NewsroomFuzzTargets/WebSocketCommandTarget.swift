@@ -12,10 +12,11 @@ let webSocketFailureCodes: Set<String> = [
 func commandJSON(_ command: WebSocketCommand) -> JSONValue {
     var object: [String: JSONValue]
     switch command.operation {
-    case .subscribe(let topic, let after, let policy):
+    case .subscribe(let topic, let after, let policy, let maxDelay):
         object = ["op": .string("subscribe"), "topic": .string(topic)]
         if let after { object["after"] = .int(after) }
         if let policy { object["policy"] = .string(policy.name) }
+        if let maxDelay { object["max_delay"] = .string(maxDelay) }
     case .unsubscribe(let topic):
         object = ["op": .string("unsubscribe"), "topic": .string(topic)]
     case .publish(let topic, let event):
@@ -85,7 +86,7 @@ public func fuzzWebSocketCommand(_ data: UnsafeRawBufferPointer) {
         "the ok reply does not echo the id; input \(describe(data))")
 
     switch command.operation {
-    case .subscribe(let topic, let after, _):
+    case .subscribe(let topic, let after, _, _):
         check(TopicName.isValid(topic), "subscribe accepted an invalid topic; input \(describe(data))")
         check((after ?? 0) >= 0, "subscribe accepted a negative 'after'; input \(describe(data))")
     case .unsubscribe(let topic):

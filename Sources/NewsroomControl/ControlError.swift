@@ -104,6 +104,9 @@ extension ControlError {
             kind = .limitReached
             retryAfter = 5
         case .shuttingDown, .brokerUnavailable, .outOfSequence: kind = .unavailable
+        case .overloaded:
+            kind = .unavailable
+            retryAfter = 1
         default: kind = .internal
         }
         self.init(kind, code: error.code.name, message: error.message, retryAfterSeconds: retryAfter)

@@ -1,3 +1,5 @@
+import NIOCore
+
 extension ControlService {
     /// The rules and limits that apply to every transport.
     public struct Configuration: Sendable {
@@ -11,6 +13,9 @@ extension ControlService {
         public var maxSubscriptionsPerConnection: Int = 256
         /// Whether `GET /metrics` needs an admin token (when auth is on). Default off.
         public var metricsRequireAdmin: Bool = false
+        /// How long a publish waits for the fan-out backlog to drain when the hub is overloaded, before
+        /// it is refused with ``ControlError/Kind/unavailable`` and a `Retry-After`. Default 5 s.
+        public var publishWaitTimeout: TimeAmount = .seconds(5)
 
         public init() {}
 

@@ -14,11 +14,20 @@ extension ControlService {
     ///   - topic: The topic.
     ///   - principal: Who publishes.
     ///   - client: The client's address, the rate-limit key when auth is off.
+    ///   - flushInterval: Sets the topic's flush window (its subscribers' write delay, unless they ask
+    ///     for their own); `nil` leaves it as it is.
     /// - Returns: The seqs given to the batch.
     /// - Throws: ``ControlError`` — `invalid_topic`, `invalid_event`, `forbidden`, `rate_limited` (with
-    ///   ``ControlError/retryAfterSeconds``), `topic_ended`, `topic_limit_reached`, `broker_unavailable`.
+    ///   ``ControlError/retryAfterSeconds``), `topic_ended`, `topic_limit_reached`, `broker_unavailable`,
+    ///   `overloaded` (the fan-out backlog did not drain within
+    ///   ``Configuration/publishWaitTimeout``; with a `Retry-After`).
+    ///
+    /// When the hub's loops have more deliveries queued than they may hold, the publish waits for them
+    /// to drain first: publishers are slowed to the rate the hub can write, rather than the hub
+    /// queueing without bound (see ``NewsroomCore/Hub/waitForFanOutCapacity(timeout:)``).
     public func publish(
-        _ payloads: [EventPayload], to topic: String, as principal: Principal, from client: String
+        _ payloads: [EventPayload], to topic: String, as principal: Principal, from client: String,
+        flushInterval: TimeAmount? = nil
     ) async throws(ControlError) -> Topic.PublishReceipt {
         try Self.validateTopic(topic)
         try self.authorize(.publish(topic), for: principal)
@@ -30,7 +39,14 @@ extension ControlService {
                 .rateLimited, code: "rate_limited", message: "publish rate limit reached",
                 retryAfterSeconds: max(1, Int((wait.nanoseconds + 999_999_999) / 1_000_000_000)))
         }
+        if let flushInterval, flushInterval > self.hub.configuration.maxFlushInterval {
+            throw ControlError.invalidArgument(
+                "'flush_interval' may be at most \(self.hub.configuration.maxFlushInterval.nanoseconds / 1_000_000) ms",
+                code: "invalid_flush_interval")
+        }
         do throws(HubError) {
+            try await self.hub.waitForFanOutCapacity(timeout: self.configuration.publishWaitTimeout)
+            if let flushInterval { try self.hub.setFlushInterval(flushInterval, ofTopic: topic) }
             if let broker = self.broker {
                 return try await broker.publish(payloads, to: topic, owner: nil)
             }

@@ -10,11 +10,15 @@ public struct SubscriptionRequest: Sendable, Hashable {
     public var after: Int?
     /// The slow-consumer policy; the hub's default when `nil`.
     public var policy: SlowConsumerPolicy?
+    /// The write delay the subscriber accepts (its flush window: events arriving within it come as one
+    /// write); `nil` for the topic's. Bounded by the hub's `maxFlushInterval`.
+    public var maxDelay: TimeAmount?
 
-    public init(topic: String, after: Int? = nil, policy: SlowConsumerPolicy? = nil) {
+    public init(topic: String, after: Int? = nil, policy: SlowConsumerPolicy? = nil, maxDelay: TimeAmount? = nil) {
         self.topic = topic
         self.after = after
         self.policy = policy
+        self.maxDelay = maxDelay
     }
 
     /// Reads a resume point as clients send it (`?after=`, `Last-Event-ID`, a JSON string): a
@@ -106,7 +110,7 @@ extension ControlService {
         do {
             return try self.hub.subscribe(
                 to: request.topic, after: request.after, policy: request.policy, format: format, sink: sink,
-                until: principal.expiresAt.map(Self.deadline(of:)))
+                maxDelay: request.maxDelay, until: principal.expiresAt.map(Self.deadline(of:)))
         } catch {
             throw ControlError(error)
         }

@@ -32,6 +32,22 @@ extension Hub {
         public var maxMergedTextBytes: Int = 64 << 10
         /// How often expired topics are swept. Default 1 s.
         public var sweepInterval: TimeAmount = .seconds(1)
+        /// The flush window: events of a topic that arrive within it reach each subscriber as one write
+        /// (one system call per subscriber per window rather than per event). A topic's end and `error`
+        /// events are never delayed: they are written at once, with everything pending before them.
+        /// `0` writes every event at once. A topic (``Hub/setFlushInterval(_:ofTopic:)``) and a
+        /// subscriber (its `maxDelay`) may choose their own, up to ``maxFlushInterval``.
+        ///
+        /// Default 0 here, so an embedded hub writes every event at once; `newsroom serve` defaults to
+        /// 40 ms (see its `--flush-interval`).
+        public var flushInterval: TimeAmount = .zero
+        /// The longest flush window a topic or a subscriber may ask for. Default 1 s.
+        public var maxFlushInterval: TimeAmount = .seconds(1)
+        /// The fan-out backlog a loop may hold — deliveries (events × subscribers) handed to it and not
+        /// yet written — before publishers are held back (``Hub/waitForFanOutCapacity(timeout:)``): the
+        /// bound on hidden queueing under overload. Publishing resumes when it is back under half.
+        /// Default 100,000.
+        public var maxFanOutBacklog: Int = 100_000
 
         public init() {}
 

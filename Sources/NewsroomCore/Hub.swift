@@ -36,6 +36,8 @@ public final class Hub: Sendable {
     /// Open subscriptions per wire format: an event is encoded at publish time only for the formats
     /// that have subscribers (a later subscriber of another format encodes what it needs itself).
     private let formatUse: [FormatUse]
+    /// How many loops hold a fan-out backlog over ``Configuration/maxFanOutBacklog``.
+    private let overloadedLoops = Atomic<Int>(0)
 
     final class FormatUse: Sendable {
         let subscribers = Atomic<Int>(0)
@@ -226,6 +228,68 @@ public final class Hub: Sendable {
         return receipt
     }
 
+    /// Sets the flush window of a topic's subscribers that ask for none themselves (creating the topic
+    /// if needed), up to ``Configuration/maxFlushInterval``; `nil` for the hub's.
+    public func setFlushInterval(_ interval: TimeAmount?, ofTopic name: String) throws(HubError) {
+        let bounded = interval.map { min(max($0, .zero), self.configuration.maxFlushInterval) }
+        try self.topic(named: name, create: true)!.setFlushInterval(bounded)
+    }
+
+    // MARK: Overload
+
+    /// Whether some loop's fan-out backlog is over ``Configuration/maxFanOutBacklog``: publishing more
+    /// now would only queue, so publishers wait (or are refused) until it drains.
+    public var isFanOutOverloaded: Bool { self.overloadedLoops.load(ordering: .relaxed) > 0 }
+
+    /// Deliveries handed to the loops and not yet written, summed over every loop.
+    public var fanOutBacklog: Int {
+        let shards = self.registry.withLock { Array($0.shards.values) }
+        return shards.reduce(0) { $0 + max(0, $1.backlogDeliveries.load(ordering: .relaxed)) }
+    }
+
+    /// Waits until no loop's fan-out backlog is over its bound — at once when none is, the common case
+    /// (one atomic load). A publisher that calls this before publishing is slowed to the rate the loops
+    /// can write, instead of queueing work behind them; a generation that calls it pauses reading its
+    /// upstream.
+    /// - Parameter timeout: How long to wait at most.
+    /// - Throws: ``HubError/Code/overloaded`` when the backlog did not drain in time (the caller answers
+    ///   "retry later"), `CancellationError` when the task is cancelled.
+    public func waitForFanOutCapacity(timeout: TimeAmount) async throws(HubError) {
+        guard self.isFanOutOverloaded else { return }
+        self.metrics.publishWaits.increment()
+        let deadline = NIODeadline.now() + timeout
+        // Polled rather than signalled: a waiting publisher costs one atomic load every 2 ms, and the
+        // loops' hot path carries no list of waiters to wake.
+        while self.isFanOutOverloaded {
+            guard NIODeadline.now() < deadline else {
+                self.metrics.publishRejections.increment()
+                throw HubError(
+                    code: .overloaded, message: "the hub is writing as fast as it can; retry in a moment")
+            }
+            do {
+                try await Task.sleep(for: .milliseconds(2))
+            } catch {
+                throw HubError(code: .overloaded, message: "cancelled while waiting for the fan-out to drain")
+            }
+        }
+    }
+
+    /// A loop's backlog crossed its bound (up) or half of it (down).
+    func fanOutOverloaded(_ overloaded: Bool, backlog: Int) {
+        if overloaded {
+            if self.overloadedLoops.add(1, ordering: .relaxed).newValue == 1 {
+                self.logger.warning(
+                    "fan-out backlog over its bound; publishers are held back",
+                    metadata: [
+                        "newsroom.backlog.deliveries": "\(backlog)",
+                        "newsroom.backlog.bound": "\(self.configuration.maxFanOutBacklog)",
+                    ])
+            }
+        } else if self.overloadedLoops.subtract(1, ordering: .relaxed).newValue == 0 {
+            self.logger.info("fan-out backlog drained; publishers resume", metadata: ["newsroom.backlog.deliveries": "\(backlog)"])
+        }
+    }
+
     /// The local head of a topic (0 when unknown here).
     public func head(ofTopic name: String) -> Int {
         self.snapshot(ofTopic: name)?.lastSeq ?? 0
@@ -341,6 +405,8 @@ public final class Hub: Sendable {
     ///   - policy: The slow-consumer policy; the configured default if `nil`.
     ///   - format: The sink's wire format.
     ///   - sink: Where the frames go.
+    ///   - maxDelay: The write delay (flush window) the subscriber accepts, up to
+    ///     ``Configuration/maxFlushInterval``; `nil` for the topic's.
     ///   - deadline: When the subscription ends by itself with ``DisconnectReason/tokenExpired`` (the
     ///     caller's credentials expire then); `nil` for never.
     /// - Throws: ``HubError`` with ``HubError/Code/nothingAfterEnd`` when the topic ended exactly at
@@ -348,7 +414,7 @@ public final class Hub: Sendable {
     ///   ``HubError/Code/subscriberLimitReached``.
     public func subscribe(
         to name: String, after: Int?, policy: SlowConsumerPolicy?, format: WireFormat, sink: any SubscriberSink,
-        until deadline: NIODeadline? = nil
+        maxDelay: TimeAmount? = nil, until deadline: NIODeadline? = nil
     ) throws(HubError) -> Subscriber {
         let loop = sink.eventLoop
         loop.preconditionInEventLoop()
@@ -375,6 +441,7 @@ public final class Hub: Sendable {
             let subscriber = Subscriber(
                 id: self.nextSubscriberID.add(1, ordering: .relaxed).oldValue, hub: self, topic: topic,
                 shard: shard, sink: sink, format: format, policy: policy ?? self.configuration.defaultPolicy,
+                maxDelay: maxDelay.map { min(max($0, .zero), self.configuration.maxFlushInterval) },
                 lastSeq: attachment.head, now: now)
             shard.add(subscriber)
             self.subscriptionStarted(format: format)

@@ -17,6 +17,7 @@ public struct HubError: Error, Hashable, Sendable, CustomStringConvertible {
             case outOfSequence = "out_of_sequence"
             case brokerUnavailable = "broker_unavailable"
             case notOwner = "not_owner"
+            case overloaded = "overloaded"
         }
         let wrapped: Wrapped
         private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
@@ -43,6 +44,8 @@ public struct HubError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let brokerUnavailable = Code(.brokerUnavailable)
         /// This node no longer owns the generation writing to the topic (its lease expired).
         public static let notOwner = Code(.notOwner)
+        /// The fan-out backlog did not drain in time: the hub is writing as fast as it can.
+        public static let overloaded = Code(.overloaded)
 
         /// The snake_case wire form.
         public var name: String { self.wrapped.rawValue }

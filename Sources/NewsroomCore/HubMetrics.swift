@@ -17,6 +17,9 @@ struct HubMetrics: Sendable {
     let resumes: [String: Counter]
     /// Open subscriptions per wire format (labelled by its transport).
     let subscriptions: [Meter]
+    /// Publishes that had to wait for the fan-out backlog to drain, and those refused when it did not.
+    let publishWaits: Counter
+    let publishRejections: Counter
 
     init(transports: [String], factory: any MetricsFactory) {
         var published: [EventType: Counter] = [:]
@@ -48,6 +51,8 @@ struct HubMetrics: Sendable {
         self.subscriptions = transports.map {
             Meter(label: "newsroom_subscriptions", dimensions: [("transport", $0)], factory: factory)
         }
+        self.publishWaits = Counter(label: "newsroom_publish_backpressure_waits_total", factory: factory)
+        self.publishRejections = Counter(label: "newsroom_publish_overload_rejections_total", factory: factory)
     }
 
     func recordDelivery(written: [Int], bytes: [Int], lag: TimeAmount) {

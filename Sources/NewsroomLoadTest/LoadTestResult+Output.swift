@@ -3,7 +3,8 @@ extension LoadTestResult {
     ///
     /// Always has the keys `established`, `failed`, `published`, `expected`, `received`, `lost`,
     /// `duplicated`, `out_of_order`, `deliveries_per_s`, `p50_ms`, `p90_ms`, `p99_ms`, `p999_ms`, `max_ms`;
-    /// with a server pid also `server_cpu_s`, `server_cpu_us_per_delivery`, `server_rss_before_bytes`,
+    /// with a server pid also `server_cpu_s`, `server_cpu_us_per_delivery` (and its `server_user_cpu_us_per_delivery`
+    /// and `server_sys_cpu_us_per_delivery` parts), `server_rss_before_bytes`,
     /// `server_rss_idle_bytes`, `server_rss_per_connection_bytes`, `server_peak_rss_bytes`. `fast` and
     /// `slow` (objects with the same counts and latencies) appear with slow viewers, `storm` with the
     /// reconnect storm, `churn_left`/`churn_joined` with churn.
@@ -59,6 +60,8 @@ extension LoadTestResult {
         if let server = self.serverUsage {
             object.add("server_cpu_s", server.cpuSeconds)
             object.add("server_cpu_us_per_delivery", server.cpuMicrosecondsPerDelivery)
+            object.add("server_user_cpu_us_per_delivery", server.userMicrosecondsPerDelivery)
+            object.add("server_sys_cpu_us_per_delivery", server.systemMicrosecondsPerDelivery)
             object.add("server_rss_before_bytes", server.rssBeforeBytes)
             object.add("server_rss_idle_bytes", server.rssIdleBytes)
             object.add("server_rss_per_connection_bytes", server.rssPerConnectionBytes)
@@ -133,7 +136,8 @@ extension LoadTestResult {
         if let server = self.serverUsage {
             lines.append(
                 "server: \(Self.format(server.cpuSeconds)) CPU s, \(Self.format(server.cpuMicrosecondsPerDelivery)) µs "
-                    + "CPU per delivery · RSS \(server.rssBeforeBytes / 1024) KiB before, \(server.rssIdleBytes / 1024) "
+                    + "CPU per delivery (user \(Self.format(server.userMicrosecondsPerDelivery)), system "
+                    + "\(Self.format(server.systemMicrosecondsPerDelivery))) · RSS \(server.rssBeforeBytes / 1024) KiB before, \(server.rssIdleBytes / 1024) "
                     + "KiB idle with the clients (\(Self.format(server.rssPerConnectionBytes)) B per connection), "
                     + "peak \(server.peakRSSBytes / 1024) KiB")
         }

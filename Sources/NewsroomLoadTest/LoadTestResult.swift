@@ -63,6 +63,12 @@ public struct LoadTestResult: Sendable {
         public var cpuSeconds: Double
         /// ``cpuSeconds`` per delivery received, in microseconds.
         public var cpuMicrosecondsPerDelivery: Double
+        /// The user-space part (the server's own code) and the kernel part (system calls, mostly the
+        /// sockets' `write`) of ``cpuMicrosecondsPerDelivery``. On loopback the kernel charges both the
+        /// send and the receive side of a write to the sender, so the system part is mostly a floor every
+        /// server pays; the user part is what the server's design changes.
+        public var userMicrosecondsPerDelivery: Double
+        public var systemMicrosecondsPerDelivery: Double
         /// RSS before the viewers connected, and after they connected and idled.
         public var rssBeforeBytes: Int
         public var rssIdleBytes: Int

@@ -148,9 +148,12 @@ public enum LoadTestRunner {
             if let before, let idle, let cpuStart, let cpuEnd {
                 let received = report.fast.received + report.slow.received
                 let cpu = cpuEnd.cpuSeconds - cpuStart.cpuSeconds
+                func perDelivery(_ seconds: Double) -> Double { received > 0 ? seconds * 1e6 / Double(received) : 0 }
                 server = LoadTestResult.Server(
                     cpuSeconds: cpu,
-                    cpuMicrosecondsPerDelivery: received > 0 ? cpu * 1e6 / Double(received) : 0,
+                    cpuMicrosecondsPerDelivery: perDelivery(cpu),
+                    userMicrosecondsPerDelivery: perDelivery(cpuEnd.userSeconds - cpuStart.userSeconds),
+                    systemMicrosecondsPerDelivery: perDelivery(cpuEnd.systemSeconds - cpuStart.systemSeconds),
                     rssBeforeBytes: before.rssBytes, rssIdleBytes: idle.rssBytes,
                     rssPerConnectionBytes: report.established > 0
                         ? Double(idle.rssBytes - before.rssBytes) / Double(report.established) : 0,

@@ -22,6 +22,15 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Seconds an ended topic keeps its history (default 600).") var retention: Double?
     @Option(help: "Most topics held at once (default 100000).") var maxTopics: Int?
     @Option(help: "Largest accepted request body in bytes (default 1 MiB).") var maxBodyBytes: Int?
+    @Option(
+        help: """
+            The flush window: a topic's events that arrive within it reach each viewer as one write \
+            (default 40ms; 0 writes every event at once). Topics (?flush_interval= on publish) and viewers \
+            (?max_delay=) may choose their own, up to 1s.
+            """)
+    var flushInterval: String?
+    @Option(help: "Deliveries (events × viewers) a core may have queued before publishers are held back (default 100000).")
+    var maxFanOutBacklog: Int?
     @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
     @Option(help: "PEM certificate chain: with --tls-private-key, the port speaks TLS (h2 or http/1.1 by ALPN).")
     var tlsCertificate: String?
@@ -55,6 +64,8 @@ struct ServerOptions: ParsableArguments {
         set("history.retention", self.retention.map { .double($0) })
         set("topics.max", self.maxTopics.map { .int($0) })
         set("http.maxBodyBytes", self.maxBodyBytes.map { .int($0) })
+        set("flush.interval", self.flushInterval.map { .string($0) })
+        set("fanout.maxBacklog", self.maxFanOutBacklog.map { .int($0) })
         set("threads", self.threads.map { .int($0) })
         set("tls.certificate", self.tlsCertificate.map { .string($0) })
         set("tls.privateKey", self.tlsPrivateKey.map { .string($0) })

@@ -39,6 +39,8 @@ public final class Subscriber: @unchecked Sendable {
     public let policy: SlowConsumerPolicy
     /// The wire format of the sink.
     public let format: WireFormat
+    /// The write delay this subscriber accepts (its flush window); `nil`: the topic's (or the hub's).
+    public let maxDelay: TimeAmount?
     let sink: any SubscriberSink
     let shard: LoopShard
     let hub: Hub
@@ -52,7 +54,8 @@ public final class Subscriber: @unchecked Sendable {
     private(set) var lastWrite: NIODeadline
     /// Whether the subscription has ended (it receives nothing more).
     public private(set) var isClosed = false
-    /// The position in the shard's list for this topic (for O(1) removal).
+    /// The shard's lane this subscriber is in, and its position there (for O(1) removal).
+    var lane: LoopShard.Lane?
     var shardIndex = 0
     /// Ends the subscription when the caller's credentials expire.
     private var expiry: Scheduled<Void>?
@@ -62,8 +65,9 @@ public final class Subscriber: @unchecked Sendable {
 
     init(
         id: Int, hub: Hub, topic: Topic, shard: LoopShard, sink: any SubscriberSink, format: WireFormat,
-        policy: SlowConsumerPolicy, lastSeq: Int, now: NIODeadline
+        policy: SlowConsumerPolicy, maxDelay: TimeAmount?, lastSeq: Int, now: NIODeadline
     ) {
+        self.maxDelay = maxDelay
         self.id = id
         self.hub = hub
         self.topic = topic

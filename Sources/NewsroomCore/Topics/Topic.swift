@@ -49,6 +49,8 @@ public final class Topic: Sendable {
     }
 
     let state: Mutex<LockedState>
+    /// The topic's flush window in nanoseconds; negative: the hub's (see ``flushInterval``).
+    private let flushNanoseconds = Atomic<Int64>(-1)
 
     init(name: String, now: NIODeadline) {
         self.name = name
@@ -271,7 +273,10 @@ public final class Topic: Sendable {
         s.replayCache = nil
         for entry in s.loops {
             let shard = entry.shard
-            shard.eventLoop.execute { shard.deliver(self, published) }
+            // The loop's backlog grows by what it will write (events × its subscribers of this topic).
+            let charge = published.count * entry.subscribers
+            shard.charge(charge)
+            shard.eventLoop.execute { shard.deliver(self, published, charge: charge) }
         }
         let receipt = PublishReceipt(topic: self.name, firstSeq: published.first!.seq, lastSeq: published.last!.seq)
         return (receipt, added - evicted, published)
@@ -327,6 +332,16 @@ public final class Topic: Sendable {
     /// The heartbeat payload for this topic now.
     var heartbeat: Heartbeat {
         self.state.withLock { s in Heartbeat(lastSeq: s.head, state: s.phase, epoch: s.epoch) }
+    }
+
+    /// The write delay of this topic's subscribers that ask for none themselves; `nil`: the hub's.
+    public var flushInterval: TimeAmount? {
+        let nanoseconds = self.flushNanoseconds.load(ordering: .relaxed)
+        return nanoseconds < 0 ? nil : .nanoseconds(nanoseconds)
+    }
+
+    func setFlushInterval(_ interval: TimeAmount?) {
+        self.flushNanoseconds.store(interval.map { max(0, $0.nanoseconds) } ?? -1, ordering: .relaxed)
     }
 
     /// The shared history's epoch (see ``Hub/setEpoch(_:ofTopic:)``).

@@ -123,6 +123,7 @@ struct APIResponder {
             try ControlService.validateTopic(name)
             if let after = request.target.query["after"] { _ = try SubscriptionRequest.resumePoint(after) }
             if let policy = request.target.query["policy"] { _ = try SubscriptionRequest.policy(named: policy) }
+            if let delay = request.target.query["max_delay"] { _ = try ControlService.duration(delay, name: "max_delay") }
             return .response(Self.upgradeRequired)
         case .multiplexWebSocket:
             return .response(Self.upgradeRequired)
@@ -150,11 +151,15 @@ struct APIResponder {
         } catch {
             throw ControlError.invalidArgument(error.message, code: "invalid_event")
         }
+        let flushInterval = try request.target.query["flush_interval"].map { value throws(ControlError) in
+            try ControlService.duration(value, name: "flush_interval")
+        }
         let control = self.control
         let client = request.client
         return .deferred {
             do throws(ControlError) {
-                let receipt = try await control.publish(payloads, to: topic, as: principal, from: client)
+                let receipt = try await control.publish(
+                    payloads, to: topic, as: principal, from: client, flushInterval: flushInterval)
                 return .json(.accepted, APIJSON.receipt(receipt, allocator: ByteBufferAllocator()))
             } catch {
                 return HTTPResponse(error)
@@ -179,6 +184,9 @@ struct APIResponder {
         }
         if let name = request.target.query["policy"] {
             subscription.policy = try SubscriptionRequest.policy(named: name)
+        }
+        if let delay = request.target.query["max_delay"] {
+            subscription.maxDelay = try ControlService.duration(delay, name: "max_delay")
         }
         return .stream(subscription)
     }

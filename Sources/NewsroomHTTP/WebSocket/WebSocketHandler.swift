@@ -25,7 +25,7 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = WebSocketFrame
 
     enum Mode {
-        case single(topic: String, after: Int?, policy: SlowConsumerPolicy?)
+        case single(SubscriptionRequest)
         case multiplexed
     }
 
@@ -73,8 +73,8 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         if case .failure(let error) = self.authentication {
             return self.close(code: .unknown(4001), reason: error.code == "token_expired" ? "token_expired" : "unauthorized")
         }
-        if case .single(let topic, let after, let policy) = self.mode {
-            self.subscribe(SubscriptionRequest(topic: topic, after: after, policy: policy), id: nil)
+        if case .single(let request) = self.mode {
+            self.subscribe(request, id: nil)
         }
     }
 
@@ -184,7 +184,7 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let id = command.id
         switch command.operation {
-        case .subscribe(let topic, let after, let policy):
+        case .subscribe(let topic, let after, let policy, let maxDelay):
             guard self.subscriptions[topic] == nil else {
                 return self.reply(
                     WebSocketReply.error(id: id, code: "already_subscribed", message: "already subscribed to '\(topic)'"))
@@ -194,7 +194,15 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
             } catch {
                 return self.reply(error, id: id)
             }
-            self.subscribe(SubscriptionRequest(topic: topic, after: after, policy: policy), id: id)
+            var request = SubscriptionRequest(topic: topic, after: after, policy: policy)
+            do {
+                request.maxDelay = try maxDelay.map { value throws(ControlError) in
+                    try ControlService.duration(value, name: "max_delay")
+                }
+            } catch {
+                return self.reply(error, id: id)
+            }
+            self.subscribe(request, id: id)
         case .unsubscribe(let topic):
             guard let subscriber = self.subscriptions.removeValue(forKey: topic) else {
                 return self.reply(
@@ -280,7 +288,7 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private var singleTopic: String {
-        if case .single(let topic, _, _) = self.mode { return topic }
+        if case .single(let request) = self.mode { return request.topic }
         return ""
     }
 

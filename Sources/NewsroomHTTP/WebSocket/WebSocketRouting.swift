@@ -17,7 +17,10 @@ enum WebSocketRouting {
             do throws(ControlError) {
                 let after = try target.query["after"].map { value throws(ControlError) in try SubscriptionRequest.resumePoint(value) }
                 let policy = try target.query["policy"].map { name throws(ControlError) in try SubscriptionRequest.policy(named: name) }
-                return .single(topic: topic, after: after, policy: policy)
+                let maxDelay = try target.query["max_delay"].map { value throws(ControlError) in
+                    try ControlService.duration(value, name: "max_delay")
+                }
+                return .single(SubscriptionRequest(topic: topic, after: after, policy: policy, maxDelay: maxDelay))
             } catch {
                 return nil
             }
@@ -81,7 +84,7 @@ extension WebSocketHandler.Mode: Equatable {
     static func == (lhs: Self, rhs: Self) -> Bool {
         switch (lhs, rhs) {
         case (.multiplexed, .multiplexed): true
-        case (.single(let a, let b, let c), .single(let d, let e, let f)): a == d && b == e && c == f
+        case (.single(let a), .single(let b)): a == b
         default: false
         }
     }

@@ -15,7 +15,11 @@ public struct ProcessSampler: Sendable {
     /// One reading.
     public struct Sample: Sendable, Hashable {
         /// User plus system CPU time, in seconds.
-        public var cpuSeconds: Double
+        public var cpuSeconds: Double { self.userSeconds + self.systemSeconds }
+        /// CPU time in the process's own code (`utime`), in seconds.
+        public var userSeconds: Double
+        /// CPU time in the kernel on the process's behalf (`stime`: system calls such as `write`), in seconds.
+        public var systemSeconds: Double
         /// Resident set size, in bytes.
         public var rssBytes: Int
         /// Peak resident set size so far, in bytes.
@@ -39,7 +43,7 @@ public struct ProcessSampler: Sendable {
         guard fields.count > 13, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return nil }
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         return Sample(
-            cpuSeconds: (utime + stime) / max(ticks, 1),
+            userSeconds: utime / max(ticks, 1), systemSeconds: stime / max(ticks, 1),
             rssBytes: Self.kilobytes("VmRSS:", in: status) * 1024,
             peakRSSBytes: Self.kilobytes("VmHWM:", in: status) * 1024)
     }

@@ -31,6 +31,8 @@ extension NewsroomConfiguration {
     /// - `metrics.enabled` (default true) [`NEWSROOM_METRICS_ENABLED`]
     /// - `broker.url` (`redis://…`) [`NEWSROOM_BROKER_URL`], `broker.sharded` [`NEWSROOM_BROKER_SHARDED`]
     /// - `log.format` (`text`|`json`) [`NEWSROOM_LOG_FORMAT`], `log.level` [`NEWSROOM_LOG_LEVEL`]
+    /// - `flush.interval`, `flush.maxInterval` (durations: `40ms`, `0.5s`, `0`) [`NEWSROOM_FLUSH_INTERVAL`],
+    ///   `fanout.maxBacklog` (deliveries per loop), `publish.waitTimeout` seconds
     /// - Throws: ``ConfigurationError`` for a value of the right type but not an allowed one.
     public init(reader: ConfigReader) throws {
         self.init()
@@ -70,6 +72,23 @@ extension NewsroomConfiguration {
             self.hub.maxTotalHistoryBytes = try positive(value, "history.maxTotalBytes")
         }
         if let value = seconds("history.retention") { self.hub.retention = value }
+        func duration(_ key: ConfigKey) throws -> TimeAmount? {
+            guard let text = reader.string(forKey: key) else { return nil }
+            do {
+                return try ControlService.duration(text, name: key.description)
+            } catch {
+                throw ConfigurationError(error.message)
+            }
+        }
+        if let value = try duration("flush.maxInterval") { self.hub.maxFlushInterval = value }
+        if let value = try duration("flush.interval") {
+            guard value <= self.hub.maxFlushInterval else {
+                throw ConfigurationError("flush.interval must be at most flush.maxInterval")
+            }
+            self.hub.flushInterval = value
+        }
+        if let value = reader.int(forKey: "fanout.maxBacklog") { self.hub.maxFanOutBacklog = try positive(value, "fanout.maxBacklog") }
+        if let value = seconds("publish.waitTimeout") { self.control.publishWaitTimeout = value }
         if let value = reader.int(forKey: "topics.max") { self.hub.maxTopics = try positive(value, "topics.max") }
         if let value = seconds("topics.idleTtl") { self.hub.idleTopicTTL = value }
         if let value = reader.int(forKey: "topics.maxSubscribers") {

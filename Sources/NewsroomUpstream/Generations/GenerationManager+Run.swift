@@ -232,6 +232,11 @@ extension GenerationManager {
                     run.logger.debug("upstream chunk skipped", metadata: ["newsroom.skipped": "\(skipped)"])
                 }
                 if !events.isEmpty {
+                    // An overloaded fan-out holds the generation back: the upstream's body is read no
+                    // faster than the hub writes it (AsyncHTTPClient's body stream is back-pressured).
+                    while self.hub.isFanOutOverloaded, !Task.isCancelled, run.abortReason == nil {
+                        try? await self.hub.waitForFanOutCapacity(timeout: .seconds(1))
+                    }
                     guard self.publish(events, run: run, receivedAt: receivedAt) else { return .done }
                     if !recordedTTFT, events.contains(where: { $0.isDelta || $0.type == .toolCall }) {
                         recordedTTFT = true

@@ -14,7 +14,8 @@ import NewsroomCore
 public struct WebSocketCommand: Sendable, Hashable {
     /// What the command asks for.
     public enum Operation: Sendable, Hashable {
-        case subscribe(topic: String, after: Int?, policy: SlowConsumerPolicy?)
+        /// `max_delay` as sent (`"100ms"`, or a number of milliseconds), read by the transport.
+        case subscribe(topic: String, after: Int?, policy: SlowConsumerPolicy?, maxDelay: String?)
         case unsubscribe(topic: String)
         case publish(topic: String, event: EventPayload)
         /// The object as sent (minus `op` and `id`), to be read as a generation request.
@@ -66,7 +67,7 @@ public struct WebSocketCommand: Sendable, Hashable {
         guard let op = object["op"]?.stringValue else { throw fail("invalid_command", "missing field 'op'") }
         switch op {
         case "subscribe":
-            try only(["topic", "after", "policy"])
+            try only(["topic", "after", "policy", "max_delay"])
             var after: Int?
             if let value = object["after"], value != .null {
                 guard let seq = value.intValue, seq >= 0 else {
@@ -82,7 +83,16 @@ public struct WebSocketCommand: Sendable, Hashable {
                 }
                 policy = parsed
             }
-            return WebSocketCommand(id: id, operation: .subscribe(topic: try topic(), after: after, policy: policy))
+            var maxDelay: String?
+            switch object["max_delay"] {
+            case nil, .null?: break
+            case .string(let text)?: maxDelay = text
+            case .int(let milliseconds)?: maxDelay = String(milliseconds)
+            case .double(let milliseconds)?: maxDelay = String(milliseconds)
+            default: throw fail("invalid_command", "'max_delay' must be a duration such as \"100ms\" or a number of milliseconds")
+            }
+            return WebSocketCommand(
+                id: id, operation: .subscribe(topic: try topic(), after: after, policy: policy, maxDelay: maxDelay))
         case "unsubscribe":
             try only(["topic"])
             return WebSocketCommand(id: id, operation: .unsubscribe(topic: try topic()))

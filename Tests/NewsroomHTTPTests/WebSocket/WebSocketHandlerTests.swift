@@ -148,7 +148,7 @@ import Testing
 
     @Test func aSingleTopicSocketWithoutTheRightClosesWith4003() async throws {
         let viewer = Principal(subject: "v", capabilities: Capabilities(subscribe: ["open"]), expiresAt: nil)
-        try await self.withFixture(mode: .single(topic: "secret", after: nil, policy: nil), principal: viewer) { fixture in
+        try await self.withFixture(mode: .single(SubscriptionRequest(topic: "secret")), principal: viewer) { fixture in
             let close = try await self.nextFrame(fixture.channel)
             #expect(close.opcode == 0x8)
             var payload = close.payload

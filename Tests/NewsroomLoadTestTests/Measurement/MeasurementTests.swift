@@ -128,7 +128,8 @@ import Testing
         report.slow.received = 4
         report.slow.lost = 6
         let server = LoadTestResult.Server(
-            cpuSeconds: 0.5, cpuMicrosecondsPerDelivery: 4.2, rssBeforeBytes: 1 << 20, rssIdleBytes: 2 << 20,
+            cpuSeconds: 0.5, cpuMicrosecondsPerDelivery: 4.2, userMicrosecondsPerDelivery: 1.2,
+            systemMicrosecondsPerDelivery: 3.0, rssBeforeBytes: 1 << 20, rssIdleBytes: 2 << 20,
             rssPerConnectionBytes: 4096, peakRSSBytes: 3 << 20)
         let result = LoadTestResult(
             configuration: configuration, report: report, published: [10], publishErrors: 0, publishSeconds: 1,
@@ -138,7 +139,8 @@ import Testing
         for key in [
             "established", "failed", "published", "expected", "received", "lost", "duplicated", "out_of_order",
             "deliveries_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "server_cpu_s",
-            "server_cpu_us_per_delivery", "server_rss_per_connection_bytes", "server_peak_rss_bytes", "fast", "slow",
+            "server_cpu_us_per_delivery", "server_user_cpu_us_per_delivery", "server_sys_cpu_us_per_delivery",
+            "server_rss_per_connection_bytes", "server_peak_rss_bytes", "fast", "slow",
         ] {
             #expect(object[key] != nil, "missing \(key)")
         }
@@ -146,7 +148,8 @@ import Testing
         #expect(object["lost"] as? Int == 6)
         #expect((object["fast"] as? [String: Any])?["lost"] as? Int == 0)
         #expect(object["deliveries_per_s"] as? Int == 52)
-        #expect(result.summary.contains("4.2 µs CPU per delivery"))
+        #expect(result.summary.contains("4.2 µs CPU per delivery (user 1.2, system 3)"))
+        #expect(object["server_user_cpu_us_per_delivery"] as? Double == 1.2)
     }
 }
 
