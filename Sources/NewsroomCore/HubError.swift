@@ -63,7 +63,8 @@ public struct HubError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(self.code): \(self.message)" }
 
     public static func invalidTopicName(_ name: String) -> HubError {
-        HubError(code: .invalidTopicName, message: "topic names are 1 to 128 characters of A-Z a-z 0-9 . _ : -")
+        HubError(
+            code: .invalidTopicName, message: "topic names are 1 to 128 characters of A-Z a-z 0-9 . _ : - (not '.' or '..')")
     }
 
     public static func invalidEvent(_ message: String) -> HubError {

@@ -32,6 +32,9 @@ final class SSESink: SubscriberSink {
     private(set) var headWritten = false
     private(set) var finished = false
 
+    /// How long a slow consumer's connection stays open after its notice, for it to read what was queued.
+    static let slowConsumerGrace = TimeAmount.seconds(2)
+
     /// The headers of every SSE response.
     static let streamHeaders = [
         ("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"), ("x-accel-buffering", "no"),
@@ -100,8 +103,9 @@ final class SSESink: SubscriberSink {
         }
         written.whenComplete { _ in channel.close(promise: nil) }
         if reason == .slowConsumer {
-            // A stalled reader may never take the last bytes: don't wait for them.
-            channel.close(promise: nil)
+            // A slow reader gets the notice once it has read what was queued before it; a stalled one
+            // never reads it, so the connection is closed after a short grace either way.
+            channel.eventLoop.scheduleTask(in: Self.slowConsumerGrace) { channel.close(promise: nil) }
         }
     }
 
