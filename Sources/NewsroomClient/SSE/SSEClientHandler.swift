@@ -16,7 +16,8 @@ public final class SSEClientHandler: ChannelInboundHandler, RemovableChannelHand
         case head(HTTPResponseHead)
         /// A complete event arrived (comments are not reported).
         case event(ServerSentEvent)
-        /// The response ended (`nil`) or the connection failed.
+        /// The response ended (`nil`) or the connection failed. A response whose status is not 2xx is
+        /// not parsed as events: it ends with ``SSEClientError/errorResponse(status:body:)``.
         case end((any Error)?)
     }
 
@@ -25,6 +26,8 @@ public final class SSEClientHandler: ChannelInboundHandler, RemovableChannelHand
     private var parser = SSEParser()
     private var ended = false
     private var status: HTTPResponseStatus?
+    /// The body of a response that is not 2xx (the hub's `{"error":{"code","message"}}`), up to 64 KiB.
+    private var errorBody: ByteBuffer?
 
     /// - Parameters:
     ///   - path: The request target, e.g. `/v1/topics/demo/events?policy=coalesce`.
@@ -55,16 +58,30 @@ public final class SSEClientHandler: ChannelInboundHandler, RemovableChannelHand
         switch self.unwrapInboundIn(data) {
         case .head(let head):
             self.status = head.status
+            if !(200..<300).contains(head.status.code) { self.errorBody = context.channel.allocator.buffer(capacity: 0) }
             self.onUpdate(.head(head))
-        case .body(let buffer):
-            self.parser.parse(buffer) { event in self.onUpdate(.event(event)) }
+        case .body(var buffer):
+            if var errorBody = self.errorBody {
+                self.errorBody = nil  // no copy on write
+                if errorBody.readableBytes < 64 << 10 { errorBody.writeBuffer(&buffer) }
+                self.errorBody = errorBody
+            } else {
+                self.parser.parse(buffer) { event in self.onUpdate(.event(event)) }
+            }
         case .end:
-            self.finish(nil)
+            if let status = self.status, let body = self.errorBody {
+                self.finish(SSEClientError.errorResponse(status: Int(status.code), body: String(buffer: body)))
+            } else {
+                self.finish(nil)
+            }
             context.close(promise: nil)
         }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        if let status = self.status, let body = self.errorBody {
+            self.finish(SSEClientError.errorResponse(status: Int(status.code), body: String(buffer: body)))
+        }
         self.finish(SSEClientError.connectionClosed)
         context.fireChannelInactive()
     }
@@ -88,4 +105,7 @@ public enum SSEClientError: Error, Hashable, Sendable {
     case connectionClosed
     /// The server answered with a status other than 200.
     case unexpectedStatus(Int)
+    /// The server answered with a status that is not 2xx, and this body (for the hub, its
+    /// `{"error":{"code","message"}}`).
+    case errorResponse(status: Int, body: String)
 }
