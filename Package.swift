@@ -407,12 +407,15 @@ let package = Package(
             name: "NewsroomClientTests",
             dependencies: [
                 "NewsroomCore",
+                "NewsroomWire",
                 "NewsroomClient",
                 "NewsroomProto",
                 "NewsroomGRPC",
                 "NewsroomTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -137,7 +137,8 @@ struct Subscribe: AsyncParsableCommand {
         var lastSeq = self.after
         var midLine = false  // --text printed text that did not end a line
         do {
-            let subscription = try Subscription(url: self.hub.url, topic: self.topic, transport: transport, options: options)
+            let subscription = try Subscription(
+                url: self.hub.url, topic: self.topic, transport: transport, options: options)
             for try await event in subscription {
                 if case .error(let notice) = event.payload, event.seq == nil, notice.code == "resume_unavailable" {
                     // Never print the answer twice without saying so.

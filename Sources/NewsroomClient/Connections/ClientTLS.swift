@@ -49,6 +49,13 @@ public struct ClientTLS: Sendable, Hashable {
         try NIOSSLContext(configuration: self.configuration(applicationProtocols: applicationProtocols))
     }
 
+    /// The context for an HTTP/1.1 connection (SSE, WebSocket) to `address`, offering `http/1.1` by ALPN:
+    /// `nil` in cleartext, the system's trust store when `tls` is `nil`.
+    static func http1Context(for address: HubAddress, _ tls: ClientTLS?) throws -> NIOSSLContext? {
+        guard address.secure else { return nil }
+        return try (tls ?? .systemTrustStore).makeContext(applicationProtocols: ["http/1.1"])
+    }
+
     /// The same settings for grpc-swift's HTTP/2 transport.
     var grpcTransportSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
         .tls { tls in

@@ -53,7 +53,9 @@ enum ConnectionFailure {
             return error.reason
         case let error as NIOConnectionError:
             if let first = error.connectionErrors.first { return self.describe(first.error) }
-            if let dns = error.dnsAError ?? error.dnsAAAAError { return "cannot resolve \(error.host): \(self.describe(dns))" }
+            if let dns = error.dnsAError ?? error.dnsAAAAError {
+                return "cannot resolve \(error.host): \(self.describe(dns))"
+            }
             return "cannot connect to \(error.host):\(error.port)"
         case let error as IOError:
             return self.errnoDescription(error.errnoCode)
@@ -67,7 +69,8 @@ enum ConnectionFailure {
             switch error {
             case .handshakeFailed(let cause): return "TLS handshake failed: \(cause)"
             case .uncleanShutdown: return "the TLS connection closed without a close_notify"
-            case .failedToLoadCertificate, .noSuchFilesystemObject: return "cannot load the trusted certificates (\(error))"
+            case .failedToLoadCertificate, .noSuchFilesystemObject:
+                return "cannot load the trusted certificates (\(error))"
             default: return "TLS: \(error)"
             }
         case let error as NIOSSLExtraError:

@@ -52,7 +52,8 @@ extension HubClient {
         to topic: String, transport: Subscription.Transport = .sse, options: SubscriptionOptions = .init()
     ) throws -> Subscription {
         guard let address = HubAddress(url: self.baseURL) else {
-            throw HubClientError(status: 0, body: "subscriptions need a base URL of the form http://HOST:PORT or https://HOST:PORT")
+            throw HubClientError(
+                status: 0, body: "subscriptions need a base URL of the form http://HOST:PORT or https://HOST:PORT")
         }
         var options = options
         options.headers = self.headers + options.headers

@@ -24,6 +24,9 @@ public final class SSEClientHandler: ChannelInboundHandler, RemovableChannelHand
     private let head: HTTPRequestHead
     private let onUpdate: (Update) -> Void
     private var parser = SSEParser()
+    /// Inside `parser.parse`: a callback that closes the channel ends the response, but the parser is
+    /// left alone until the read is done (and reports nothing more).
+    private var parsing = false
     private var ended = false
     private var status: HTTPResponseStatus?
     /// The body of a response that is not 2xx (the hub's `{"error":{"code","message"}}`), up to 64 KiB.
@@ -58,7 +61,9 @@ public final class SSEClientHandler: ChannelInboundHandler, RemovableChannelHand
         switch self.unwrapInboundIn(data) {
         case .head(let head):
             self.status = head.status
-            if !(200..<300).contains(head.status.code) { self.errorBody = context.channel.allocator.buffer(capacity: 0) }
+            if !(200..<300).contains(head.status.code) {
+                self.errorBody = context.channel.allocator.buffer(capacity: 0)
+            }
             self.onUpdate(.head(head))
         case .body(var buffer):
             if var errorBody = self.errorBody {
@@ -66,7 +71,11 @@ public final class SSEClientHandler: ChannelInboundHandler, RemovableChannelHand
                 if errorBody.readableBytes < 64 << 10 { errorBody.writeBuffer(&buffer) }
                 self.errorBody = errorBody
             } else {
-                self.parser.parse(buffer) { event in self.onUpdate(.event(event)) }
+                self.parsing = true
+                self.parser.parse(buffer) { event in
+                    if !self.ended { self.onUpdate(.event(event)) }
+                }
+                self.parsing = false
             }
         case .end:
             if let status = self.status, let body = self.errorBody {
@@ -94,7 +103,7 @@ public final class SSEClientHandler: ChannelInboundHandler, RemovableChannelHand
     private func finish(_ error: (any Error)?) {
         guard !self.ended else { return }
         self.ended = true
-        self.parser.finish()
+        if !self.parsing { self.parser.finish() }
         self.onUpdate(.end(error))
     }
 }

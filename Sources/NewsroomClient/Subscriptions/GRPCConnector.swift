@@ -30,7 +30,8 @@ struct GRPCConnector: SubscriptionConnector {
         case "drop_oldest"?: request.policy = .dropOldest
         case "disconnect"?: request.policy = .disconnect
         case let other?:
-            return .refused(SubscriptionError(status: 400, code: "invalid_policy", message: "unknown policy '\(other)'"))
+            return .refused(
+                SubscriptionError(status: 400, code: "invalid_policy", message: "unknown policy '\(other)'"))
         case nil: break
         }
         var metadata: Metadata = [:]

@@ -24,7 +24,7 @@ struct SSEConnector: SubscriptionConnector {
         self.topic = topic
         self.options = options
         self.group = group
-        self.tls = try address.secure ? (options.tls ?? .systemTrustStore).makeContext(applicationProtocols: ["http/1.1"]) : nil
+        self.tls = try ClientTLS.http1Context(for: address, options.tls)
     }
 
     /// The request's path under the hub's base path.
@@ -36,13 +36,15 @@ struct SSEConnector: SubscriptionConnector {
 
     func connect(after: Int?, deliver: @escaping @Sendable (Event) -> ConnectionDirective) async -> ConnectionOutcome {
         guard TopicName.isValid(self.topic) else {
-            return .refused(SubscriptionError(status: 400, code: "invalid_topic", message: "invalid topic name '\(self.topic)'"))
+            return .refused(
+                SubscriptionError(status: 400, code: "invalid_topic", message: "invalid topic name '\(self.topic)'"))
         }
         let promise = self.group.any().makePromise(of: ConnectionOutcome.self)
         let status = StatusBox()
         let closer = ChannelCloser()
         let channelFuture = SSEClient.connect(
-            host: self.address.host, port: self.address.port, path: self.address.basePath + self.apiPath, lastEventID: after.map(String.init),
+            host: self.address.host, port: self.address.port, path: self.address.basePath + self.apiPath,
+            lastEventID: after.map(String.init),
             headers: self.options.headers, group: self.group, tls: self.tls, serverHostname: self.address.serverHostname
         ) { update in
             switch update {
@@ -89,31 +91,4 @@ struct SSEConnector: SubscriptionConnector {
 /// The status of the response, set and read on the connection's event loop.
 private final class StatusBox: @unchecked Sendable {
     var value: Int?
-}
-
-/// Closes a connection once it is known: asked to close from an event callback, which may run before the
-/// connect future's callbacks have handed over the channel.
-///
-/// The close happens on the next tick of the loop, never inside the callback: a handler that is parsing
-/// a read when it reports an event must not see its channel go inactive in the middle of it.
-final class ChannelCloser: @unchecked Sendable {
-    // Touched on the connection's event loop only: the connect future completes there, and the handler's
-    // callbacks run there.
-    private var channel: (any Channel)?
-    private var closeRequested = false
-
-    func set(_ channel: any Channel) {
-        self.channel = channel
-        if self.closeRequested { Self.closeSoon(channel) }
-    }
-
-    func close() {
-        guard !self.closeRequested else { return }
-        self.closeRequested = true
-        if let channel = self.channel { Self.closeSoon(channel) }
-    }
-
-    private static func closeSoon(_ channel: any Channel) {
-        channel.eventLoop.execute { channel.close(promise: nil) }
-    }
 }

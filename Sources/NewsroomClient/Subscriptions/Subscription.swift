@@ -116,7 +116,10 @@ public struct Subscription: AsyncSequence, Sendable {
         self.init(address: address, topic: topic, transport: transport, options: options, group: group)
     }
 
-    init(address: HubAddress, topic: String, transport: Transport, options: SubscriptionOptions, group: any EventLoopGroup) {
+    init(
+        address: HubAddress, topic: String, transport: Transport, options: SubscriptionOptions,
+        group: any EventLoopGroup
+    ) {
         self.address = address
         self.topic = topic
         self.transport = transport
@@ -192,7 +195,8 @@ public struct Subscription: AsyncSequence, Sendable {
                 continuation.finish(throwing: error)
                 return
             case .giveUp(let cause, let attempts):
-                continuation.finish(throwing: HubConnectionError(url: connector.url, underlying: cause, attempts: attempts))
+                continuation.finish(
+                    throwing: HubConnectionError(url: connector.url, underlying: cause, attempts: attempts))
                 return
             case .reconnect(let attempt, let cause):
                 if Task.isCancelled { break }

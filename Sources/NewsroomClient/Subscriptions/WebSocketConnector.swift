@@ -25,7 +25,7 @@ struct WebSocketConnector: SubscriptionConnector {
         self.topic = topic
         self.options = options
         self.group = group
-        self.tls = try address.secure ? (options.tls ?? .systemTrustStore).makeContext(applicationProtocols: ["http/1.1"]) : nil
+        self.tls = try ClientTLS.http1Context(for: address, options.tls)
     }
 
     var url: String { self.address.webSocketURL(self.apiPath(after: nil)) }
@@ -40,7 +40,8 @@ struct WebSocketConnector: SubscriptionConnector {
 
     func connect(after: Int?, deliver: @escaping @Sendable (Event) -> ConnectionDirective) async -> ConnectionOutcome {
         guard TopicName.isValid(self.topic) else {
-            return .refused(SubscriptionError(status: 400, code: "invalid_topic", message: "invalid topic name '\(self.topic)'"))
+            return .refused(
+                SubscriptionError(status: 400, code: "invalid_topic", message: "invalid topic name '\(self.topic)'"))
         }
         let promise = self.group.any().makePromise(of: ConnectionOutcome.self)
         /// Ends the connection attempt before the upgrade (a promise must not be left uncompleted).
@@ -52,7 +53,8 @@ struct WebSocketConnector: SubscriptionConnector {
         let upgrade: WebSocketClient.Upgrade
         do {
             upgrade = try await WebSocketClient.connect(
-                host: self.address.host, port: self.address.port, path: self.address.basePath + self.apiPath(after: after),
+                host: self.address.host, port: self.address.port,
+                path: self.address.basePath + self.apiPath(after: after),
                 headers: self.options.headers, group: self.group, tls: self.tls,
                 serverHostname: self.address.serverHostname
             ) { update in
@@ -100,7 +102,8 @@ struct WebSocketConnector: SubscriptionConnector {
         // The hub's reason is an error code (`token_expired`, `invalid_policy`) or a sentence.
         let reasonIsCode = !reason.isEmpty && reason.allSatisfy { $0.isLetter || $0 == "_" }
         func refusal(_ status: Int, _ code: String) -> ConnectionOutcome {
-            let message = reasonIsCode || reason.isEmpty ? "the hub closed the WebSocket with \(closeCode ?? 0)" : reason
+            let message =
+                reasonIsCode || reason.isEmpty ? "the hub closed the WebSocket with \(closeCode ?? 0)" : reason
             return .refused(SubscriptionError(status: status, code: reasonIsCode ? reason : code, message: message))
         }
         switch closeCode {

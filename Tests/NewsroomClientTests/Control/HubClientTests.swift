@@ -1,7 +1,7 @@
-import NewsroomProto
 import NIOCore
 import NewsroomClient
 import NewsroomCore
+import NewsroomProto
 import NewsroomTesting
 import Synchronization
 import Testing
@@ -100,7 +100,8 @@ struct HubClientTests {
     func overTLS() async throws {
         try await withTestServer(tls: true) { server in
             let certificate = try #require(server.certificate)
-            let trusted = HubClient(baseURL: server.baseURL, tls: .certificateAuthority(pemFile: certificate.certificatePath))
+            let trusted = HubClient(
+                baseURL: server.baseURL, tls: .certificateAuthority(pemFile: certificate.certificatePath))
             #expect(try await trusted.publish(answer(2), to: "tls") == 1...2)
             #expect(try await trusted.topic("tls")?.lastSeq == 2)
             let error = await #expect(throws: HubConnectionError.self) {
@@ -127,8 +128,10 @@ final class ScriptedGenerations: GenerationService {
         }
         let topic = request.topic ?? "gen-\(count)"
         _ = try? self.hub.withLock { $0 }?.publish(
-            [.streamStart(StreamStart(generation: "gen_\(count)", provider: "scripted")),
-             .textDelta(TextDelta(text: "Hello, ")), .textDelta(TextDelta(text: "world.")), end],
+            [
+                .streamStart(StreamStart(generation: "gen_\(count)", provider: "scripted")),
+                .textDelta(TextDelta(text: "Hello, ")), .textDelta(TextDelta(text: "world.")), end,
+            ],
             to: topic)
         return self.info(id: "gen_\(count)", topic: topic)
     }

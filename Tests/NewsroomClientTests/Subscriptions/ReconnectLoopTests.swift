@@ -1,7 +1,8 @@
-@testable import NewsroomClient
 import NewsroomCore
 import Synchronization
 import Testing
+
+@testable import NewsroomClient
 
 /// `Subscription`'s reconnect loop over a scripted connector: the same loop runs every transport.
 @Suite("Reconnect loop", .timeLimit(.minutes(1)))
@@ -92,7 +93,8 @@ struct ReconnectLoopTests {
         #expect(error == nil)
         #expect(connector.afters == [nil, 2, 1])
         #expect(text(of: events) == "Hello, worHello, world.")
-        #expect(events.contains { if case .error(let e) = $0.payload { e.code == "resume_unavailable" } else { false } })
+        #expect(
+            events.contains { if case .error(let e) = $0.payload { e.code == "resume_unavailable" } else { false } })
     }
 
     @Test("gives up after maxRetries failed reconnections in a row, reporting each")
@@ -112,7 +114,9 @@ struct ReconnectLoopTests {
 
     @Test("without reconnect, the first drop ends the sequence")
     func noReconnect() async {
-        let connector = ScriptedConnector([.init(events: [event(1)], outcome: dropped), .init(events: [], outcome: .ended)])
+        let connector = ScriptedConnector([
+            .init(events: [event(1)], outcome: dropped), .init(events: [], outcome: .ended),
+        ])
         var options = SubscriptionOptions.fast
         options.reconnect = false
         let (events, error) = await runLoop(connector, options: options)

@@ -1,6 +1,7 @@
-@testable import NewsroomClient
 import NewsroomCore
 import Testing
+
+@testable import NewsroomClient
 
 /// The rules every transport shares, without I/O: which events reach the caller, and what follows a
 /// connection.
@@ -42,7 +43,12 @@ struct SubscriptionStateMachineTests {
 
     @Test("stream_complete, or an error with a seq that is terminal, ends the subscription")
     func topicEnd() {
-        for end in [endEvent(4), Event(seq: 4, topic: "t", timestamp: .now(), payload: .error(StreamError(code: "upstream_failed", message: "x", retryable: false, terminal: true)))] {
+        for end in [
+            endEvent(4),
+            Event(
+                seq: 4, topic: "t", timestamp: .now(),
+                payload: .error(StreamError(code: "upstream_failed", message: "x", retryable: false, terminal: true))),
+        ] {
             var machine = Machine(after: nil, maxRetries: nil)
             let (connection, _) = machine.connecting()
             #expect(machine.received(event(3), on: connection) == .deliver)
@@ -66,7 +72,9 @@ struct SubscriptionStateMachineTests {
         #expect(machine.received(event(4), on: connection) == .deliver)
     }
 
-    @Test("a retryable notice without a seq closes the connection and resumes from the last seq", arguments: ["server_shutdown", "slow_consumer", "token_expired", "history_lost"])
+    @Test(
+        "a retryable notice without a seq closes the connection and resumes from the last seq",
+        arguments: ["server_shutdown", "slow_consumer", "token_expired", "history_lost"])
     func retryableNotice(code: String) {
         var machine = Machine(after: nil, maxRetries: 3)
         let (connection, _) = machine.connecting()

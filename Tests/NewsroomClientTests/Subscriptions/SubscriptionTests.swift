@@ -1,8 +1,8 @@
-import NewsroomProto
 import NIOCore
 import NIOPosix
 import NewsroomClient
 import NewsroomCore
+import NewsroomProto
 import NewsroomTesting
 import Synchronization
 import Testing
@@ -61,7 +61,8 @@ struct SubscriptionTests {
             _ = try await hub.publish(answer(5) + [end], to: "after")
             var options = SubscriptionOptions()
             options.after = 3
-            let received = try await collect(try hub.subscribe(to: "after", transport: transport.on(server), options: options))
+            let received = try await collect(
+                try hub.subscribe(to: "after", transport: transport.on(server), options: options))
             #expect((received.first?.seq ?? 0) > 3)
             expectExactAnswer(received, lastSeq: 6, text: "t3 t4 ")
         }
@@ -74,7 +75,8 @@ struct SubscriptionTests {
             _ = try await hub.publish(answer(2) + [end], to: "done")
             var options = SubscriptionOptions()
             options.after = 3
-            let received = try await collect(try hub.subscribe(to: "done", transport: transport.on(server), options: options))
+            let received = try await collect(
+                try hub.subscribe(to: "done", transport: transport.on(server), options: options))
             #expect(received.isEmpty)
         }
     }
@@ -115,7 +117,8 @@ struct SubscriptionTests {
     func overTLS(transport: TestTransport) async throws {
         try await withTestServer(grpc: true, tls: true) { server in
             let certificate = try #require(server.certificate)
-            let hub = HubClient(baseURL: server.baseURL, tls: .certificateAuthority(pemFile: certificate.certificatePath))
+            let hub = HubClient(
+                baseURL: server.baseURL, tls: .certificateAuthority(pemFile: certificate.certificatePath))
             #expect(hub.baseURL.hasPrefix("https://"))
             _ = try await hub.publish([.streamStart(StreamStart())] + answer(5), to: "secret")
             let subscription = try hub.subscribe(to: "secret", transport: transport.on(server))
@@ -153,7 +156,8 @@ struct SubscriptionTests {
             options.headers = [("authorization", "Bearer \(viewer)")]
             options.maxRetries = nil
             let subscription = Subscription(
-                host: "127.0.0.1", port: server.port, topic: "secret", transport: transport.on(server), options: options)
+                host: "127.0.0.1", port: server.port, topic: "secret", transport: transport.on(server), options: options
+            )
             let error = await #expect(throws: SubscriptionError.self) {
                 _ = try await collect(subscription)
             }

@@ -12,7 +12,10 @@ func endEvent(_ seq: Int) -> Event {
 
 /// A notice: an `error` event without a seq.
 func notice(_ code: String, retryable: Bool) -> Event {
-    Event(seq: nil, topic: "t", timestamp: .now(), payload: .error(StreamError(code: code, message: "m", retryable: retryable)))
+    Event(
+        seq: nil, topic: "t", timestamp: .now(),
+        payload: .error(StreamError(code: code, message: "m", retryable: retryable)))
 }
 
-let heartbeat = Event(seq: nil, topic: "t", timestamp: .now(), payload: .heartbeat(Heartbeat(lastSeq: 9, state: .streaming)))
+let heartbeat = Event(
+    seq: nil, topic: "t", timestamp: .now(), payload: .heartbeat(Heartbeat(lastSeq: 9, state: .streaming)))

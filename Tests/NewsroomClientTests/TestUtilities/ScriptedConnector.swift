@@ -1,6 +1,7 @@
-@testable import NewsroomClient
 import NewsroomCore
 import Synchronization
+
+@testable import NewsroomClient
 
 /// A connector that plays a script instead of connecting: each connection delivers its step's events
 /// (stopping when told to close) and ends with its step's outcome. It records the resume point each
