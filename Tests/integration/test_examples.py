@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from conftest import ROOT, publish, wait_until
+from conftest import ROOT, Hub, publish, wait_until
 from viewer_support import CuttableProxy
 
 EXAMPLES = ROOT / "Examples" / "python"
@@ -134,6 +134,38 @@ def test_example_gives_up_on_a_bad_topic_name(hub, transport):
     running = Running(transport, "bad%20name", hub.url)
     assert running.wait(timeout=15) != 0
     assert "400" in running.stderr or "invalid" in running.stderr.lower(), running.stderr
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+def test_example_resumes_across_a_hub_restart_and_says_the_history_started_again(transport):
+    """The hub restarts (SIGTERM, then a new one on the same port, with an empty history) under the example:
+    it resumes after server_shutdown, learns that its resume point is gone (resume_unavailable), says so,
+    and prints the answer again as the new hub holds it."""
+    from grpc_support import free_port
+
+    args = ["serve", "--port", str(free_port()), "--grpc-port", "0"]
+    hub = Hub(args)
+    try:
+        with httpx.Client() as client:
+            hello = [{"type": "stream_start", "provider": "test"}, {"type": "text_delta", "text": "Hello, "}]
+            publish(client, hub, "t1", hello)
+            running = Running(transport, "t1", hub.url)
+            assert wait_until(lambda: running.stdout == "Hello, ", timeout=15), running.stderr
+            assert hub.stop() == 0
+            time.sleep(0.3)
+            assert running.proc.poll() is None, running.stderr  # still there, reconnecting
+            hub = Hub(args)
+            assert wait_until(
+                lambda: client.get(f"{hub.url}/v1/topics/t1").json().get("subscribers") == 1, timeout=20
+            ), running.stderr
+            rest = [{"type": "text_delta", "text": "world."}, {"type": "stream_complete", "finish_reason": "stop"}]
+            publish(client, hub, "t1", hello + rest)
+            assert running.wait() == 0, running.stderr
+    finally:
+        hub.stop()
+    assert running.stdout == "Hello, \nHello, world.\n", running.stderr
+    assert "the hub no longer has the events after" in running.stderr, running.stderr
+    assert "the answer starts again" in running.stderr, running.stderr
 
 
 # --- Examples/python-grpc: the same answer over the gRPC port -------------------------------------

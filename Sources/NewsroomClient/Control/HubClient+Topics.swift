@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NewsroomCore
 
 extension HubClient {
@@ -42,28 +43,24 @@ extension HubClient {
     /// Follows a topic: the hub's events as an `AsyncSequence` that reconnects and resumes by itself.
     /// - Parameters:
     ///   - topic: The topic.
-    ///   - transport: ``Subscription/Transport/sse`` or ``Subscription/Transport/webSocket``.
-    ///   - options: Resume point, policy, reconnection; this client's headers are added.
+    ///   - transport: ``Subscription/Transport/sse``, ``Subscription/Transport/webSocket`` or
+    ///     ``Subscription/Transport/grpc(port:)`` (on the base URL's host).
+    ///   - options: Resume point, policy, reconnection; this client's headers are added, and for an
+    ///     `https://` base URL its ``tls`` is used unless `options` sets one.
+    /// - Throws: ``HubClientError`` when the base URL is not `http://` or `https://`.
     public func subscribe(
         to topic: String, transport: Subscription.Transport = .sse, options: SubscriptionOptions = .init()
     ) throws -> Subscription {
-        guard let (host, port) = self.hostAndPort else {
-            throw HubClientError(status: 0, body: "subscriptions need a base URL of the form http://HOST:PORT")
+        guard let address = HubAddress(url: self.baseURL) else {
+            throw HubClientError(
+                status: 0, body: "subscriptions need a base URL of the form http://HOST:PORT or https://HOST:PORT")
         }
         var options = options
         options.headers = self.headers + options.headers
-        return Subscription(host: host, port: port, topic: topic, transport: transport, options: options)
-    }
-
-    /// The host and port of an `http://HOST:PORT` base URL.
-    var hostAndPort: (String, Int)? {
-        guard self.baseURL.hasPrefix("http://") else { return nil }
-        var rest = self.baseURL.dropFirst("http://".count)
-        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
-        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]) else {
-            return rest.isEmpty ? nil : (String(rest), 80)
-        }
-        return (String(rest[..<colon]), port)
+        options.tls = address.secure ? options.tls ?? self.tls ?? .systemTrustStore : nil
+        return Subscription(
+            address: address, topic: topic, transport: transport, options: options,
+            group: MultiThreadedEventLoopGroup.singleton)
     }
 
     static func checked(_ topic: String) throws -> String {

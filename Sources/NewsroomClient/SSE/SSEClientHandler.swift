@@ -16,15 +16,21 @@ public final class SSEClientHandler: ChannelInboundHandler, RemovableChannelHand
         case head(HTTPResponseHead)
         /// A complete event arrived (comments are not reported).
         case event(ServerSentEvent)
-        /// The response ended (`nil`) or the connection failed.
+        /// The response ended (`nil`) or the connection failed. A response whose status is not 2xx is
+        /// not parsed as events: it ends with ``SSEClientError/errorResponse(status:body:)``.
         case end((any Error)?)
     }
 
     private let head: HTTPRequestHead
     private let onUpdate: (Update) -> Void
     private var parser = SSEParser()
+    /// Inside `parser.parse`: a callback that closes the channel ends the response, but the parser is
+    /// left alone until the read is done (and reports nothing more).
+    private var parsing = false
     private var ended = false
     private var status: HTTPResponseStatus?
+    /// The body of a response that is not 2xx (the hub's `{"error":{"code","message"}}`), up to 64 KiB.
+    private var errorBody: ByteBuffer?
 
     /// - Parameters:
     ///   - path: The request target, e.g. `/v1/topics/demo/events?policy=coalesce`.
@@ -55,16 +61,36 @@ public final class SSEClientHandler: ChannelInboundHandler, RemovableChannelHand
         switch self.unwrapInboundIn(data) {
         case .head(let head):
             self.status = head.status
+            if !(200..<300).contains(head.status.code) {
+                self.errorBody = context.channel.allocator.buffer(capacity: 0)
+            }
             self.onUpdate(.head(head))
-        case .body(let buffer):
-            self.parser.parse(buffer) { event in self.onUpdate(.event(event)) }
+        case .body(var buffer):
+            if var errorBody = self.errorBody {
+                self.errorBody = nil  // no copy on write
+                if errorBody.readableBytes < 64 << 10 { errorBody.writeBuffer(&buffer) }
+                self.errorBody = errorBody
+            } else {
+                self.parsing = true
+                self.parser.parse(buffer) { event in
+                    if !self.ended { self.onUpdate(.event(event)) }
+                }
+                self.parsing = false
+            }
         case .end:
-            self.finish(nil)
+            if let status = self.status, let body = self.errorBody {
+                self.finish(SSEClientError.errorResponse(status: Int(status.code), body: String(buffer: body)))
+            } else {
+                self.finish(nil)
+            }
             context.close(promise: nil)
         }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        if let status = self.status, let body = self.errorBody {
+            self.finish(SSEClientError.errorResponse(status: Int(status.code), body: String(buffer: body)))
+        }
         self.finish(SSEClientError.connectionClosed)
         context.fireChannelInactive()
     }
@@ -77,7 +103,7 @@ public final class SSEClientHandler: ChannelInboundHandler, RemovableChannelHand
     private func finish(_ error: (any Error)?) {
         guard !self.ended else { return }
         self.ended = true
-        self.parser.finish()
+        if !self.parsing { self.parser.finish() }
         self.onUpdate(.end(error))
     }
 }
@@ -88,4 +114,7 @@ public enum SSEClientError: Error, Hashable, Sendable {
     case connectionClosed
     /// The server answered with a status other than 200.
     case unexpectedStatus(Int)
+    /// The server answered with a status that is not 2xx, and this body (for the hub, its
+    /// `{"error":{"code","message"}}`).
+    case errorResponse(status: Int, body: String)
 }

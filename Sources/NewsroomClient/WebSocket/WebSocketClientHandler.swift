@@ -14,15 +14,17 @@ public final class WebSocketClientHandler: ChannelInboundHandler, RemovableChann
     public enum Update: Sendable {
         /// A complete text message arrived.
         case message(String)
-        /// The connection ended: with the peer's close code (RFC 6455 section 7.1.5), or `nil` when it
-        /// closed without a close frame (the network dropped), and the error if one was caught.
-        case end(closeCode: Int?, error: (any Error)?)
+        /// The connection ended: with the peer's close code and reason (RFC 6455 sections 7.1.5 and
+        /// 7.1.6), or `nil` and `""` when it closed without a close frame (the network dropped), and the
+        /// error if one was caught.
+        case end(closeCode: Int?, closeReason: String, error: (any Error)?)
     }
 
     private let onUpdate: @Sendable (Update) -> Void
     private let maxMessageBytes: Int
     private var fragments: ByteBuffer?
     private var closeCode: Int?
+    private var closeReason = ""
     private var ended = false
     private var sentClose = false
 
@@ -61,6 +63,7 @@ public final class WebSocketClientHandler: ChannelInboundHandler, RemovableChann
         case .connectionClose:
             var data = frame.unmaskedData
             self.closeCode = data.readInteger(as: UInt16.self).map(Int.init) ?? 1005
+            self.closeReason = data.readString(length: data.readableBytes) ?? ""
             // The session is over once the peer closed: report it now rather than at channelInactive,
             // which this handler may not see when the close arrived in the same read as the 101.
             self.finish(nil)
@@ -103,6 +106,6 @@ public final class WebSocketClientHandler: ChannelInboundHandler, RemovableChann
     private func finish(_ error: (any Error)?) {
         guard !self.ended else { return }
         self.ended = true
-        self.onUpdate(.end(closeCode: self.closeCode, error: error))
+        self.onUpdate(.end(closeCode: self.closeCode, closeReason: self.closeReason, error: error))
     }
 }

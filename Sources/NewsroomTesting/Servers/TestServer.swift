@@ -18,8 +18,12 @@ public struct TestServer: Sendable {
     public let port: Int
     /// The gRPC port, when the server was started with `grpc: true`.
     public let grpcPort: Int?
+    /// The certificate both ports serve, when the server was started with `tls: true`; a client trusts
+    /// it with its ``TestCertificate/certificatePath`` as certificate authority.
+    public let certificate: TestCertificate?
     public var host: String { "127.0.0.1" }
-    public var baseURL: String { "http://127.0.0.1:\(self.port)" }
+    /// `http://127.0.0.1:PORT`, or `https://` with `tls: true`.
+    public var baseURL: String { (self.certificate == nil ? "http" : "https") + "://127.0.0.1:\(self.port)" }
 }
 
 /// Starts a hub and an HTTP listener on an ephemeral loopback port, runs `body`, then shuts both down.
@@ -31,6 +35,7 @@ public struct TestServer: Sendable {
 ///   - authenticator: Verifies tokens; `nil` (the default) leaves auth off.
 ///   - configureControl: Changes to the control service's rules and limits.
 ///   - grpc: Also serve the hub on a gRPC port (``TestServer/grpcPort``).
+///   - tls: Serve TLS on both ports with ``TestCertificate`` (``TestServer/certificate``).
 public func withTestServer<Result>(
     threads: Int = 2,
     configureHub: (inout Hub.Configuration) -> Void = { _ in },
@@ -39,6 +44,7 @@ public func withTestServer<Result>(
     authenticator: Authenticator? = nil,
     configureControl: (inout ControlService.Configuration) -> Void = { _ in },
     grpc: Bool = false,
+    tls: Bool = false,
     logger: Logger = Logger(label: "newsroom.test"),
     _ body: (TestServer) async throws -> Result
 ) async throws -> Result {
@@ -47,9 +53,14 @@ public func withTestServer<Result>(
         configuration: .defaults(configure: configureHub),
         encoders: [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder(), JSONFrameEncoder(), GRPCFrameEncoder()],
         eventLoopGroup: group, logger: logger)
+    let certificate = tls ? try TestCertificate.write() : nil
+    defer { certificate?.remove() }
     var http = HTTPServer.Configuration.defaults(configure: configureHTTP)
     http.host = "127.0.0.1"
     http.port = 0
+    if let certificate {
+        http.tls = .init(certificateChainPath: certificate.certificatePath, privateKeyPath: certificate.privateKeyPath)
+    }
     http.shutdownGracePeriod = .milliseconds(500)
     let control = ControlService(
         hub: hub, generations: generations, authenticator: authenticator,
@@ -63,6 +74,9 @@ public func withTestServer<Result>(
             configuration: .defaults {
                 $0.host = "127.0.0.1"
                 $0.port = 0
+                $0.tls = certificate.map {
+                    .init(certificatePath: $0.certificatePath, privateKeyPath: $0.privateKeyPath)
+                }
             }, control: control, eventLoopGroup: group, logger: logger)
         let task = Task { try await server.run() }
         grpcServer = (server, task)
@@ -77,7 +91,8 @@ public func withTestServer<Result>(
         await server.shutdown()
     }
     let test = TestServer(
-        hub: hub, control: control, server: server, group: group, port: address.port!, grpcPort: grpcPort)
+        hub: hub, control: control, server: server, group: group, port: address.port!, grpcPort: grpcPort,
+        certificate: certificate)
     do {
         let result = try await body(test)
         await stop()

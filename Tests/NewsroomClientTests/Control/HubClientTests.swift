@@ -1,7 +1,7 @@
-import NewsroomProto
 import NIOCore
 import NewsroomClient
 import NewsroomCore
+import NewsroomProto
 import NewsroomTesting
 import Synchronization
 import Testing
@@ -67,6 +67,49 @@ struct HubClientTests {
             }
         }
     }
+
+    @Test("an error answer carries the hub's status, code and message")
+    func errorAnswer() async throws {
+        let tokens = TestTokens()
+        try await withTestServer(authenticator: try await tokens.authenticator()) { server in
+            let viewer = try await tokens.token(publish: ["open"])
+            let hub = HubClient(baseURL: server.baseURL, headers: [("authorization", "Bearer \(viewer)")])
+            #expect(try await hub.publish(answer(1), to: "open") == 1...1)
+            let error = await #expect(throws: HubClientError.self) { try await hub.publish(answer(1), to: "secret") }
+            #expect(error?.status == 403 && error?.code == "forbidden")
+            #expect(error?.description.hasPrefix("403 forbidden: ") == true)
+        }
+    }
+
+    @Test("withHubClient fails at once, naming the URL, when nothing listens")
+    func refusedAtOnce() async throws {
+        let port = try await withTestServer { $0.port }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let error = await #expect(throws: HubConnectionError.self) {
+            try await withHubClient(baseURL: "http://127.0.0.1:\(port)") { hub in
+                try await hub.publish(answer(1), to: "t")
+            }
+        }
+        #expect(clock.now - started < .seconds(2))
+        #expect(error?.url == "http://127.0.0.1:\(port)/v1/topics/t/events")
+        #expect(error?.reason == "connection refused")
+    }
+
+    @Test("over TLS with a private certificate authority; the system's trust store refuses the test certificate")
+    func overTLS() async throws {
+        try await withTestServer(tls: true) { server in
+            let certificate = try #require(server.certificate)
+            let trusted = HubClient(
+                baseURL: server.baseURL, tls: .certificateAuthority(pemFile: certificate.certificatePath))
+            #expect(try await trusted.publish(answer(2), to: "tls") == 1...2)
+            #expect(try await trusted.topic("tls")?.lastSeq == 2)
+            let error = await #expect(throws: HubConnectionError.self) {
+                try await withHubClient(baseURL: server.baseURL) { try await $0.topics() }
+            }
+            #expect(error?.reason.contains("TLS") == true || error?.reason.contains("certificate") == true)
+        }
+    }
 }
 
 /// A generation service that publishes a canned answer into the hub at once.
@@ -85,8 +128,10 @@ final class ScriptedGenerations: GenerationService {
         }
         let topic = request.topic ?? "gen-\(count)"
         _ = try? self.hub.withLock { $0 }?.publish(
-            [.streamStart(StreamStart(generation: "gen_\(count)", provider: "scripted")),
-             .textDelta(TextDelta(text: "Hello, ")), .textDelta(TextDelta(text: "world.")), end],
+            [
+                .streamStart(StreamStart(generation: "gen_\(count)", provider: "scripted")),
+                .textDelta(TextDelta(text: "Hello, ")), .textDelta(TextDelta(text: "world.")), end,
+            ],
             to: topic)
         return self.info(id: "gen_\(count)", topic: topic)
     }

@@ -1,9 +1,10 @@
-import NewsroomProto
 import NIOCore
 import NIOPosix
 import NewsroomClient
 import NewsroomCore
+import NewsroomProto
 import NewsroomTesting
+import Synchronization
 import Testing
 
 @Suite("Subscriptions over loopback", .serialized, .timeLimit(.minutes(2)))
@@ -60,7 +61,8 @@ struct SubscriptionTests {
             _ = try await hub.publish(answer(5) + [end], to: "after")
             var options = SubscriptionOptions()
             options.after = 3
-            let received = try await collect(try hub.subscribe(to: "after", transport: transport.on(server), options: options))
+            let received = try await collect(
+                try hub.subscribe(to: "after", transport: transport.on(server), options: options))
             #expect((received.first?.seq ?? 0) > 3)
             expectExactAnswer(received, lastSeq: 6, text: "t3 t4 ")
         }
@@ -73,7 +75,8 @@ struct SubscriptionTests {
             _ = try await hub.publish(answer(2) + [end], to: "done")
             var options = SubscriptionOptions()
             options.after = 3
-            let received = try await collect(try hub.subscribe(to: "done", transport: transport.on(server), options: options))
+            let received = try await collect(
+                try hub.subscribe(to: "done", transport: transport.on(server), options: options))
             #expect(received.isEmpty)
         }
     }
@@ -89,17 +92,77 @@ struct SubscriptionTests {
         }
     }
 
-    @Test("gives up after maxAttempts when nothing listens", arguments: transports)
-    func givesUpAfterMaxAttempts(transport: TestTransport) async throws {
+    @Test("gives up after maxRetries when nothing listens, reporting each attempt", arguments: transports)
+    func givesUpAfterMaxRetries(transport: TestTransport) async throws {
         // A port that was just free: connections are refused.
         let port = try await withTestServer { $0.port }  // for gRPC too: nothing listens there either
+        let reported = Mutex<[Reconnection]>([])
         var options = SubscriptionOptions()
-        options.maxAttempts = 3
+        options.maxRetries = 3
         options.initialBackoff = .milliseconds(10)
+        options.onReconnect = { reconnection in reported.withLock { $0.append(reconnection) } }
         let subscription = Subscription(
             host: "127.0.0.1", port: port, topic: "t", transport: transport.on(grpcPort: port), options: options)
-        await #expect(throws: (any Error).self) {
+        let error = await #expect(throws: HubConnectionError.self) {
             _ = try await collect(subscription)
+        }
+        #expect(error?.attempts == 4)
+        #expect(error?.url.contains("127.0.0.1:\(port)") == true)
+        if transport != .grpc { #expect(error?.reason == "connection refused") }
+        #expect(reported.withLock { $0.map(\.attempt) } == [1, 2, 3])
+        #expect(reported.withLock { $0.allSatisfy { $0.maxRetries == 3 && $0.url == error?.url } })
+    }
+
+    @Test("over TLS, trusting the hub's certificate as a private certificate authority", arguments: transports)
+    func overTLS(transport: TestTransport) async throws {
+        try await withTestServer(grpc: true, tls: true) { server in
+            let certificate = try #require(server.certificate)
+            let hub = HubClient(
+                baseURL: server.baseURL, tls: .certificateAuthority(pemFile: certificate.certificatePath))
+            #expect(hub.baseURL.hasPrefix("https://"))
+            _ = try await hub.publish([.streamStart(StreamStart())] + answer(5), to: "secret")
+            let subscription = try hub.subscribe(to: "secret", transport: transport.on(server))
+            async let events = collect(subscription)
+            try await Task.sleep(for: .milliseconds(100))
+            _ = try await hub.publish(answer(5, from: 5) + [end], to: "secret")
+            expectExactAnswer(try await events, lastSeq: 12, text: (0..<10).map { "t\($0) " }.joined())
+        }
+    }
+
+    @Test("over TLS, a certificate the client does not trust fails at once, without retrying", arguments: transports)
+    func untrustedCertificate(transport: TestTransport) async throws {
+        try await withTestServer(grpc: true, tls: true) { server in
+            let reconnections = Mutex(0)
+            var options = SubscriptionOptions()
+            options.maxRetries = nil  // it would retry forever if it retried
+            options.onReconnect = { _ in reconnections.withLock { $0 += 1 } }
+            // The system's trust store does not hold the test certificate.
+            let subscription = try Subscription(
+                url: server.baseURL, topic: "t", transport: transport.on(server), options: options)
+            let error = await #expect(throws: HubConnectionError.self) {
+                _ = try await collect(subscription)
+            }
+            #expect(error?.reason.contains("TLS") == true || error?.reason.contains("certificate") == true)
+            #expect(reconnections.withLock { $0 } == 0)
+        }
+    }
+
+    @Test("a refusal carries the hub's status and code, without retrying", arguments: transports)
+    func refusalWithCode(transport: TestTransport) async throws {
+        let tokens = TestTokens()
+        try await withTestServer(authenticator: try await tokens.authenticator(), grpc: true) { server in
+            let viewer = try await tokens.token(subscribe: ["open"])
+            var options = SubscriptionOptions()
+            options.headers = [("authorization", "Bearer \(viewer)")]
+            options.maxRetries = nil
+            let subscription = Subscription(
+                host: "127.0.0.1", port: server.port, topic: "secret", transport: transport.on(server), options: options
+            )
+            let error = await #expect(throws: SubscriptionError.self) {
+                _ = try await collect(subscription)
+            }
+            #expect(error?.status == 403)
+            #expect(error?.code == "forbidden")
         }
     }
 
