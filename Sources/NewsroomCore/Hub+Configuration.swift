@@ -43,11 +43,15 @@ extension Hub {
         public var flushInterval: TimeAmount = .zero
         /// The longest flush window a topic or a subscriber may ask for. Default 1 s.
         public var maxFlushInterval: TimeAmount = .seconds(1)
-        /// The fan-out backlog a loop may hold — deliveries (events × subscribers) handed to it and not
-        /// yet written — before publishers are held back (``Hub/waitForFanOutCapacity(timeout:)``): the
-        /// bound on hidden queueing under overload. Publishing resumes when it is back under half.
-        /// Default 100,000.
-        public var maxFanOutBacklog: Int = 100_000
+        /// How long a published batch may wait for a loop to take it before publishers are held back
+        /// (``Hub/waitForFanOutCapacity(timeout:)``): the bound on hidden queueing, and so on the latency
+        /// added under overload. Publishing resumes once batches arrive on time again. The flush window
+        /// is not counted. Default 50 ms.
+        public var maxFanOutDelay: TimeAmount = .milliseconds(50)
+        /// The most deliveries (events × subscribers) a loop may have handed to it and not yet taken
+        /// before publishers are held back, whatever their age: the bound when a loop is stuck. Publishing
+        /// resumes when it is back under half. Default 200,000.
+        public var maxFanOutBacklog: Int = 200_000
 
         public init() {}
 

@@ -38,6 +38,8 @@ public final class Hub: Sendable {
     private let formatUse: [FormatUse]
     /// How many loops hold a fan-out backlog over ``Configuration/maxFanOutBacklog``.
     private let overloadedLoops = Atomic<Int>(0)
+    /// Until when (uptime nanoseconds) publishers are held back because a batch reached its loop late.
+    private let lateUntil = Atomic<Int64>(0)
 
     final class FormatUse: Sendable {
         let subscribers = Atomic<Int>(0)
@@ -237,9 +239,13 @@ public final class Hub: Sendable {
 
     // MARK: Overload
 
-    /// Whether some loop's fan-out backlog is over ``Configuration/maxFanOutBacklog``: publishing more
-    /// now would only queue, so publishers wait (or are refused) until it drains.
-    public var isFanOutOverloaded: Bool { self.overloadedLoops.load(ordering: .relaxed) > 0 }
+    /// Whether the fan-out is behind: some loop's backlog is over ``Configuration/maxFanOutBacklog``, or
+    /// a batch waited longer than ``Configuration/maxFanOutDelay`` for its loop a moment ago. Publishing
+    /// more now would only queue, so publishers wait (or are refused) until it has caught up.
+    public var isFanOutOverloaded: Bool {
+        self.overloadedLoops.load(ordering: .relaxed) > 0
+            || NIODeadline.now().uptimeNanoseconds < UInt64(clamping: self.lateUntil.load(ordering: .relaxed))
+    }
 
     /// Deliveries handed to the loops and not yet written, summed over every loop.
     public var fanOutBacklog: Int {
@@ -271,6 +277,19 @@ public final class Hub: Sendable {
             } catch {
                 throw HubError(code: .overloaded, message: "cancelled while waiting for the fan-out to drain")
             }
+        }
+    }
+
+    /// A batch reached its loop later than ``Configuration/maxFanOutDelay``: publishers are held back for
+    /// half that delay (renewed by every late batch, so it ends by itself once the loops catch up).
+    func fanOutLate(now: NIODeadline) {
+        let until = Int64(clamping: (now + .nanoseconds(self.configuration.maxFanOutDelay.nanoseconds / 2)).uptimeNanoseconds)
+        let previous = self.lateUntil.exchange(until, ordering: .relaxed)
+        if UInt64(clamping: previous) < now.uptimeNanoseconds {
+            self.metrics.lateFanOuts.increment()
+            self.logger.debug(
+                "fan-out behind its delay bound; publishers are held back",
+                metadata: ["newsroom.fanout.max_delay_ms": "\(self.configuration.maxFanOutDelay.nanoseconds / 1_000_000)"])
         }
     }
 

@@ -20,6 +20,8 @@ struct HubMetrics: Sendable {
     /// Publishes that had to wait for the fan-out backlog to drain, and those refused when it did not.
     let publishWaits: Counter
     let publishRejections: Counter
+    /// Times the fan-out fell behind its delay bound (each start of a period of held-back publishers).
+    let lateFanOuts: Counter
 
     init(transports: [String], factory: any MetricsFactory) {
         var published: [EventType: Counter] = [:]
@@ -53,6 +55,7 @@ struct HubMetrics: Sendable {
         }
         self.publishWaits = Counter(label: "newsroom_publish_backpressure_waits_total", factory: factory)
         self.publishRejections = Counter(label: "newsroom_publish_overload_rejections_total", factory: factory)
+        self.lateFanOuts = Counter(label: "newsroom_fanout_behind_total", factory: factory)
     }
 
     func recordDelivery(written: [Int], bytes: [Int], lag: TimeAmount) {

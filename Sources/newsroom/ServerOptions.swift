@@ -29,7 +29,9 @@ struct ServerOptions: ParsableArguments {
             (?max_delay=) may choose their own, up to 1s.
             """)
     var flushInterval: String?
-    @Option(help: "Deliveries (events × viewers) a core may have queued before publishers are held back (default 100000).")
+    @Option(help: "How long a published event may wait for its core before publishers are held back (default 50ms).")
+    var maxFanOutDelay: String?
+    @Option(help: "Deliveries (events × viewers) a core may have queued before publishers are held back (default 200000).")
     var maxFanOutBacklog: Int?
     @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
     @Option(help: "PEM certificate chain: with --tls-private-key, the port speaks TLS (h2 or http/1.1 by ALPN).")
@@ -66,6 +68,7 @@ struct ServerOptions: ParsableArguments {
         set("http.maxBodyBytes", self.maxBodyBytes.map { .int($0) })
         set("flush.interval", self.flushInterval.map { .string($0) })
         set("fanout.maxBacklog", self.maxFanOutBacklog.map { .int($0) })
+        set("fanout.maxDelay", self.maxFanOutDelay.map { .string($0) })
         set("threads", self.threads.map { .int($0) })
         set("tls.certificate", self.tlsCertificate.map { .string($0) })
         set("tls.privateKey", self.tlsPrivateKey.map { .string($0) })

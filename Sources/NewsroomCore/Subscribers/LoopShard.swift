@@ -13,9 +13,10 @@ import Synchronization
 /// written at once, with everything pending before it. One timer per loop serves every lane of every
 /// topic on it; heartbeats are one repeating timer per loop too.
 ///
-/// The shard also keeps the loop's *fan-out backlog*: deliveries (events × subscribers) handed to it and
-/// not yet written. Publishers check it before publishing (``Hub/waitForFanOutCapacity(timeout:)``), so
-/// under overload the backlog, and with it the delivery latency, stays bounded.
+/// The shard also watches the loop's *fan-out backlog*, in time and in size: a batch that waited longer
+/// than ``Hub/Configuration/maxFanOutDelay`` for the loop, or deliveries (events × subscribers) handed to it
+/// and not yet taken over ``Hub/Configuration/maxFanOutBacklog``, hold publishers back
+/// (``Hub/waitForFanOutCapacity(timeout:)``), so that under overload the delivery latency stays bounded.
 ///
 /// - Note: `@unchecked Sendable` because all mutable state is confined to ``eventLoop``; other threads
 ///   only hold the reference to schedule work on that loop and touch the atomic backlog counter.
@@ -28,8 +29,6 @@ final class LoopShard: @unchecked Sendable {
         var subscribers: [Subscriber] = []
         /// Events waiting for the window to pass, shared by the lane's subscribers.
         var pending: [PublishedEvent] = []
-        /// The backlog the pending events stand for (released when they are written).
-        var charge = 0
         /// When the pending events are due.
         var dueAt: NIODeadline?
         init(topic: Topic, maxDelay: TimeAmount?) {
@@ -120,9 +119,6 @@ final class LoopShard: @unchecked Sendable {
         }
         if lane.subscribers.isEmpty {
             group.lanes.removeAll { $0 === lane }
-            // Its pending events will reach nobody: release what they stand for now.
-            self.release(lane.charge)
-            lane.charge = 0
             lane.pending.removeAll()
             lane.dueAt = nil
             if group.lanes.isEmpty { self.groups[key] = nil }
@@ -132,7 +128,6 @@ final class LoopShard: @unchecked Sendable {
     // MARK: Backlog
 
     /// Records deliveries handed to this loop (called by the publisher, under the topic's lock).
-    /// - Returns: Whether the loop just became overloaded.
     func charge(_ deliveries: Int) {
         let total = self.backlogDeliveries.add(deliveries, ordering: .relaxed).newValue
         if total > self.hub.configuration.maxFanOutBacklog,
@@ -142,7 +137,7 @@ final class LoopShard: @unchecked Sendable {
         }
     }
 
-    /// Records deliveries written (or that will never be).
+    /// Records deliveries taken over by the loop (written, or kept for a lane's window).
     private func release(_ deliveries: Int) {
         guard deliveries != 0 else { return }
         let total = self.backlogDeliveries.subtract(deliveries, ordering: .relaxed).newValue
@@ -159,16 +154,16 @@ final class LoopShard: @unchecked Sendable {
     /// a window (and to every lane when it holds the topic's end or an error), else kept for the lane's
     /// flush. `charge` is the backlog the batch was counted as when it was scheduled.
     func deliver(_ topic: Topic, _ events: [PublishedEvent], charge: Int) {
-        guard let group = self.groups[ObjectIdentifier(topic)] else {
-            self.release(charge)
-            return
-        }
-        let urgent = events.contains { $0.event.payload.isTerminal || $0.event.type == .error }
         let now = self.eventLoop.now
-        var unreleased = charge
+        defer { self.release(charge) }
+        // How long the batch waited for this loop: over the bound, publishers are held back for a while.
+        if now - events[0].acceptedAt > self.hub.configuration.maxFanOutDelay {
+            self.hub.fanOutLate(now: now)
+        }
+        guard let group = self.groups[ObjectIdentifier(topic)] else { return }
+        let urgent = events.contains { $0.event.payload.isTerminal || $0.event.type == .error }
         for lane in group.lanes {
             let window = lane.maxDelay ?? topic.flushInterval ?? self.hub.configuration.flushInterval
-            let share = lane.subscribers.count * events.count
             if urgent || window <= .zero {
                 if lane.pending.isEmpty {
                     self.write(events, to: lane, now: now)
@@ -185,10 +180,7 @@ final class LoopShard: @unchecked Sendable {
                 self.armFlushTimer(at: due)
             }
             lane.pending += events
-            lane.charge += share
-            unreleased -= share
         }
-        self.release(unreleased)
     }
 
     /// Writes a lane's pending events now.
@@ -196,8 +188,6 @@ final class LoopShard: @unchecked Sendable {
         let events = lane.pending
         lane.pending = []
         lane.dueAt = nil
-        self.release(lane.charge)
-        lane.charge = 0
         if !events.isEmpty { self.write(events, to: lane, now: now) }
     }
 

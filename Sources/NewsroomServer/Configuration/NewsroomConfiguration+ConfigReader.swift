@@ -32,7 +32,7 @@ extension NewsroomConfiguration {
     /// - `broker.url` (`redis://…`) [`NEWSROOM_BROKER_URL`], `broker.sharded` [`NEWSROOM_BROKER_SHARDED`]
     /// - `log.format` (`text`|`json`) [`NEWSROOM_LOG_FORMAT`], `log.level` [`NEWSROOM_LOG_LEVEL`]
     /// - `flush.interval`, `flush.maxInterval` (durations: `40ms`, `0.5s`, `0`) [`NEWSROOM_FLUSH_INTERVAL`],
-    ///   `fanout.maxBacklog` (deliveries per loop), `publish.waitTimeout` seconds
+    ///   `fanout.maxDelay` (duration), `fanout.maxBacklog` (deliveries per loop), `publish.waitTimeout` seconds
     /// - Throws: ``ConfigurationError`` for a value of the right type but not an allowed one.
     public init(reader: ConfigReader) throws {
         self.init()
@@ -87,6 +87,7 @@ extension NewsroomConfiguration {
             }
             self.hub.flushInterval = value
         }
+        if let value = try duration("fanout.maxDelay") { self.hub.maxFanOutDelay = value }
         if let value = reader.int(forKey: "fanout.maxBacklog") { self.hub.maxFanOutBacklog = try positive(value, "fanout.maxBacklog") }
         if let value = seconds("publish.waitTimeout") { self.control.publishWaitTimeout = value }
         if let value = reader.int(forKey: "topics.max") { self.hub.maxTopics = try positive(value, "topics.max") }
