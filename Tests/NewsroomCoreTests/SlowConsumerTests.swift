@@ -123,19 +123,26 @@ import Testing
         }
     }
 
-    @Test func aSocketThatFillsMidBatchQueuesTheRest() throws {
+    /// Writability is asked once per batch (a batch is bounded; NIO's buffer above its high-water mark
+    /// takes the rest of it): a socket that fills during a batch gets the whole batch, and queueing starts
+    /// with the next one.
+    @Test func aSocketThatFillsMidBatchQueuesFromTheNextBatch() throws {
         let hub = self.makeHub()
         let sink = RecordingSink(eventLoop: self.loop)
         let subscriber = try hub.subscribe(to: "t", after: nil, policy: .disconnect, format: hub.formats[0], sink: sink)
         sink.writableFrameBudget = 2
         try hub.publish((1...5).map { self.text("\($0)") }, to: "t")
         self.loop.run()
-        #expect(sink.frames.count == 2)
+        #expect(sink.frames.count == 5)
+        #expect(!sink.isWritable)
+        try hub.publish((6...8).map { self.text("\($0)") }, to: "t")
+        self.loop.run()
+        #expect(sink.frames.count == 5)
         #expect(subscriber.backlog.events == 3)
         sink.writableFrameBudget = nil
         sink.isWritable = true
         subscriber.writabilityChanged()
-        #expect(sink.events.map(\.seq) == [1, 2, 3, 4, 5])
+        #expect(sink.events.map(\.seq) == Array(1...8))
     }
 
     @Test func heartbeatsGoToIdleSubscribersWithoutSeq() throws {

@@ -200,15 +200,24 @@ final class LoopShard: @unchecked Sendable {
         var writtenBytes = Array(repeating: 0, count: formats)
         // A copy of the list: a subscriber that closes during delivery removes itself from the lane.
         let subscribers = lane.subscribers
-        for subscriber in subscribers {
-            let count = subscriber.deliver(events, now: now)
-            guard count > 0 else { continue }
-            let format = subscriber.format.id
-            written[format] += count
-            if count == events.count {
-                whole[format] += 1
-            } else {
-                for event in events.suffix(count) { writtenBytes[format] += event.frames[format]?.readableBytes ?? 0 }
+        // The counters are updated through buffer pointers: no uniqueness check per subscriber.
+        written.withUnsafeMutableBufferPointer { written in
+            whole.withUnsafeMutableBufferPointer { whole in
+                writtenBytes.withUnsafeMutableBufferPointer { writtenBytes in
+                    for subscriber in subscribers {
+                        let count = subscriber.deliver(events, now: now)
+                        guard count > 0 else { continue }
+                        let format = subscriber.format.id
+                        written[format] += count
+                        if count == events.count {
+                            whole[format] += 1
+                        } else {
+                            for event in events.suffix(count) {
+                                writtenBytes[format] += event.frames[format]?.readableBytes ?? 0
+                            }
+                        }
+                    }
+                }
             }
         }
         for format in 0..<formats where whole[format] > 0 {

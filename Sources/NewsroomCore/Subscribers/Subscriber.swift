@@ -93,25 +93,30 @@ public final class Subscriber: @unchecked Sendable {
     /// - Parameter now: The loop's time, read once per delivery pass by the shard.
     @discardableResult
     func deliver(_ events: [PublishedEvent], now: NIODeadline) -> Int {
-        guard !self.isClosed else { return 0 }
+        guard !self.isClosed, let last = events.last, last.seq > self.lastSeq else { return 0 }
+        // Writability is asked once per batch: a batch is bounded, and a connection that stops being
+        // writable during it has NIO's buffer above its high-water mark to take the rest.
+        var writable = self.queue.isEmpty && self.sink.isWritable
         var written = 0
+        let format = self.format
         for published in events where published.seq > self.lastSeq {
             self.lastSeq = published.seq
-            if published.event.payload.isTerminal { self.terminalQueued = true }
-            if self.queue.isEmpty && self.sink.isWritable {
-                self.sink.write(self.hub.frame(of: published, format: self.format))
+            if writable {
+                self.sink.write(published.frames[format.id] ?? self.hub.encode(published.event, format: format))
                 written += 1
             } else {
                 self.enqueue(published)
                 if self.isClosed { return written }
             }
         }
+        // The end is the last event of the batch that holds it.
+        if last.event.payload.isTerminal { self.terminalQueued = true }
         if written > 0 {
             self.delivered += written
             self.sink.flush()
             self.lastWrite = now
         }
-        self.finishIfEnded()
+        if self.terminalQueued { self.finishIfEnded() }
         return written
     }
 

@@ -21,7 +21,13 @@ final class SSEStreamHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        // The replay may have filled the connection before this handler was there to hear of it.
+        self.sink.writable = context.channel.isWritable
+    }
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.sink.writable = context.channel.isWritable
         self.subscriber.writabilityChanged()
         context.fireChannelWritabilityChanged()
     }

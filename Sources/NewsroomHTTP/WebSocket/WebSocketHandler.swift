@@ -36,7 +36,8 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let statistics: ConnectionStatistics?
     private var context: ChannelHandlerContext?
     private var belowEncoders: ChannelHandlerContext?
-    private var subscriptions: [String: Subscriber] = [:]
+    /// The open subscriptions by topic, with their sinks (which keep the connection's writability).
+    private var subscriptions: [String: (subscriber: Subscriber, sink: WebSocketSink)] = [:]
     private var missedPongs = 0
     private var closing = false
     /// The last command answered off the loop: each waits for the one before, so a socket's commands
@@ -82,7 +83,7 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// closes with 4001 so the client refreshes its token and resumes.
     private func tokenExpired(_ ended: Subscriber) {
         guard let belowEncoders = self.belowEncoders, !self.closing else { return }
-        let subscribers = [(ended.topic.name, ended)] + self.subscriptions.map { ($0.key, $0.value) }
+        let subscribers = [(ended.topic.name, ended)] + self.subscriptions.map { ($0.key, $0.value.subscriber) }
         for (topic, subscriber) in subscribers {
             let notice = Event(
                 seq: nil, topic: topic, timestamp: .now(),
@@ -106,16 +107,19 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func teardown() {
         self.keepalive.unregister(self)
-        let subscribers = self.subscriptions.values
+        let subscriptions = self.subscriptions.values
         self.subscriptions.removeAll()
-        for subscriber in subscribers {
+        for (subscriber, sink) in subscriptions {
             subscriber.cancel()
+            sink.recordBytes()
             self.statistics?.subscriptionEnded(delivered: subscriber.delivered)
         }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        for subscriber in Array(self.subscriptions.values) {
+        let writable = context.channel.isWritable
+        for (subscriber, sink) in Array(self.subscriptions.values) {
+            sink.writable = writable
             subscriber.writabilityChanged()
         }
         context.fireChannelWritabilityChanged()
@@ -204,11 +208,12 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             self.subscribe(request, id: id)
         case .unsubscribe(let topic):
-            guard let subscriber = self.subscriptions.removeValue(forKey: topic) else {
+            guard let (subscriber, sink) = self.subscriptions.removeValue(forKey: topic) else {
                 return self.reply(
                     WebSocketReply.error(id: id, code: "not_subscribed", message: "not subscribed to '\(topic)'"))
             }
             subscriber.cancel()
+            sink.recordBytes()
             self.statistics?.subscriptionEnded(delivered: subscriber.delivered)
             self.reply(WebSocketReply.ok(id: id, fields: [("topic", .string(topic))]))
         case .publish(let topic, let event):
@@ -255,13 +260,14 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
         let sink = WebSocketSink(belowEncoders: belowEncoders, statistics: self.statistics) { subscriber, reason in
             loopBound.value.subscriptionEnded(topic: topic, subscriber: subscriber, reason: reason)
         }
+        let sinkBound = NIOLoopBound(sink, eventLoop: context.eventLoop)
         self.control.subscribe(request, as: self.principal, format: self.dependencies.webSocketFormat, sink: sink)
             .whenComplete { result in
                 let handler = loopBound.value
                 switch result {
                 case .success(let subscriber):
                     guard !handler.closing else { return subscriber.cancel() }
-                    if !subscriber.isClosed { handler.subscriptions[topic] = subscriber }
+                    if !subscriber.isClosed { handler.subscriptions[topic] = (subscriber, sinkBound.value) }
                     if case .multiplexed = handler.mode {
                         handler.reply(WebSocketReply.ok(id: id, fields: [("topic", .string(topic))]))
                     }
@@ -293,7 +299,7 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func subscriptionEnded(topic: String, subscriber: Subscriber, reason: DisconnectReason) {
-        if self.subscriptions[topic] === subscriber {
+        if self.subscriptions[topic]?.subscriber === subscriber {
             self.subscriptions[topic] = nil
         }
         self.statistics?.subscriptionEnded(delivered: subscriber.delivered)

@@ -11,6 +11,11 @@ final class WebSocketSink: SubscriberSink {
     private let channel: any Channel
     private let statistics: ConnectionStatistics?
     private let onClose: (Subscriber, DisconnectReason) -> Void
+    /// The connection's writability, kept here by ``WebSocketHandler`` from the channel's writability
+    /// events (this object is in cache when the fan-out asks; the channel's flag is two objects away).
+    var writable: Bool
+    /// Bytes written below the encoders, added to the connection's statistics when the subscription ends.
+    private var bytesWritten = 0
 
     init(
         belowEncoders: ChannelHandlerContext, statistics: ConnectionStatistics?,
@@ -20,13 +25,14 @@ final class WebSocketSink: SubscriberSink {
         self.channel = belowEncoders.channel
         self.statistics = statistics
         self.onClose = onClose
+        self.writable = belowEncoders.channel.isWritable
     }
 
     var eventLoop: any EventLoop { self.belowEncoders.eventLoop }
-    var isWritable: Bool { self.channel.isWritable }
+    var isWritable: Bool { self.writable }
 
     func write(_ frame: ByteBuffer) {
-        self.statistics?.bytesWritten += frame.readableBytes
+        self.bytesWritten += frame.readableBytes
         self.belowEncoders.write(NIOAny(IOData.byteBuffer(frame)), promise: nil)
     }
 
@@ -35,6 +41,13 @@ final class WebSocketSink: SubscriberSink {
     }
 
     func close(subscriber: Subscriber, reason: DisconnectReason) {
+        self.recordBytes()
         self.onClose(subscriber, reason)
+    }
+
+    /// Adds this subscription's bytes to the connection's statistics (when it ends, however it ends).
+    func recordBytes() {
+        self.statistics?.bytesWritten += self.bytesWritten
+        self.bytesWritten = 0
     }
 }
