@@ -12,7 +12,7 @@ from newsroom.v1 import newsroom_pb2 as pb, newsroom_pb2_grpc as rpc
 RETRY = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INTERNAL}
 
 
-def follow(topic, target="127.0.0.1:50051"):
+def follow(topic, target="127.0.0.1:8080"):
     last_seq, delay = 0, 0.5
     with grpc.insecure_channel(target) as channel:
         stub = rpc.NewsroomStub(channel)

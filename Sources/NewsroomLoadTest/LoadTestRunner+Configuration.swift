@@ -110,8 +110,9 @@ extension LoadTestRunner {
         public var server: ServerFlavor = .newsroom
         /// The viewers' transport. Default ``TransportMix/sse``.
         public var transport: TransportMix = .sse
-        /// The hub's gRPC port (on the host of ``url``), for gRPC viewers. Default 50051.
-        public var grpcPort: Int = 50051
+        /// The hub's gRPC port (on the host of ``url``), for gRPC viewers. Default `nil`: the port of ``url``
+        /// (the hub serves gRPC on its HTTP port).
+        public var grpcPort: Int?
         /// Simulated viewers. Default 100.
         public var clients = 100
         /// Topics; viewer `i` watches topic `i % topics`. Default 1.
@@ -230,7 +231,7 @@ extension LoadTestRunner {
             if self.transport.includesGRPC && self.server.kind != .newsroom {
                 throw .invalidConfiguration("--transport grpc and mixed work only against the newsroom hub")
             }
-            guard (1...65_535).contains(self.grpcPort) else { throw .invalidConfiguration("--grpc-port must be 1…65535") }
+            if let grpcPort = self.grpcPort, !(1...65_535).contains(grpcPort) { throw .invalidConfiguration("--grpc-port must be 1…65535") }
             if self.generationProvider != nil && self.server.kind != .newsroom {
                 throw .invalidConfiguration("--generation works only against the newsroom hub")
             }

@@ -11,7 +11,6 @@ import NewsroomBroker
 import NewsroomControl
 import NewsroomCore
 import NewsroomDemo
-import NewsroomGRPC
 import NewsroomHTTP
 import NewsroomUpstream
 import NewsroomWire
@@ -24,7 +23,7 @@ import UnixSignals
 /// replay upstream that plays recorded provider streams, so generations can be tried without keys) —
 /// run as one `ServiceGroup`, whose graceful shutdown stops the parts in reverse order of start.
 ///
-/// Shutdown order: mark not ready, stop the demo, stop the gRPC port, cancel running generations (their
+/// Shutdown order: mark not ready, stop the demo, cancel running generations (their
 /// topics end with `cancelled`), end every subscription (SSE streams receive a retryable
 /// `server_shutdown` error and end cleanly), stop accepting and let open requests finish, disconnect
 /// from the broker, stop the demo's upstream; then the event loops stop.
@@ -42,7 +41,8 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
     public struct Started: Sendable {
         /// The HTTP listener's address.
         public var httpAddress: SocketAddress
-        /// The gRPC listener's port (on the HTTP listener's host), or `nil` when gRPC is off.
+        /// The extra gRPC port (on the HTTP listener's host), when one is configured; gRPC and gRPC-Web
+        /// are always served on the HTTP port too.
         public var grpcPort: Int?
         /// The hub (for in-process publishers and tests).
         public var hub: Hub
@@ -63,14 +63,6 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
         self.demo = demo
         self.metricsRegistry = metricsRegistry
         self.onStarted = onStarted
-    }
-
-    /// The hub's wire formats: SSE as HTTP/1.1 chunks, bare SSE (HTTP/2), WebSocket frames, and gRPC
-    /// messages when the gRPC port is on (each event is encoded once per format and kept in the history,
-    /// so a format nobody can use is not made).
-    public static func encoders(grpc: Bool) -> [any FrameEncoder] {
-        let http: [any FrameEncoder] = [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder()]
-        return grpc ? http + [GRPCFrameEncoder()] : http
     }
 
     public func run() async throws {
@@ -105,7 +97,7 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
         let logger = self.logger
         let hub = Hub(
             configuration: self.configuration.hub,
-            encoders: Self.encoders(grpc: self.configuration.effectiveGRPCPort != nil), eventLoopGroup: group,
+            encoders: HTTPServer.encoders, eventLoopGroup: group,
             logger: logger)
         var generationsConfiguration = self.configuration.generations
         if self.demo != nil {
@@ -150,19 +142,22 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
         add(Part("generations") { await generations.shutdown() })
         let address = try await http.start()
 
-        // The gRPC port: the same control service, hub and certificate as the HTTP port.
-        var grpc: NewsroomGRPCServer?
+        // The optional extra gRPC port: the same listener code, control service and certificate, on
+        // another port (off by default: gRPC and gRPC-Web are served on the HTTP port).
+        var grpcListener: HTTPServer?
+        var grpcAddress: SocketAddress?
         if let port = self.configuration.effectiveGRPCPort {
-            var grpcConfiguration = NewsroomGRPCServer.Configuration.defaults
-            grpcConfiguration.host = self.configuration.http.host
+            var grpcConfiguration = self.configuration.http
             grpcConfiguration.port = port
-            grpcConfiguration.tls = self.configuration.http.tls.map {
-                .init(certificatePath: $0.certificateChainPath, privateKeyPath: $0.privateKeyPath)
-            }
-            let server = NewsroomGRPCServer(configuration: grpcConfiguration, control: control, eventLoopGroup: group, logger: logger)
-            add(GRPCPart(server: server))
-            grpc = server
+            let extra = HTTPServer(
+                configuration: grpcConfiguration, control: control, eventLoopGroup: group, logger: logger,
+                metricsText: metricsText)
+            add(Part("grpc-port") { await extra.shutdown() })
+            grpcAddress = try await extra.start()
+            grpcListener = extra
         }
+        let grpcPort = grpcAddress?.port
+        let listeners = [http] + (grpcListener.map { [$0] } ?? [])
         // Once every listener is up: the announcement (the first line on standard output, which scripts
         // read), then the demo's answers.
         var demoTask: (@Sendable () async -> Void)?
@@ -178,7 +173,7 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
             }
         }
         add(
-            Announcement(grpc: grpc, then: demoTask) { grpcPort in
+            Announcement(then: demoTask) {
                 self.onStarted(Started(httpAddress: address, grpcPort: grpcPort, hub: hub))
             })
         if self.configuration.http.tls != nil {
@@ -187,7 +182,7 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
                 BackgroundPart("tls-reload") {
                     for await _ in await UnixSignalsSequence(trapping: .sighup) {
                         do {
-                            try http.reloadTLS()
+                            for listener in listeners { try listener.reloadTLS() }
                         } catch {
                             logger.warning("tls reload failed; keeping the previous certificate", metadata: ["error": "\(error)"])
                         }
@@ -244,39 +239,15 @@ struct BackgroundPart: Service, CustomStringConvertible {
     }
 }
 
-/// The gRPC port: grpc-swift's server runs until it is shut down; graceful shutdown ends its calls.
-struct GRPCPart: Service, CustomStringConvertible {
-    let server: NewsroomGRPCServer
-    var description: String { "grpc" }
-
-    func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await self.server.run()
-        } onGracefulShutdown: {
-            self.server.shutdown()
-        }
-    }
-}
-
-/// Tells the owner once every listener is up (the gRPC port binds in its own task), then runs what
-/// must come after (the demo) until the group's graceful shutdown.
+/// Tells the owner that every listener is up, then runs what must come after (the demo) until the
+/// group's graceful shutdown.
 struct Announcement: Service, CustomStringConvertible {
-    let grpc: NewsroomGRPCServer?
     let then: (@Sendable () async -> Void)?
-    let announce: @Sendable (Int?) -> Void
+    let announce: @Sendable () -> Void
     var description: String { "announcement" }
 
     func run() async throws {
-        if let grpc = self.grpc {
-            // A bind failure ends the gRPC part with its error, which ends the group: nothing to announce.
-            guard let port = try? await grpc.listeningPort() else {
-                try? await gracefulShutdown()
-                return
-            }
-            self.announce(port)
-        } else {
-            self.announce(nil)
-        }
+        self.announce()
         if let then = self.then {
             await cancelWhenGracefulShutdown { await then() }
         }

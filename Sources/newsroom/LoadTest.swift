@@ -25,7 +25,8 @@ struct LoadTest: AsyncParsableCommand {
     @Flag(help: "Allow a --url that is not a loopback address.") var allowRemote = false
     @Option(help: "The server: newsroom or nchan (nginx with bench/nchan.conf.template).") var target = "newsroom"
     @Option(help: "Viewers' transport: sse, ws, grpc or mixed (a third each).") var transport = "sse"
-    @Option(help: "The hub's gRPC port, on the host of --url (grpc and mixed viewers).") var grpcPort = 50051
+    @Option(help: "The hub's gRPC port, on the host of --url (default: the port of --url, where the hub serves gRPC).")
+    var grpcPort: Int?
     @Option(help: "Simulated viewers.") var clients = 100
     @Option(help: "Topics (viewer i watches topic i % topics).") var topics = 1
     @Option(help: "Events per second per topic (0: publish nothing, an idle-memory run).") var rate: Double = 10

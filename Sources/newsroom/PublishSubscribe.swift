@@ -111,7 +111,8 @@ struct Subscribe: AsyncParsableCommand {
     @Option(help: "Resume after this seq.") var after: Int?
     @Option(help: "Slow-consumer policy: coalesce, drop_oldest, disconnect.") var policy: String?
     @Option(help: "sse, ws or grpc.") var transport = "sse"
-    @Option(help: "The hub's gRPC port, on the host of --url (with --transport grpc).") var grpcPort = 50051
+    @Option(help: "The hub's gRPC port, on the host of --url (default: the port of --url, where the hub serves gRPC).")
+    var grpcPort: Int?
     @Option(help: "Give up after this many reconnection attempts in a row failed (default: keep trying).")
     var maxRetries: Int?
 

@@ -58,9 +58,7 @@ struct Demo: AsyncParsableCommand {
 func printListening(_ started: NewsroomApplication.Started) {
     let host = started.httpAddress.ipAddress ?? "127.0.0.1"
     print("newsroom: listening on http://\(host):\(started.httpAddress.port ?? 0)")
-    if let port = started.grpcPort {
-        print("newsroom: grpc listening on \(host):\(port)")
-    }
+    print("newsroom: grpc listening on \(host):\(started.grpcPort ?? started.httpAddress.port ?? 0)")
     fflush(nil)
 }
 

@@ -8,7 +8,7 @@ import NewsroomServer
 struct ServerOptions: ParsableArguments {
     @Option(help: "The address to bind (default 127.0.0.1).") var host: String?
     @Option(help: "The HTTP port (default 8080).") var port: Int?
-    @Option(help: "The gRPC port (default 50051, or a free one with --port 0; 0 switches gRPC off).") var grpcPort: Int?
+    @Option(help: "An extra port for gRPC (default none: gRPC and gRPC-Web are served on --port).") var grpcPort: Int?
     @Option(help: "A JSON config file (also NEWSROOM_CONFIG).") var config: String?
     @Option(help: "Seconds of silence before a subscriber gets a heartbeat (default 15; fractions allowed).")
     var heartbeatInterval: Double?

@@ -1,5 +1,6 @@
 """gRPC helpers for the black-box tests: stubs generated from the repository's .proto files at test time
-(with grpcio-tools, so the tests check the committed .proto, not a copy), and a hub with its gRPC port."""
+(with grpcio-tools, so the tests check the committed .proto, not a copy), and a hub serving gRPC (on its
+one port, or on an extra --grpc-port)."""
 
 import importlib
 import os
@@ -15,17 +16,6 @@ from conftest import BINARY, ROOT, stop_process
 
 PROTOS = ROOT / "Sources" / "NewsroomProto" / "Protos"
 GRPC_LINE = "newsroom: grpc listening on "
-
-
-def serve_supports_grpc():
-    """Whether this build's `newsroom serve` has the --grpc-port flag (the gRPC server is wired in)."""
-    if not BINARY.exists():
-        return False
-    try:
-        out = subprocess.run([str(BINARY), "serve", "--help"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return "--grpc-port" in out.stdout + out.stderr
 
 
 def generate_stubs():
@@ -61,13 +51,15 @@ def free_port():
 
 
 class GRPCHub:
-    """A running `newsroom serve` with its HTTP port (`url`) and its gRPC port (`grpc_target`)."""
+    """A running `newsroom serve` with its URL (`url`) and where it serves gRPC (`grpc_target`, from the
+    hub's `grpc listening on` line): the same port as `url` unless `extra_port` asks for a --grpc-port."""
 
-    def __init__(self, args=(), env=None, timeout=30.0):
+    def __init__(self, args=(), env=None, timeout=30.0, extra_port=False):
         full_env = dict(os.environ)
         full_env.update(env or {})
+        extra = ["--grpc-port", str(free_port())] if extra_port else []
         self.proc = subprocess.Popen(
-            [str(BINARY), "serve", "--port", "0", "--grpc-port", str(free_port()), *args],
+            [str(BINARY), "serve", "--port", "0", *extra, *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, text=True,
         )
         lines = queue.Queue()

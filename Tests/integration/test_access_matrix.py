@@ -41,7 +41,7 @@ pytest.importorskip("grpc_tools", reason="grpcio-tools is not installed")
 pytest.importorskip("h2", reason="h2 is not installed (httpx needs it for HTTP/2)")
 
 from conftest import BINARY, Hub, wait_until  # noqa: E402
-from grpc_support import GRPCHub, generate_stubs, serve_supports_grpc  # noqa: E402
+from grpc_support import generate_stubs  # noqa: E402
 from test_generations import replay  # noqa: E402,F401  (the module-scoped replay upstream fixture)
 from test_security import SECRET, bearer, token  # noqa: E402
 
@@ -123,9 +123,8 @@ CASES = [(transport, op, kind) for transport, ops in TRANSPORT_OPS.items() for o
 # Hubs: one per transport group, started on first use.
 
 def grpc_target(hub):
-    """Where the hub's gRPC service listens. Today a port of its own (--grpc-port); once gRPC shares the
-    main port this becomes f"127.0.0.1:{hub.port}"."""
-    return hub.grpc_target
+    """Where the hub's gRPC service listens: its one port (HTTP/2)."""
+    return f"127.0.0.1:{hub.port}"
 
 
 class Group:
@@ -133,10 +132,7 @@ class Group:
         self.name = name
         args = ["--auth-hs256-secret", SECRET, "--heartbeat-interval", "0.3", "--log-level", "warning"]
         env = {"NEWSROOM_PROVIDER_OPENAI_BASE_URL": replay_url, "NEWSROOM_PROVIDER_OPENAI_API_KEY": PROVIDER_ENV_KEY}
-        if name == "grpc":
-            self.hub = GRPCHub(args, env=env)
-        else:
-            self.hub = Hub(["serve", "--port", "0", *args], env=env)
+        self.hub = Hub(["serve", "--port", "0", *args], env=env)
         self.admin = bearer(token(admin=True, expires_in=3600))
         self.setup = httpx.Client(timeout=15)
         self.clients = {}
@@ -366,8 +362,6 @@ def run_grpc(group, stubs, op, topic, tok, generation):
 @pytest.mark.parametrize("transport, op, kind", CASES, ids=[f"{t}-{o}-{k}" for t, o, k in CASES])
 def test_access(request, groups, transport, op, kind):
     if transport == "grpc":
-        if not serve_supports_grpc():
-            pytest.skip("`newsroom serve` has no --grpc-port")
         stubs = request.getfixturevalue("stubs")  # only the gRPC cells need protoc's output
     group = groups(GROUP[transport])
     topic = f"am.{transport}.{op}.{kind}"

@@ -112,7 +112,7 @@ def token(**claims):
 
 @pytest.fixture
 def secure_hub():
-    hub = Hub(["serve", "--port", "0", "--grpc-port", "0", "--auth-hs256-secret", SECRET])
+    hub = Hub(["serve", "--port", "0", "--auth-hs256-secret", SECRET])
     yield hub
     hub.stop()
 
@@ -150,7 +150,8 @@ def test_a_bad_url_is_a_usage_error():
 
 @pytest.fixture
 def tls_hub(tmp_path):
-    """A hub serving TLS on its HTTP and gRPC ports with a self-signed certificate for 127.0.0.1."""
+    """A hub serving TLS (HTTP/1.1, HTTP/2 and gRPC on its one port) with a self-signed certificate for
+    127.0.0.1."""
     from grpc_support import GRPCHub
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -171,9 +172,8 @@ def test_publish_and_subscribe_over_https_with_a_private_ca(tls_hub, transport):
     ca = ["--ca-certificate", str(tls_hub.cert)]
     status, _, err, _ = newsroom("publish", topic, "--url", tls_hub.https, *ca, stdin=ndjson(HELLO))
     assert status == 0 and "published 2 events" in err, err
-    grpc_port = tls_hub.grpc_target.rsplit(":", 1)[1]
-    running = Running("subscribe", topic, "--text", "--url", tls_hub.https, *ca, "--transport", transport,
-                      "--grpc-port", grpc_port)
+    # gRPC too goes to the port of --url (no --grpc-port): the hub serves it there.
+    running = Running("subscribe", topic, "--text", "--url", tls_hub.https, *ca, "--transport", transport)
     assert wait_until(lambda: running.stdout == "Hello, ", timeout=15), (running.stdout, running.stderr)
     status, _, err, _ = newsroom("publish", topic, "--url", tls_hub.https, *ca, stdin=ndjson(ANSWER[2:]))
     assert status == 0, err
@@ -206,14 +206,12 @@ def test_ca_certificate_needs_a_readable_file_and_https(tls_hub, tmp_path):
 def test_subscribe_resumes_across_a_hub_restart_and_says_the_history_started_again(transport):
     from grpc_support import free_port
 
-    port, grpc_port = free_port(), free_port()
-    args = ["serve", "--port", str(port), "--grpc-port", str(grpc_port)]
+    args = ["serve", "--port", str(free_port())]
     hub = Hub(args)
     try:
         with httpx.Client() as client:
             assert publish(client, hub, "t1", HELLO).status_code == 202
-            running = Running("subscribe", "t1", "--text", "--url", hub.url, "--transport", transport,
-                              "--grpc-port", str(grpc_port))
+            running = Running("subscribe", "t1", "--text", "--url", hub.url, "--transport", transport)
             assert wait_until(lambda: running.stdout == "Hello, ", timeout=15), running.stderr
             assert hub.stop() == 0  # SIGTERM: a graceful shutdown
             time.sleep(0.3)

@@ -143,7 +143,7 @@ def test_example_resumes_across_a_hub_restart_and_says_the_history_started_again
     and prints the answer again as the new hub holds it."""
     from grpc_support import free_port
 
-    args = ["serve", "--port", str(free_port()), "--grpc-port", "0"]
+    args = ["serve", "--port", str(free_port())]
     hub = Hub(args)
     try:
         with httpx.Client() as client:
@@ -168,7 +168,7 @@ def test_example_resumes_across_a_hub_restart_and_says_the_history_started_again
     assert "the answer starts again" in running.stderr, running.stderr
 
 
-# --- Examples/python-grpc: the same answer over the gRPC port -------------------------------------
+# --- Examples/python-grpc: the same answer over gRPC -------------------------------------
 
 GRPC_EXAMPLE = ROOT / "Examples" / "python-grpc"
 
@@ -177,10 +177,6 @@ GRPC_EXAMPLE = ROOT / "Examples" / "python-grpc"
 def grpc_example(tmp_path):
     """subscribe.py next to stubs generated from the repository's .proto, as generate.sh makes them."""
     pytest.importorskip("grpc_tools", reason="grpcio-tools is not installed")
-    from grpc_support import serve_supports_grpc
-
-    if not serve_supports_grpc():
-        pytest.skip("`newsroom serve` has no gRPC port")
     subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'Sources' / 'NewsroomProto' / 'Protos'}",
          f"--python_out={tmp_path}", f"--grpc_python_out={tmp_path}", "newsroom/v1/newsroom.proto"],

@@ -1,10 +1,12 @@
 """The gRPC service against the real `newsroom` binary, with grpcio and stubs generated from the repository's
 .proto at test time: subscribe (replay + live, resume), client-stream publish, generations, deadlines,
-cancellation, health. Skipped until `newsroom serve` has --grpc-port."""
+cancellation, health, TLS, tokens — on the hub's one port (HTTP/2), as a client sees it; and on an extra
+--grpc-port."""
 
 import json
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -14,9 +16,7 @@ pytest.importorskip("grpc_tools", reason="grpcio-tools is not installed")
 import httpx  # noqa: E402
 
 from conftest import BINARY, wait_until  # noqa: E402
-from grpc_support import GRPCHub, generate_stubs, serve_supports_grpc  # noqa: E402
-
-pytestmark = pytest.mark.skipif(not serve_supports_grpc(), reason="`newsroom serve` has no --grpc-port yet")
+from grpc_support import GRPCHub, generate_stubs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -359,5 +359,89 @@ def test_tokens_on_the_grpc_port(stubs):
                 list(stub.Subscribe(pb.SubscribeRequest(topic="live"), timeout=15, metadata=auth(short)))
             assert expired.value.code() == grpc.StatusCode.UNAUTHENTICATED
             assert time.monotonic() - started < 10
+    finally:
+        hub.stop()
+
+
+def test_an_extra_grpc_port_serves_the_same_service(stubs):
+    """--grpc-port adds a port with the same listener: gRPC there and on the main port see one hub."""
+    hub = GRPCHub(extra_port=True)
+    try:
+        main = f"127.0.0.1:{hub.url.rsplit(':', 1)[1]}"
+        assert hub.grpc_target != main
+        pb = stubs.pb
+        with grpc.insecure_channel(hub.grpc_target) as extra, grpc.insecure_channel(main) as same:
+            publish(stubs, stubs.rpc.NewsroomStub(extra), "both-ports", [text_event(pb, "one"), pb.Event(
+                stream_complete=pb.StreamComplete(finish_reason=pb.FINISH_REASON_STOP))])
+            events = list(stubs.rpc.NewsroomStub(same).Subscribe(pb.SubscribeRequest(topic="both-ports"), timeout=10))
+            assert [e.seq for e in events] == [1, 2] and events[0].text_delta.text == "one"
+    finally:
+        hub.stop()
+
+
+def test_two_hubs_with_only_port_run_side_by_side(stubs):
+    """No second port by default: two hubs on one machine do not collide, and each serves gRPC."""
+    first, second = GRPCHub(), GRPCHub()
+    try:
+        for hub in (first, second):
+            assert hub.grpc_target == hub.url.replace("http://", "")
+            with grpc.insecure_channel(hub.grpc_target) as channel:
+                health = stubs.health_rpc.HealthStub(channel)
+                assert health.Check(stubs.health_pb.HealthCheckRequest(), timeout=5).status == \
+                    stubs.health_pb.HealthCheckResponse.SERVING
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_http2_keepalive_pings_and_a_silent_peer_is_closed():
+    """The hub PINGs each HTTP/2 connection every interval (here the heartbeat interval, 0.3 s); a peer
+    that answers stays, one that never answers is closed after two unanswered PINGs."""
+    import socket
+
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    hub = GRPCHub(["--heartbeat-interval", "0.3"])
+    try:
+        def connect():
+            sock = socket.create_connection(("127.0.0.1", int(hub.url.rsplit(":", 1)[1])))
+            sock.settimeout(5)
+            conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            conn.initiate_connection()
+            sock.sendall(conn.data_to_send())
+            return sock, conn
+
+        def run(sock, conn, seconds, answer):
+            pings, closed, deadline = 0, False, time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                try:
+                    data = sock.recv(65536)
+                except socket.timeout:
+                    break
+                if not data:
+                    closed = True
+                    break
+                if not answer:
+                    # h2 answers PINGs itself; a silent peer must not, so count them off the raw bytes.
+                    pings += data.count(b"\x00\x00\x08\x06\x00\x00\x00\x00\x00")
+                    continue
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.PingReceived):
+                        pings += 1
+                    if isinstance(event, h2.events.ConnectionTerminated):
+                        closed = True
+                sock.sendall(conn.data_to_send())
+            return pings, closed
+
+        answering = connect()
+        pings, closed = run(*answering, seconds=2.0, answer=True)
+        assert pings >= 3 and not closed
+        silent = connect()
+        pings, closed = run(*silent, seconds=5.0, answer=False)
+        assert closed and 2 <= pings <= 4, pings
+        answering[0].close()
+        silent[0].close()
     finally:
         hub.stop()

@@ -42,7 +42,7 @@ public struct Subscription: AsyncSequence, Sendable {
         enum Kind: Hashable, Sendable {
             case sse
             case webSocket
-            case grpc(port: Int)
+            case grpc(port: Int?)
         }
         let kind: Kind
 
@@ -53,11 +53,12 @@ public struct Subscription: AsyncSequence, Sendable {
         /// per event. Close 1000 means the topic ended; 1001, 1013 and 4008 are retried; 1008, 4001 and
         /// 4003 are refusals.
         public static let webSocket = Transport(kind: .webSocket)
-        /// gRPC (`newsroom.v1.Newsroom/Subscribe`) on the hub's gRPC port (default 50051), resuming with
+        /// gRPC (`newsroom.v1.Newsroom/Subscribe`) over HTTP/2, on the hub's own port unless `port` names
+        /// an extra gRPC port (`grpc.port`), resuming with
         /// `after`. `OK` means the topic ended; `UNAVAILABLE`, `RESOURCE_EXHAUSTED` and other transient
         /// statuses are retried; `INVALID_ARGUMENT`, `NOT_FOUND`, `PERMISSION_DENIED`,
         /// `UNAUTHENTICATED`, `FAILED_PRECONDITION` and `UNIMPLEMENTED` are refusals.
-        public static func grpc(port: Int = 50051) -> Transport { Transport(kind: .grpc(port: port)) }
+        public static func grpc(port: Int? = nil) -> Transport { Transport(kind: .grpc(port: port)) }
 
         public var description: String {
             switch self.kind {
@@ -145,7 +146,7 @@ public struct Subscription: AsyncSequence, Sendable {
             try WebSocketConnector(address: self.address, topic: self.topic, options: self.options, group: self.group)
         case .grpc(let port):
             GRPCConnector(
-                address: HubAddress(host: self.address.host, port: port, secure: self.address.secure),
+                address: HubAddress(host: self.address.host, port: port ?? self.address.port, secure: self.address.secure),
                 topic: self.topic, options: self.options, group: self.group)
         }
     }

@@ -41,7 +41,7 @@ struct APIResponder {
     func needsCredentials(_ route: Route) -> Bool {
         guard self.control.requiresCredentials else { return false }
         switch route {
-        case .healthz, .readyz, .viewer: return false
+        case .healthz, .readyz, .viewer, .grpc: return false  // gRPC-Web authenticates itself (gRPC statuses)
         case .metrics: return self.control.configuration.metricsRequireAdmin
         default: return true
         }
@@ -127,6 +127,8 @@ struct APIResponder {
             return .response(Self.upgradeRequired)
         case .multiplexWebSocket:
             return .response(Self.upgradeRequired)
+        case .grpc:
+            return .response(.internalError)  // answered by the gRPC-Web path of the request handler
         case .viewer(let file):
             guard let asset = ViewerAssets.files[file] else { return .response(.notFound("no such file")) }
             return .response(
@@ -174,7 +176,7 @@ struct APIResponder {
             // What a GET would answer, without subscribing (link checkers, proxies probing the URL).
             try ControlService.validateTopic(topic)
             try self.control.authorize(.subscribe(topic), for: principal)
-            return .response(HTTPResponse(status: .ok, headers: SSESink.streamHeaders))
+            return .response(HTTPResponse(status: .ok, headers: StreamingResponseSink.streamHeaders))
         }
         var subscription = SubscriptionRequest(topic: topic)
         if let header = request.head.headers.first(name: "last-event-id") {

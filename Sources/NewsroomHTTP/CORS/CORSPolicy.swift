@@ -10,7 +10,11 @@ struct CORSPolicy: Sendable {
 
     /// The request headers a browser may send cross-origin: what `EventSource`, `fetch` with a token,
     /// and tracing libraries use.
-    static let allowedHeaders = "authorization, content-type, last-event-id, traceparent, tracestate"
+    static let allowedHeaders =
+        "authorization, content-type, last-event-id, traceparent, tracestate, x-grpc-web, x-user-agent, grpc-timeout"
+
+    /// The response headers a gRPC-Web client must be able to read cross-origin (its status).
+    static let grpcWebExposedHeaders = "grpc-status, grpc-message, newsroom-code"
 
     var isEnabled: Bool { !self.allowedOrigins.isEmpty }
 

@@ -13,6 +13,8 @@ enum Route: Equatable {
     case generations
     case generation(String)
     case viewer(String)
+    /// A gRPC-Web call on HTTP/1.1 (`/package.Service/Method`); gRPC on HTTP/2 never reaches the router.
+    case grpc(String)
 
     /// The route for a path, or `nil` for an unknown path.
     init?(segments: [String]) {
@@ -33,6 +35,8 @@ enum Route: Equatable {
             case ("v1", "generations"): self = .generations
             case ("v1", "ws"): self = .multiplexWebSocket
             case ("viewer", let file): self = .viewer(file)
+            case (let service, let method) where service.contains("."):
+                self = .grpc("/\(service)/\(method)")
             default: return nil
             }
         case 3:
@@ -60,13 +64,14 @@ enum Route: Equatable {
         case .topicEvents: [.GET, .HEAD, .POST]
         case .generations: [.POST]
         case .generation: [.GET, .DELETE]
+        case .grpc: [.POST]
         }
     }
 
     /// Whether requests to the route get a trace span (not health checks, scrapes and static files).
     var isTraced: Bool {
         switch self {
-        case .healthz, .readyz, .metrics, .viewer: false
+        case .healthz, .readyz, .metrics, .viewer, .grpc: false
         default: true
         }
     }
@@ -85,6 +90,7 @@ enum Route: Equatable {
         case .generations: "/v1/generations"
         case .generation: "/v1/generations/{id}"
         case .viewer: "/viewer"
+        case .grpc: "/grpc-web"
         }
     }
 }

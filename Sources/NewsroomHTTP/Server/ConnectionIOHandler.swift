@@ -59,7 +59,7 @@ final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
         statistics.remote = context.channel.remoteAddress.map { "\($0)" } ?? "?"
         statistics.clientAddress = context.channel.remoteAddress?.ipAddress ?? "?"
         if let limiter = self.limiter {
-            if let limit = limiter.acquire(statistics.clientAddress) {
+            if let limit = limiter.acquire(statistics.clientAddress, channel: context.channel) {
                 // Over a connection limit: a short answer, then close (nothing else is read).
                 self.rejected = true
                 self.onLimit(limit)
@@ -81,7 +81,7 @@ final class ConnectionIOHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let statistics = self.statistics
         if self.holdsSlot {
             self.holdsSlot = false
-            self.limiter?.release(statistics.clientAddress)
+            self.limiter?.release(statistics.clientAddress, channel: context.channel)
         }
         if let transport = statistics.transport { self.metrics?.connections[transport]?.decrement() }
         self.logger.debug(

@@ -22,6 +22,19 @@ final class HTTPMetrics: Sendable {
         self.connections = connections
     }
 
+    /// `newsroom_grpc_calls_total{method,code}`: a finished gRPC or gRPC-Web call.
+    func grpcCall(method: String, code: String) {
+        let key = "grpc \(method) \(code)"
+        let counter = self.requests.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(
+                label: "newsroom_grpc_calls_total", dimensions: [("method", method), ("code", code)], factory: self.factory)
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
     func request(route: String, status: HTTPResponseStatus) {
         let key = "\(route) \(status.code)"
         let counter = self.requests.withLock { counters in

@@ -33,9 +33,10 @@ extension HTTPServer {
         /// The largest WebSocket message (after reassembling fragments) a client may send; larger
         /// ones close the socket with 1009. Default 1 MiB.
         public var webSocketMaxMessageBytes: Int = 1 << 20
-        /// How often a WebSocket is pinged; two missed pongs close it. Default 15 s (the hub's
-        /// heartbeat interval is used when the server is built by `NewsroomServer`).
-        public var webSocketPingInterval: TimeAmount = .seconds(15)
+        /// How often WebSockets (ping frames) and HTTP/2 connections (PING frames, gRPC's keepalive) are
+        /// pinged; two missed answers in a row close the connection. Default 15 s (the hub's heartbeat
+        /// interval is used when the server is built by `NewsroomServer`).
+        public var pingInterval: TimeAmount = .seconds(15)
         /// The most concurrent HTTP/2 streams per connection. Default 256.
         public var http2MaxConcurrentStreams: Int = 256
         /// Origins allowed to call the API from a browser (CORS, preflight handled) and to open

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOCore
 import NIOExtras
@@ -9,6 +10,7 @@ import NIOTLS
 import NIOWebSocket
 import NewsroomControl
 import NewsroomCore
+import NewsroomWire
 import Synchronization
 
 /// The hub's HTTP listener: the control API, publishing, SSE and WebSocket subscriptions, on one port.
@@ -41,23 +43,33 @@ public final class HTTPServer: Sendable {
     }
     private let tls = TLSBox()
 
+    /// The wire formats the listener's transports write: its hub must be made with these encoders (each
+    /// event is encoded only for the formats that have subscribers, so a format nobody uses costs
+    /// nothing).
+    public static let encoders: [any FrameEncoder] = [
+        SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder(), GRPCFrameEncoder(), GRPCWebTextEncoder(),
+        GRPCWebChunkedEncoder(), GRPCWebTextChunkedEncoder(),
+    ]
+
     /// Creates a server; nothing is bound until ``start()``.
     /// - Parameters:
     ///   - configuration: The listener settings.
-    ///   - control: The control service every request goes through; its hub must have the `sse-chunked`,
-    ///     `sse` and `websocket` wire formats.
+    ///   - control: The control service every request goes through; its hub must have the wire formats
+    ///     of ``encoders``.
     ///   - eventLoopGroup: The loops that run connections (and so the hub's delivery shards).
     ///   - logger: Where connection-level events are logged.
     ///   - metricsText: Renders `GET /metrics`, or `nil` to answer 404.
+    ///   - metricsFactory: Where the listener's metrics go (the global `MetricsSystem` by default).
     public init(
         configuration: Configuration, control: ControlService, eventLoopGroup: any EventLoopGroup, logger: Logger,
-        metricsText: (@Sendable () -> ByteBuffer)? = nil
+        metricsText: (@Sendable () -> ByteBuffer)? = nil, metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.dependencies = HTTPDependencies(
-            control: control, configuration: configuration, logger: logger, metricsText: metricsText)
+            control: control, configuration: configuration, logger: logger, metricsText: metricsText,
+            metricsFactory: metricsFactory)
     }
 
     /// The bound address, once started.
@@ -172,7 +184,8 @@ public final class HTTPServer: Sendable {
         try sync.addHandler(HTTPRequestHandler(dependencies: dependencies, isHTTP2: false, statistics: io.statistics))
     }
 
-    /// Sets up an HTTP/2 connection: one ``HTTPRequestHandler`` per stream.
+    /// Sets up an HTTP/2 connection: each stream is routed by its headers to gRPC (``GRPCStreamHandler``)
+    /// or to the HTTP API (``HTTPRequestHandler``).
     static func configureHTTP2(channel: any Channel, dependencies: HTTPDependencies) throws {
         let io = try channel.pipeline.syncOperations.handler(type: ConnectionIOHandler.self)
         io.setTransport("http2")
@@ -186,11 +199,12 @@ public final class HTTPServer: Sendable {
             mode: .server, connectionConfiguration: connection, streamConfiguration: .init()
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
-                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try stream.pipeline.syncOperations.addHandler(
-                    HTTPRequestHandler(dependencies: dependencies, isHTTP2: true, statistics: statistics))
+                    HTTP2StreamRouter(dependencies: dependencies, statistics: statistics))
             }
         }
+        try channel.pipeline.syncOperations.addHandler(
+            HTTP2PingHandler(keepalive: dependencies.keepalive(for: channel.eventLoop)))
     }
 
     static func makeTLSContext(_ files: Configuration.TLSFiles) throws -> NIOSSLContext {
@@ -211,9 +225,11 @@ public final class HTTPServer: Sendable {
         self.logger.info("tls certificate reloaded")
     }
 
-    /// Marks the hub not ready (`/readyz` answers 503) ahead of a shutdown, so load balancers drain it.
+    /// Marks the hub not ready (`/readyz` answers 503, gRPC health `NOT_SERVING`) ahead of a shutdown, so
+    /// load balancers drain it.
     public func markDraining() {
         self.dependencies.ready.store(false, ordering: .relaxed)
+        self.dependencies.drainingBegan()
     }
 
     /// Stops accepting, asks open connections to finish their current request, and closes whatever is
@@ -230,7 +246,8 @@ public final class HTTPServer: Sendable {
         do {
             try await done.futureResult.get()
         } catch {
-            self.logger.info("http listener closed with connections still open after the grace period")
+            self.logger.info("closing the connections still open after the grace period")
+            self.dependencies.connections.closeAll()
         }
         grace.cancel()
         self.running.withLock {

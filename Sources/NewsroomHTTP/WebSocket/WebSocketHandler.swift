@@ -20,7 +20,7 @@ import NewsroomWire
 /// 1001 shutdown or missed pongs, 1002 protocol error (e.g. an unmasked client frame), 1003 a binary
 /// frame, 1007 invalid UTF-8, 1009 a message over the limit, 1013 a hub limit, 4008 a slow consumer
 /// under the `disconnect` policy (or an overflowing `coalesce` queue).
-final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler, KeepalivePinged {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
@@ -32,7 +32,7 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let dependencies: HTTPDependencies
     private let mode: Mode
     private let traceHeaders: [(String, String)]
-    private let keepalive: WebSocketKeepalive
+    private let keepalive: ConnectionKeepalive
     private let statistics: ConnectionStatistics?
     private var context: ChannelHandlerContext?
     private var belowEncoders: ChannelHandlerContext?
@@ -47,7 +47,7 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     init(
         dependencies: HTTPDependencies, mode: Mode, traceHeaders: [(String, String)],
-        authentication: Result<Principal, ControlError>, keepalive: WebSocketKeepalive, statistics: ConnectionStatistics?
+        authentication: Result<Principal, ControlError>, keepalive: ConnectionKeepalive, statistics: ConnectionStatistics?
     ) {
         self.dependencies = dependencies
         self.mode = mode

@@ -39,10 +39,11 @@ final class Fleet: Sendable {
                 }
             }
         }
+        let grpcPort = configuration.grpcPort ?? endpoint.port
         var grpcServer: SocketAddress?
         if configuration.transport.includesGRPC {
             do {
-                grpcServer = try SocketAddress.makeAddressResolvingHost(endpoint.host, port: configuration.grpcPort)
+                grpcServer = try SocketAddress.makeAddressResolvingHost(endpoint.host, port: grpcPort)
             } catch {
                 throw .serverUnavailable("cannot resolve \(endpoint.host): \(error)")
             }
@@ -51,7 +52,7 @@ final class Fleet: Sendable {
         let shared = FleetShared(
             server: server, hostHeader: "\(endpoint.host):\(endpoint.port)", ssePaths: ssePaths,
             webSocketPaths: webSocketPaths, transport: configuration.transport, grpcServer: grpcServer,
-            grpcAuthority: "\(endpoint.host):\(configuration.grpcPort)", grpcRequests: grpcRequests,
+            grpcAuthority: "\(endpoint.host):\(grpcPort)", grpcRequests: grpcRequests,
             sourceAddresses: sources, viewersPerSourceAddress: 5_000,
             sequenceFromEventID: configuration.generationProvider != nil,
             slowReadBytesPerSecond: configuration.slowReadBytesPerSecond, topics: configuration.topics)

@@ -19,7 +19,7 @@ extension NewsroomConfiguration {
     /// Keys (environment variable in brackets; a JSON config file uses the same dotted keys as nested
     /// objects, e.g. `{"http": {"maxBodyBytes": 1048576}}`):
     /// - `host` [`NEWSROOM_HOST`], `port` [`NEWSROOM_PORT`], `threads` [`NEWSROOM_THREADS`]
-    /// - `grpc.port` [`NEWSROOM_GRPC_PORT`] (default 50051; 0 switches gRPC off)
+    /// - `grpc.port` [`NEWSROOM_GRPC_PORT`] (an extra port for gRPC; default none: gRPC is on the HTTP port)
     /// - `heartbeatInterval` seconds [`NEWSROOM_HEARTBEAT_INTERVAL`], `defaultPolicy` [`NEWSROOM_DEFAULT_POLICY`]
     /// - `queue.maxEvents`, `queue.maxBytes` [`NEWSROOM_QUEUE_MAX_EVENTS`, `NEWSROOM_QUEUE_MAX_BYTES`]
     /// - `history.maxEvents`, `history.maxBytes`, `history.maxTotalBytes`, `history.retention` seconds
@@ -42,7 +42,7 @@ extension NewsroomConfiguration {
         if let host = reader.string(forKey: "host") { self.http.host = host }
         if let port = reader.int(forKey: "port") { self.http.port = port }
         if let port = reader.int(forKey: "grpc.port") {
-            guard (0...65_535).contains(port) else { throw ConfigurationError("grpc.port must be 0...65535 (0: off)") }
+            guard (0...65_535).contains(port) else { throw ConfigurationError("grpc.port must be 0...65535 (0: none)") }
             self.grpcPort = port
         }
         if let threads = reader.int(forKey: "threads") {
@@ -56,7 +56,7 @@ extension NewsroomConfiguration {
             self.hub.heartbeatInterval = interval
         }
         // WebSocket pings keep the same rhythm as heartbeats.
-        self.http.webSocketPingInterval = self.hub.heartbeatInterval
+        self.http.pingInterval = self.hub.heartbeatInterval
         if let name = reader.string(forKey: "defaultPolicy") {
             guard let policy = SlowConsumerPolicy(name: name) else {
                 throw ConfigurationError(

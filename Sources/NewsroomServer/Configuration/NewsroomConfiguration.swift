@@ -16,9 +16,9 @@ public struct NewsroomConfiguration: Sendable {
     public var control: ControlService.Configuration = .defaults
     /// The HTTP listener.
     public var http: HTTPServer.Configuration = .defaults
-    /// The gRPC port: `nil` (the default) for 50051, or an ephemeral port when ``NewsroomHTTP/HTTPServer/Configuration/port``
-    /// is 0 (tests and embedders that ask for free ports get a free gRPC port too); `0` switches gRPC off. It
-    /// binds the HTTP port's host and speaks TLS with the HTTP port's certificate when that is configured.
+    /// An extra port for gRPC clients that cannot be pointed at the HTTP port (the same listener code
+    /// serves it: gRPC, gRPC-Web and the HTTP API); `nil` or `0` (the default): none — gRPC and gRPC-Web
+    /// are served on the HTTP port. It binds the HTTP port's host, with its certificate when TLS is on.
     public var grpcPort: Int?
     /// Event-loop threads; the number of cores by default.
     public var threads: Int = System.coreCount
@@ -50,11 +50,10 @@ public struct NewsroomConfiguration: Sendable {
         self.hub.flushInterval = .milliseconds(40)
     }
 
-    /// The gRPC port to bind (0: an ephemeral one), or `nil` when gRPC is off.
+    /// The extra gRPC port to bind, or `nil` for none.
     public var effectiveGRPCPort: Int? {
         switch self.grpcPort {
-        case nil: self.http.port == 0 ? 0 : 50051
-        case 0?: nil
+        case nil, 0?: nil
         case let port?: port
         }
     }

@@ -4,7 +4,6 @@ import NIOPosix
 import NewsroomAuth
 import NewsroomControl
 import NewsroomCore
-import NewsroomGRPC
 import NewsroomHTTP
 import NewsroomWire
 
@@ -16,8 +15,8 @@ public struct TestServer: Sendable {
     public let server: HTTPServer
     public let group: any EventLoopGroup
     public let port: Int
-    /// The gRPC port, when the server was started with `grpc: true`.
-    public let grpcPort: Int?
+    /// The gRPC port: the same as ``port`` (gRPC and gRPC-Web are served on the hub's one port).
+    public var grpcPort: Int { self.port }
     /// The certificate both ports serve, when the server was started with `tls: true`; a client trusts
     /// it with its ``TestCertificate/certificatePath`` as certificate authority.
     public let certificate: TestCertificate?
@@ -34,7 +33,6 @@ public struct TestServer: Sendable {
 ///   - generations: An optional generation service.
 ///   - authenticator: Verifies tokens; `nil` (the default) leaves auth off.
 ///   - configureControl: Changes to the control service's rules and limits.
-///   - grpc: Also serve the hub on a gRPC port (``TestServer/grpcPort``).
 ///   - tls: Serve TLS on both ports with ``TestCertificate`` (``TestServer/certificate``).
 public func withTestServer<Result>(
     threads: Int = 2,
@@ -43,7 +41,6 @@ public func withTestServer<Result>(
     generations: (any GenerationService)? = nil,
     authenticator: Authenticator? = nil,
     configureControl: (inout ControlService.Configuration) -> Void = { _ in },
-    grpc: Bool = false,
     tls: Bool = false,
     logger: Logger = Logger(label: "newsroom.test"),
     _ body: (TestServer) async throws -> Result
@@ -51,7 +48,7 @@ public func withTestServer<Result>(
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     let hub = Hub(
         configuration: .defaults(configure: configureHub),
-        encoders: [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder(), JSONFrameEncoder(), GRPCFrameEncoder()],
+        encoders: HTTPServer.encoders + [JSONFrameEncoder()],
         eventLoopGroup: group, logger: logger)
     let certificate = tls ? try TestCertificate.write() : nil
     defer { certificate?.remove() }
@@ -67,31 +64,12 @@ public func withTestServer<Result>(
         configuration: .defaults(configure: configureControl), logger: logger)
     let server = HTTPServer(configuration: http, control: control, eventLoopGroup: group, logger: logger)
     let address = try await server.start()
-    var grpcServer: (server: NewsroomGRPCServer, task: Task<Void, any Error>)?
-    var grpcPort: Int?
-    if grpc {
-        let server = NewsroomGRPCServer(
-            configuration: .defaults {
-                $0.host = "127.0.0.1"
-                $0.port = 0
-                $0.tls = certificate.map {
-                    .init(certificatePath: $0.certificatePath, privateKeyPath: $0.privateKeyPath)
-                }
-            }, control: control, eventLoopGroup: group, logger: logger)
-        let task = Task { try await server.run() }
-        grpcServer = (server, task)
-        grpcPort = try? await server.listeningPort()
-    }
     func stop() async {
-        if let grpcServer {
-            grpcServer.server.shutdown()
-            _ = await grpcServer.task.result
-        }
         await hub.shutdown()
         await server.shutdown()
     }
     let test = TestServer(
-        hub: hub, control: control, server: server, group: group, port: address.port!, grpcPort: grpcPort,
+        hub: hub, control: control, server: server, group: group, port: address.port!,
         certificate: certificate)
     do {
         let result = try await body(test)

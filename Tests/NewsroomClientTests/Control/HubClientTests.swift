@@ -25,7 +25,7 @@ struct HubClientTests {
 
     @Test("cancel(topic:) ends the topic for its subscribers", arguments: transports)
     func cancelTopic(transport: TestTransport) async throws {
-        try await withTestServer(grpc: true) { server in
+        try await withTestServer { server in
             let hub = HubClient(baseURL: server.baseURL)
             _ = try await hub.publish(answer(2), to: "c")
             let events = Task { try await collect(try hub.subscribe(to: "c", transport: transport.on(server))) }

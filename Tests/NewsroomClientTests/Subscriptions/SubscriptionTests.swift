@@ -11,7 +11,7 @@ import Testing
 struct SubscriptionTests {
     @Test("every event once, in order; the sequence ends with the topic", arguments: transports)
     func deliversEveryEventOnceInOrder(transport: TestTransport) async throws {
-        try await withTestServer(grpc: true) { server in
+        try await withTestServer { server in
             let hub = HubClient(baseURL: server.baseURL)
             _ = try await hub.publish([.streamStart(StreamStart())] + answer(20), to: "order")
             let subscription = try hub.subscribe(to: "order", transport: transport.on(server))
@@ -27,7 +27,7 @@ struct SubscriptionTests {
 
     @Test("resumes after the connection drops mid-answer, without loss or duplicates", arguments: transports)
     func resumesAfterTheConnectionDrops(transport: TestTransport) async throws {
-        try await withTestServer(grpc: true) { server in
+        try await withTestServer { server in
             let hub = HubClient(baseURL: server.baseURL)
             let proxy = try await CuttableProxy.start(targetPort: transport.port(of: server), group: server.group)
             var options = SubscriptionOptions()
@@ -56,7 +56,7 @@ struct SubscriptionTests {
 
     @Test("starts after options.after", arguments: transports)
     func startsAfterTheGivenSeq(transport: TestTransport) async throws {
-        try await withTestServer(grpc: true) { server in
+        try await withTestServer { server in
             let hub = HubClient(baseURL: server.baseURL)
             _ = try await hub.publish(answer(5) + [end], to: "after")
             var options = SubscriptionOptions()
@@ -70,7 +70,7 @@ struct SubscriptionTests {
 
     @Test("resuming at the end of an ended topic ends at once", arguments: transports)
     func resumingAtTheEndEnds(transport: TestTransport) async throws {
-        try await withTestServer(grpc: true) { server in
+        try await withTestServer { server in
             let hub = HubClient(baseURL: server.baseURL)
             _ = try await hub.publish(answer(2) + [end], to: "done")
             var options = SubscriptionOptions()
@@ -83,7 +83,7 @@ struct SubscriptionTests {
 
     @Test("a bad topic name fails at once, without retrying", arguments: transports)
     func badTopicFails(transport: TestTransport) async throws {
-        try await withTestServer(grpc: true) { server in
+        try await withTestServer { server in
             let subscription = Subscription(
                 host: "127.0.0.1", port: server.port, topic: "bad name", transport: transport.on(server))
             await #expect(throws: SubscriptionError.self) {
@@ -115,7 +115,7 @@ struct SubscriptionTests {
 
     @Test("over TLS, trusting the hub's certificate as a private certificate authority", arguments: transports)
     func overTLS(transport: TestTransport) async throws {
-        try await withTestServer(grpc: true, tls: true) { server in
+        try await withTestServer(tls: true) { server in
             let certificate = try #require(server.certificate)
             let hub = HubClient(
                 baseURL: server.baseURL, tls: .certificateAuthority(pemFile: certificate.certificatePath))
@@ -131,7 +131,7 @@ struct SubscriptionTests {
 
     @Test("over TLS, a certificate the client does not trust fails at once, without retrying", arguments: transports)
     func untrustedCertificate(transport: TestTransport) async throws {
-        try await withTestServer(grpc: true, tls: true) { server in
+        try await withTestServer(tls: true) { server in
             let reconnections = Mutex(0)
             var options = SubscriptionOptions()
             options.maxRetries = nil  // it would retry forever if it retried
@@ -150,7 +150,7 @@ struct SubscriptionTests {
     @Test("a refusal carries the hub's status and code, without retrying", arguments: transports)
     func refusalWithCode(transport: TestTransport) async throws {
         let tokens = TestTokens()
-        try await withTestServer(authenticator: try await tokens.authenticator(), grpc: true) { server in
+        try await withTestServer(authenticator: try await tokens.authenticator()) { server in
             let viewer = try await tokens.token(subscribe: ["open"])
             var options = SubscriptionOptions()
             options.headers = [("authorization", "Bearer \(viewer)")]
@@ -168,7 +168,7 @@ struct SubscriptionTests {
 
     @Test("cancelling the iterating task closes the connection", arguments: transports)
     func cancellationEndsTheSubscription(transport: TestTransport) async throws {
-        try await withTestServer(grpc: true) { server in
+        try await withTestServer { server in
             let hub = HubClient(baseURL: server.baseURL)
             _ = try await hub.publish(answer(3), to: "cancel")
             let subscription = try hub.subscribe(to: "cancel", transport: transport.on(server))

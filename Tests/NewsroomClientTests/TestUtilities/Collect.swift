@@ -12,7 +12,7 @@ enum TestTransport: String, CaseIterable, Sendable, CustomTestStringConvertible 
 
     /// The client transport against `server`, with gRPC on `grpcPort` (default: the server's).
     func on(_ server: TestServer, grpcPort: Int? = nil) -> Subscription.Transport {
-        self.on(grpcPort: grpcPort ?? server.grpcPort ?? 0)
+        self.on(grpcPort: grpcPort ?? server.grpcPort)
     }
 
     func on(grpcPort: Int) -> Subscription.Transport {
@@ -25,7 +25,7 @@ enum TestTransport: String, CaseIterable, Sendable, CustomTestStringConvertible 
 
     /// The port a proxy in front of `server` must forward to for this transport.
     func port(of server: TestServer) -> Int {
-        self == .grpc ? server.grpcPort ?? 0 : server.port
+        self == .grpc ? server.grpcPort : server.port
     }
 }
 

@@ -2,7 +2,7 @@ import GRPCCore
 import NewsroomProto
 import GRPCNIOTransportHTTP2
 import NewsroomCore
-import NewsroomGRPC
+import NewsroomHTTP
 import Synchronization
 import Testing
 

@@ -3,7 +3,7 @@ import NewsroomProto
 import GRPCNIOTransportHTTP2
 import NIOCore
 import NewsroomCore
-import NewsroomGRPC
+import NewsroomHTTP
 import Synchronization
 import Testing
 

@@ -2,7 +2,7 @@ import NewsroomProto
 import NewsroomWire
 import NIOCore
 import NewsroomCore
-import NewsroomGRPC
+import NewsroomHTTP
 import SwiftProtobuf
 import Testing
 
@@ -47,11 +47,43 @@ struct GRPCFrameEncoderTests {
 
     @Test(arguments: Self.events)
     func everyEventRoundTripsThroughTheSharedBytes(_ event: Event) throws {
-        let bytes = GRPCFrameEncoder().encode(event, allocator: ByteBufferAllocator())
+        var bytes = GRPCFrameEncoder().encode(event, allocator: ByteBufferAllocator())
+        // One gRPC Length-Prefixed-Message: flag 0 (not compressed), the 4-byte length, the message.
+        let flag = bytes.readInteger(as: UInt8.self)
+        let length = bytes.readInteger(as: UInt32.self)
+        #expect(flag == 0 && length.map(Int.init) == bytes.readableBytes)
         let message = try Newsroom_V1_Event(serializedBytes: Array(bytes.readableBytesView))
         #expect(Event(message) == event)
         #expect(message.seq == UInt64(event.seq ?? 0))
         #expect(message.ts.seconds == 1_795_613_908 && message.ts.nanos == 123_000_000)
+    }
+
+    @Test func theGRPCWebFormatsFrameTheSameMessage() throws {
+        let allocator = ByteBufferAllocator()
+        let event = Self.events[2]
+        let message = GRPCFrameEncoder().encode(event, allocator: allocator)
+        // gRPC-Web text: the base64 of the same bytes, padded per message.
+        let text = GRPCWebTextEncoder().encode(event, allocator: allocator)
+        let decoded = try #require(GRPCFraming.decodeBase64(text))
+        #expect(decoded == message)
+        // On HTTP/1.1 each is one chunk: hex length, CRLF, the bytes, CRLF.
+        var chunk = GRPCWebChunkedEncoder().encode(event, allocator: allocator)
+        let head = String(message.readableBytes, radix: 16) + "\r\n"
+        #expect(chunk.readString(length: head.utf8.count) == head)
+        #expect(chunk.readSlice(length: message.readableBytes) == message)
+        #expect(chunk.readString(length: 2) == "\r\n" && chunk.readableBytes == 0)
+        var textChunk = GRPCWebTextChunkedEncoder().encode(event, allocator: allocator)
+        let textHead = String(text.readableBytes, radix: 16) + "\r\n"
+        #expect(textChunk.readString(length: textHead.utf8.count) == textHead)
+        #expect(textChunk.readSlice(length: text.readableBytes) == text)
+    }
+
+    @Test func aTrailersFrameHoldsTheStatusAsHeaderLines() {
+        var frame = GRPCFraming.trailers([("grpc-status", "5"), ("Grpc-Message", "no topic")], allocator: ByteBufferAllocator())
+        #expect(frame.readInteger(as: UInt8.self) == 0x80)
+        let length = frame.readInteger(as: UInt32.self)
+        #expect(frame.readString(length: frame.readableBytes) == "grpc-status: 5\r\ngrpc-message: no topic\r\n")
+        #expect(length == 40)
     }
 
     @Test func absentOptionalFieldsStayAbsent() throws {

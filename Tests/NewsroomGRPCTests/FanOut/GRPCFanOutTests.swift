@@ -3,7 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOPosix
 import NewsroomCore
-import NewsroomGRPC
+import NewsroomHTTP
 import NewsroomTesting
 import Synchronization
 import Testing

@@ -2,10 +2,11 @@ import GRPCCore
 import NewsroomProto
 import GRPCNIOTransportHTTP2
 import NewsroomCore
-import NewsroomGRPC
+import NewsroomHTTP
 import Testing
 
-/// The gRPC port's metrics, and the hub's counted with `transport="grpc"`.
+/// gRPC calls' metrics: the connection counted as HTTP/2, calls by method and status, deliveries with
+/// `transport="grpc"`.
 @Suite(.serialized, .timeLimit(.minutes(1))) struct MetricsTests {
     @Test func callsConnectionsAndDeliveriesAreCounted() async throws {
         let metrics = RecordingMetricsFactory()
@@ -19,10 +20,10 @@ import Testing
                     try await response.messages.reduce(0) { count, _ in count + 1 }
                 }
                 #expect(events == 2)
-                #expect(metrics.value("newsroom_connections{transport=grpc}") == 1)
+                #expect(metrics.value("newsroom_connections{transport=http2}") == 1)
             }
             try await test.waitUntil("the connection to close") {
-                metrics.value("newsroom_connections{transport=grpc}") == 0
+                metrics.value("newsroom_connections{transport=http2}") == 0
             }
             #expect(metrics.value("newsroom_grpc_calls_total{method=GetTopic,code=not_found}") == 1)
             #expect(metrics.value("newsroom_grpc_calls_total{method=Subscribe,code=ok}") == 1)

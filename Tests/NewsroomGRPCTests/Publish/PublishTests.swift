@@ -3,7 +3,7 @@ import NewsroomProto
 import GRPCNIOTransportHTTP2
 import GRPCProtobuf
 import NewsroomCore
-import NewsroomGRPC
+import NewsroomHTTP
 import SwiftProtobuf
 import Testing
 
@@ -70,7 +70,7 @@ import Testing
                 }
                 #expect(error?.code == .failedPrecondition)
                 #expect(
-                    error?.metadata[stringValues: RPCError.newsroomCodeKey].first(where: { _ in true }) == "topic_ended"
+                    error?.metadata[stringValues: newsroomCodeKey].first(where: { _ in true }) == "topic_ended"
                 )
             }
         }
@@ -89,7 +89,7 @@ import Testing
                 }
                 #expect(error?.code == .failedPrecondition)
                 #expect(error?.message.hasPrefix("message 3:") == true)
-                #expect(error?.metadata[stringValues: NewsroomService.lastSeqKey].first(where: { _ in true }) == "2")
+                #expect(error?.metadata[stringValues: lastSeqKey].first(where: { _ in true }) == "2")
             }
             #expect(test.hub.snapshot(ofTopic: "after-end")?.lastSeq == 2)
         }

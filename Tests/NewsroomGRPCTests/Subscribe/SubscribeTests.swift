@@ -3,7 +3,7 @@ import NewsroomProto
 import GRPCNIOTransportHTTP2
 import NIOCore
 import NewsroomCore
-import NewsroomGRPC
+import NewsroomHTTP
 import Testing
 
 /// `Subscribe` over real loopback sockets with grpc-swift's client: replay, live, resume, the end,
@@ -195,8 +195,7 @@ import Testing
             configureHub: {
                 $0.maxQueuedBytes = 16 << 10
                 $0.maxQueuedEvents = 256
-            },
-            configureGRPC: { $0.subscriberBufferBytes = 4 << 10 }
+            }
         ) { test in
             try await test.withClient { client in
                 let (gate, open) = AsyncStream.makeStream(of: Void.self)
@@ -221,10 +220,11 @@ import Testing
                 }()
                 try test.hub.publish(text("first"), to: "stall")
                 try await test.waitUntil("the first event") { collector.count == 1 }
-                // 2 MiB in 1 KiB events: far more than the HTTP/2 windows, the sink and the queue hold.
+                // Up to 32 MiB in 1 KiB events: more than the client's HTTP/2 window (grpc-swift's is 8 MiB),
+                // the socket buffers and the hub's queue hold.
                 let chunk = String(repeating: "x", count: 1024)
                 var published = 1
-                for _ in 0..<64 where test.subscribers(of: "stall") > 0 {
+                for _ in 0..<1024 where test.subscribers(of: "stall") > 0 {
                     try test.hub.publish(Array(repeating: text(chunk), count: 32), to: "stall")
                     published += 32
                     try await Task.sleep(for: .milliseconds(2))
@@ -237,7 +237,7 @@ import Testing
                 let error = try #require(await outcome)
                 #expect(error.code == .resourceExhausted)
                 #expect(
-                    error.metadata[stringValues: RPCError.newsroomCodeKey].first(where: { _ in true })
+                    error.metadata[stringValues: newsroomCodeKey].first(where: { _ in true })
                         == "slow_consumer")
                 #expect(collector.count < published)
                 // What did arrive is in order, without duplicates.
@@ -264,10 +264,11 @@ import Testing
             try await test.withClient { client in
                 let call = Task { _ = try await self.collect(client, subscribeRequest("stop")) }
                 try await test.waitUntil("the subscription") { test.subscribers(of: "stop") == 1 }
-                test.server.shutdown()
+                let stop = Task { await test.server.shutdown() }
                 let error = await #expect(throws: RPCError.self) { try await call.value }
                 #expect(error?.code == .unavailable)
                 try await test.waitUntil("the subscriber to go") { test.subscribers(of: "stop") == 0 }
+                await stop.value
             }
         }
     }

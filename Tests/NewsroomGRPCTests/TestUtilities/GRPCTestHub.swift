@@ -7,32 +7,29 @@ import NIOPosix
 import NewsroomAuth
 import NewsroomControl
 import NewsroomCore
-import NewsroomGRPC
+import NewsroomHTTP
 import NewsroomWire
 import Synchronization
 import Testing
 
-/// A hub with its gRPC port on `127.0.0.1:0`, for tests over real loopback sockets.
+/// The trailer with the hub's snake_case error code (`slow_consumer`, `topic_not_found`, …).
+let newsroomCodeKey = "newsroom-code"
+/// The trailer of a failed `Publish` call with the last seq it published.
+let lastSeqKey = "newsroom-last-seq"
+
+/// A hub and its listener on `127.0.0.1:0`, serving gRPC on the hub's one port, for tests over real
+/// loopback sockets with grpc-swift's client.
 struct GRPCTestHub: Sendable {
     let hub: Hub
-    let server: NewsroomGRPCServer
+    let server: HTTPServer
     let group: MultiThreadedEventLoopGroup
     let port: Int
-
-    /// The encoders of every test hub: the production formats plus gRPC's.
-    static var encoders: [any FrameEncoder] {
-        [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder(), GRPCFrameEncoder()]
-    }
 
     /// A client of the Newsroom service on its own connection, for the body's duration.
     func withClient<Result: Sendable>(
         _ body: (Newsroom_V1_Newsroom.Client<HTTP2ClientTransport.Posix>) async throws -> Result
     ) async throws -> Result {
-        try await withGRPCClient(
-            transport: .http2NIOPosix(
-                target: .ipv4(address: "127.0.0.1", port: self.port), transportSecurity: .plaintext,
-                eventLoopGroup: GRPCTestHub.clientGroup)
-        ) { client in
+        try await self.withRawClient { client in
             try await body(Newsroom_V1_Newsroom.Client(wrapping: client))
         }
     }
@@ -52,11 +49,7 @@ struct GRPCTestHub: Sendable {
     func withHealthClient<Result: Sendable>(
         _ body: (Grpc_Health_V1_Health.Client<HTTP2ClientTransport.Posix>) async throws -> Result
     ) async throws -> Result {
-        try await withGRPCClient(
-            transport: .http2NIOPosix(
-                target: .ipv4(address: "127.0.0.1", port: self.port), transportSecurity: .plaintext,
-                eventLoopGroup: GRPCTestHub.clientGroup)
-        ) { client in
+        try await self.withRawClient { client in
             try await body(Grpc_Health_V1_Health.Client(wrapping: client))
         }
     }
@@ -90,11 +83,11 @@ struct GRPCTestHub: Sendable {
     static let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 }
 
-/// Starts a hub and its gRPC server on an ephemeral loopback port, runs `body`, then shuts both down.
+/// Starts a hub and its listener on an ephemeral loopback port, runs `body`, then shuts both down.
 func withGRPCTestHub<Result: Sendable>(
     threads: Int = 2,
     configureHub: (inout Hub.Configuration) -> Void = { _ in },
-    configureGRPC: (inout NewsroomGRPCServer.Configuration) -> Void = { _ in },
+    configureHTTP: (inout HTTPServer.Configuration) -> Void = { _ in },
     generations: (any GenerationService)? = nil,
     authenticator: Authenticator? = nil,
     configureControl: (inout ControlService.Configuration) -> Void = { _ in },
@@ -105,42 +98,29 @@ func withGRPCTestHub<Result: Sendable>(
     let logger = Logger(label: "newsroom.grpc.test")
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     let hub = Hub(
-        configuration: .defaults(configure: configureHub), encoders: GRPCTestHub.encoders, eventLoopGroup: group,
+        configuration: .defaults(configure: configureHub), encoders: HTTPServer.encoders, eventLoopGroup: group,
         logger: logger, metricsFactory: metrics)
-    var configuration = NewsroomGRPCServer.Configuration.defaults(configure: configureGRPC)
+    var configuration = HTTPServer.Configuration.defaults(configure: configureHTTP)
     configuration.host = "127.0.0.1"
     configuration.port = 0
+    configuration.shutdownGracePeriod = .milliseconds(500)
     let control = ControlService(
         hub: hub, generations: generations, broker: broker, authenticator: authenticator,
         configuration: .defaults(configure: configureControl), logger: logger, metricsFactory: metrics)
-    let outcome = await serve(
-        configuration: configuration, hub: hub, control: control, group: group, logger: logger, metrics: metrics, body)
+    let server = HTTPServer(
+        configuration: configuration, control: control, eventLoopGroup: group, logger: logger, metricsFactory: metrics)
+    let outcome: Swift.Result<Result, any Error>
+    do {
+        let address = try await server.start()
+        outcome = .success(try await body(GRPCTestHub(hub: hub, server: server, group: group, port: address.port!)))
+    } catch {
+        outcome = .failure(error)
+    }
+    await hub.shutdown()
+    await server.shutdown()
     // Everything that runs on the group has stopped by now.
     try await group.shutdownGracefully()
     return try outcome.get()
-}
-
-private func serve<Result: Sendable>(
-    configuration: NewsroomGRPCServer.Configuration, hub: Hub, control: ControlService,
-    group: MultiThreadedEventLoopGroup, logger: Logger, metrics: RecordingMetricsFactory,
-    _ body: (GRPCTestHub) async throws -> Result
-) async -> Swift.Result<Result, any Error> {
-    let server = NewsroomGRPCServer(
-        configuration: configuration, control: control, eventLoopGroup: group, logger: logger, metricsFactory: metrics)
-    return await withTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try? await server.run() }
-        let outcome: Swift.Result<Result, any Error>
-        do {
-            let port = try await server.listeningPort()
-            outcome = .success(try await body(GRPCTestHub(hub: hub, server: server, group: group, port: port)))
-        } catch {
-            outcome = .failure(error)
-        }
-        server.shutdown()
-        await hub.shutdown()
-        await tasks.waitForAll()
-        return outcome
-    }
 }
 
 /// A `SubscribeRequest`.

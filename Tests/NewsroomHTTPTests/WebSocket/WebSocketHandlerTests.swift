@@ -26,8 +26,7 @@ import Testing
     ) async throws {
         let channel = NIOAsyncTestingChannel()
         let hub = Hub(
-            encoders: [SSEChunkedEncoder(), SSEEncoder(), NewsroomWire.WebSocketFrameEncoder()],
-            eventLoopGroup: channel.testingEventLoop)
+            encoders: HTTPServer.encoders, eventLoopGroup: channel.testingEventLoop)
         let control = ControlService(hub: hub, configuration: .defaults(configure: configure))
         let dependencies = HTTPDependencies(
             control: control, configuration: .defaults, logger: Logger(label: "test"), metricsText: nil)

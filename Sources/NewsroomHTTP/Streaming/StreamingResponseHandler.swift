@@ -8,13 +8,13 @@ import NewsroomCore
 /// drains when the socket or the stream's flow-control window opens again) and the end of the
 /// connection (the subscriber is removed at once). Inbound bytes are dropped: an `EventSource` sends
 /// nothing after its request.
-final class SSEStreamHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class StreamingResponseHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Never
 
     private let subscriber: Subscriber
-    private let sink: SSESink
+    private let sink: StreamingResponseSink
 
-    init(subscriber: Subscriber, sink: SSESink) {
+    init(subscriber: Subscriber, sink: StreamingResponseSink) {
         self.subscriber = subscriber
         self.sink = sink
     }

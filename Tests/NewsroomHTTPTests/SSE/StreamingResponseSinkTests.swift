@@ -8,11 +8,11 @@ import Testing
 
 /// The SSE sink and stream handler on an `EmbeddedChannel`: the exact bytes of an HTTP/1.1 SSE response
 /// written below the encoders, and writability driving a slow subscriber's queue.
-@Suite struct SSESinkTests {
+@Suite struct StreamingResponseSinkTests {
     struct Fixture {
         let channel: EmbeddedChannel
         let hub: Hub
-        let sink: SSESink
+        let sink: StreamingResponseSink
         let io: ConnectionIOHandler
         var loop: EmbeddedEventLoop { self.channel.embeddedEventLoop }
     }
@@ -24,9 +24,9 @@ import Testing
         let context = try channel.pipeline.syncOperations.context(handlerType: ConnectionIOHandler.self)
         let hub = Hub(
             configuration: .defaults(configure: configure),
-            encoders: [SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder()], eventLoopGroup: channel.embeddedEventLoop)
-        let sink = SSESink(
-            output: .chunked(belowEncoders: context), channel: channel, topic: "t", hub: hub, retryMilliseconds: 1500,
+            encoders: HTTPServer.encoders, eventLoopGroup: channel.embeddedEventLoop)
+        let sink = StreamingResponseSink(
+            output: .chunked(belowEncoders: context), channel: channel, topic: "t", hub: hub, flavor: .sse(retryMilliseconds: 1500),
             extraHeaders: [("vary", "Origin")], statistics: io.statistics)
         return Fixture(channel: channel, hub: hub, sink: sink, io: io)
     }
@@ -97,7 +97,7 @@ import Testing
         }
         let format = try #require(fixture.hub.format(named: SSEChunkedEncoder.name))
         let subscriber = try fixture.hub.subscribe(to: "t", after: nil, policy: .disconnect, format: format, sink: fixture.sink)
-        try fixture.channel.pipeline.syncOperations.addHandler(SSEStreamHandler(subscriber: subscriber, sink: fixture.sink))
+        try fixture.channel.pipeline.syncOperations.addHandler(StreamingResponseHandler(subscriber: subscriber, sink: fixture.sink))
         _ = try self.written(fixture.channel)
         fixture.channel.isWritable = false
         fixture.channel.pipeline.fireChannelWritabilityChanged()
@@ -116,7 +116,7 @@ import Testing
         let fixture = try self.fixture()
         let format = try #require(fixture.hub.format(named: SSEChunkedEncoder.name))
         let subscriber = try fixture.hub.subscribe(to: "t", after: nil, policy: .coalesce, format: format, sink: fixture.sink)
-        try fixture.channel.pipeline.syncOperations.addHandler(SSEStreamHandler(subscriber: subscriber, sink: fixture.sink))
+        try fixture.channel.pipeline.syncOperations.addHandler(StreamingResponseHandler(subscriber: subscriber, sink: fixture.sink))
         fixture.sink.flush()
         _ = try self.written(fixture.channel)
         fixture.channel.isWritable = false
@@ -137,7 +137,7 @@ import Testing
         let fixture = try self.fixture()
         let format = try #require(fixture.hub.format(named: SSEChunkedEncoder.name))
         let subscriber = try fixture.hub.subscribe(to: "t", after: nil, policy: nil, format: format, sink: fixture.sink)
-        try fixture.channel.pipeline.syncOperations.addHandler(SSEStreamHandler(subscriber: subscriber, sink: fixture.sink))
+        try fixture.channel.pipeline.syncOperations.addHandler(StreamingResponseHandler(subscriber: subscriber, sink: fixture.sink))
         #expect(fixture.hub.snapshot(ofTopic: "t")?.subscribers == 1)
         fixture.channel.pipeline.fireChannelInactive()
         #expect(subscriber.isClosed)
