@@ -445,3 +445,69 @@ def test_http2_keepalive_pings_and_a_silent_peer_is_closed():
         silent[0].close()
     finally:
         hub.stop()
+
+
+def test_cancelling_every_open_stream_at_once_is_not_a_reset_flood(stubs):
+    """A client that cancels all its calls at once (250 on one connection) keeps its connection: the
+    rapid-reset guard allows twice the stream limit, and the next call works on the same connection."""
+    import socket
+    import struct
+
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    hub = GRPCHub()
+    try:
+        sock = socket.create_connection(("127.0.0.1", int(hub.url.rsplit(":", 1)[1])))
+        sock.settimeout(5)
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        # Settle the SETTINGS exchange first: until the hub's limit of 256 streams is acknowledged, it
+        # counts with HTTP/2's initial 100.
+        acknowledged = False
+        while not acknowledged:
+            for event in conn.receive_data(sock.recv(65536)):
+                acknowledged = acknowledged or isinstance(event, h2.events.SettingsAcknowledged)
+            sock.sendall(conn.data_to_send())
+        time.sleep(0.2)
+        request = stubs.pb.SubscribeRequest(topic="many").SerializeToString()
+        body = struct.pack(">BI", 0, len(request)) + request
+        headers = [(":method", "POST"), (":scheme", "http"), (":path", "/newsroom.v1.Newsroom/Subscribe"),
+                   (":authority", "127.0.0.1"), ("content-type", "application/grpc"), ("te", "trailers")]
+        ids = []
+        for _ in range(250):
+            stream = conn.get_next_available_stream_id()
+            conn.send_headers(stream, headers)
+            conn.send_data(stream, body, end_stream=True)
+            ids.append(stream)
+        sock.sendall(conn.data_to_send())
+        assert wait_until(lambda: httpx.get(f"{hub.url}/v1/topics/many").json().get("subscribers") == 250, timeout=10)
+        for stream in ids:
+            conn.reset_stream(stream)
+        sock.sendall(conn.data_to_send())
+        assert wait_until(lambda: httpx.get(f"{hub.url}/v1/topics/many").json().get("subscribers") == 0, timeout=10)
+        # One more call on the same connection: answered (NOT_FOUND for a topic that does not exist).
+        stream = conn.get_next_available_stream_id()
+        conn.send_headers(stream, [(k, v.replace("Subscribe", "GetTopic")) for k, v in headers])
+        get = stubs.pb.GetTopicRequest(topic="nope").SerializeToString()
+        conn.send_data(stream, struct.pack(">BI", 0, len(get)) + get, end_stream=True)
+        sock.sendall(conn.data_to_send())
+        status, goaway = None, False
+        deadline = time.monotonic() + 5
+        while status is None and not goaway and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ConnectionTerminated):
+                    goaway = True
+                if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)) and event.stream_id == stream:
+                    status = dict(event.headers).get("grpc-status", status)
+            sock.sendall(conn.data_to_send())
+        assert not goaway
+        assert status == "5"
+        sock.close()
+    finally:
+        hub.stop()

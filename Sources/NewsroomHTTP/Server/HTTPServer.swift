@@ -195,8 +195,12 @@ public final class HTTPServer: Sendable {
             HTTP2Setting(parameter: .maxConcurrentStreams, value: dependencies.configuration.http2MaxConcurrentStreams),
             HTTP2Setting(parameter: .maxHeaderListSize, value: 16 << 10),
         ]
+        // A client may cancel every stream it has open at once (a service shutting down its calls): the
+        // rapid-reset guard allows twice the stream limit per 30 s, not NIOHTTP2's default 200.
+        var streams = NIOHTTP2Handler.StreamConfiguration()
+        streams.streamResetFrameRateLimit.maximumCount = max(200, 2 * dependencies.configuration.http2MaxConcurrentStreams)
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: .init()
+            mode: .server, connectionConfiguration: connection, streamConfiguration: streams
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(
