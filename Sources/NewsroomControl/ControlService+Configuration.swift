@@ -16,6 +16,8 @@ extension ControlService {
         /// How long a publish waits for the fan-out backlog to drain when the hub is overloaded, before
         /// it is refused with ``ControlError/Kind/unavailable`` and a `Retry-After`. Default 5 s.
         public var publishWaitTimeout: TimeAmount = .seconds(5)
+        /// Which provider serves a request to a provider API on the hub (`/v1/chat/completions`, …).
+        public var proxyRouting = ProxyRouting()
 
         public init() {}
 
@@ -29,4 +31,23 @@ extension ControlService {
             return configuration
         }
     }
+}
+
+/// The routing of requests made to provider APIs on the hub (`POST /v1/chat/completions`,
+/// `/v1/responses`, `/v1/messages`), first match wins:
+///
+/// 1. a `provider/model` prefix naming a configured provider (`vllm/qwen`): that provider, and the body's
+///    `model` loses the prefix;
+/// 2. the model in ``models`` (`{"qwen": "vllm"}`);
+/// 3. the endpoint's default in ``defaults``: `openai` for `/v1/chat/completions` and `/v1/responses`,
+///    `anthropic` for `/v1/messages`.
+public struct ProxyRouting: Sendable, Hashable {
+    /// The provider of each endpoint path when the model says nothing.
+    public var defaults: [String: String] = [
+        "/v1/chat/completions": "openai", "/v1/responses": "openai", "/v1/messages": "anthropic",
+    ]
+    /// Providers by model name.
+    public var models: [String: String] = [:]
+
+    public init() {}
 }

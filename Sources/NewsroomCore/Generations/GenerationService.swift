@@ -18,6 +18,17 @@ public protocol GenerationService: Sendable {
 
     /// The state of a generation; `nil` if unknown (or forgotten after the topic's retention).
     func info(generation id: String) async -> GenerationInfo?
+
+    /// Starts a proxied generation: the caller's request to a provider's own API, answered in that
+    /// provider's format while its events are published (see ``ProxyRequest``).
+    func proxy(_ request: ProxyRequest) async throws(GenerationError) -> GenerationInfo
+
+    /// The adapter a provider id uses (`openai`, `anthropic`, …), for routing proxied requests; `nil` if
+    /// the provider is not configured.
+    func adapterName(ofProvider provider: String) -> String?
+
+    /// Whether a provider forwards the caller's own key instead of the hub's (bring-your-own-key).
+    func passesCallerKey(provider: String) -> Bool
 }
 
 /// What a client asks for in `POST /v1/generations` (and the WebSocket `generate` op, and gRPC).

@@ -109,7 +109,10 @@ final class ReplayHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
         }
-        guard let transcript = self.server.transcript(named: name) else {
+        // A request that does not ask for a stream gets the transcript's whole-answer twin, if it has one.
+        let streaming = json?["stream"]?.boolValue == true || !Self.wholeAnswerPaths.contains(path)
+        let chosen = streaming ? nil : self.server.transcript(named: name + "_json")
+        guard let transcript = chosen ?? self.server.transcript(named: name) else {
             self.respond(
                 status: 404, json: #"{"error":{"message":"replay: unknown transcript","type":"not_found_error"}}"#,
                 context: context)
@@ -143,6 +146,9 @@ final class ReplayHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     // MARK: Whole responses
+
+    /// The endpoints whose answer is one JSON object unless the request asks for a stream.
+    static let wholeAnswerPaths: Set<String> = ["/v1/chat/completions", "/v1/responses", "/v1/messages"]
 
     private func respond(
         status: Int, json: String, headers: [(String, String)] = [], context: ChannelHandlerContext

@@ -171,6 +171,54 @@ x-request-id: req_5f2b7c9e1a3d4f60
 }
 
 """#),
+        // Non-streaming answers (`"stream"` absent or false): served instead of `<name>` as `<name>_json`.
+        EmbeddedSource(
+            name: "openai/text_json", fileExtension: "http", crlf: false,
+            text: #"""
+HTTP/1.1 200 OK
+content-type: application/json
+x-request-id: req_8c1d2e3f4a5b6c7d
+
+{"id":"chatcmpl-Cg1kQ7mZbT2xVwY8nR4sLp0aHd3Uf","object":"chat.completion","created":1764077908,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"The capital of France is Paris — “la Ville Lumière” ☀️.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":12,"total_tokens":26},"service_tier":"default","system_fingerprint":"fp_cbf1785567"}
+
+"""#),
+        EmbeddedSource(
+            name: "openai/parallel_tool_calls_json", fileExtension: "http", crlf: false,
+            text: #"""
+HTTP/1.1 200 OK
+content-type: application/json
+
+{"id":"chatcmpl-Cg2ToolsJson","object":"chat.completion","created":1764077990,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":null,"tool_calls":[{"id":"call_weather_paris","type":"function","function":{"name":"get_weather","arguments":"{\"city\": \"Paris\"}"}},{"id":"call_weather_tokyo","type":"function","function":{"name":"get_weather","arguments":"{\"city\": \"Tokyo\"}"}}]},"logprobs":null,"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":80,"completion_tokens":40,"total_tokens":120}}
+
+"""#),
+        EmbeddedSource(
+            name: "openai-responses/text_json", fileExtension: "http", crlf: false,
+            text: #"""
+HTTP/1.1 200 OK
+content-type: application/json
+
+{"id":"resp_68b1f7a2c3d4e5f60718293a4b5c6d7f","object":"response","created_at":1764078200,"status":"completed","error":null,"incomplete_details":null,"model":"gpt-4.1-2025-04-14","output":[{"id":"msg_68b1f7a3d4e6","type":"message","status":"completed","role":"assistant","content":[{"type":"output_text","annotations":[],"logprobs":[],"text":"Hi there! How can I help?"}]}],"usage":{"input_tokens":9,"input_tokens_details":{"cached_tokens":0},"output_tokens":8,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":17}}
+
+"""#),
+        EmbeddedSource(
+            name: "anthropic/text_json", fileExtension: "http", crlf: false,
+            text: #"""
+HTTP/1.1 200 OK
+content-type: application/json
+request-id: req_011CVqJson
+
+{"id":"msg_01HqZ8vK3mT7wY2nB5cR9dLy","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"Hello! I'm Claude, an AI assistant. Ça va? 👋"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":21,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":15,"service_tier":"standard"}}
+
+"""#),
+        EmbeddedSource(
+            name: "anthropic/tool_use_json", fileExtension: "http", crlf: false,
+            text: #"""
+HTTP/1.1 200 OK
+content-type: application/json
+
+{"id":"msg_01Tq4nJ8xV2bK6mW9cY3sPy","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"I'll look up the weather."},{"type":"tool_use","id":"toolu_01Abc7XyZq3Wm9Kp2Lr5Tn8w","name":"get_weather","input":{"location":"San Francisco, CA","unit":"celsius"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":412,"output_tokens":70}}
+
+"""#),
         EmbeddedSource(
             name: "vllm/reasoning", fileExtension: "sse", crlf: false,
             text: #"""

@@ -41,7 +41,8 @@ struct APIResponder {
     func needsCredentials(_ route: Route) -> Bool {
         guard self.control.requiresCredentials else { return false }
         switch route {
-        case .healthz, .readyz, .viewer, .grpc: return false  // gRPC-Web authenticates itself (gRPC statuses)
+        // gRPC-Web and the provider APIs authenticate themselves (gRPC statuses; providers' error shapes).
+        case .healthz, .readyz, .viewer, .grpc, .proxy: return false
         case .metrics: return self.control.configuration.metricsRequireAdmin
         default: return true
         }
@@ -127,8 +128,8 @@ struct APIResponder {
             return .response(Self.upgradeRequired)
         case .multiplexWebSocket:
             return .response(Self.upgradeRequired)
-        case .grpc:
-            return .response(.internalError)  // answered by the gRPC-Web path of the request handler
+        case .grpc, .proxy:
+            return .response(.internalError)  // answered by the gRPC-Web and proxy paths of the request handler
         case .viewer(let file):
             guard let asset = ViewerAssets.files[file] else { return .response(.notFound("no such file")) }
             return .response(

@@ -30,6 +30,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The route of the request being answered (a metric label) and its span, if traced.
     private var currentRoute = "unknown"
     var currentSpan: (any Span)?
+    /// A proxied request's relay and its generation (cancelled if the caller leaves).
+    var proxyRelay: HTTPProxyRelay?
+    var proxiedGeneration: String?
 
     init(dependencies: HTTPDependencies, isHTTP2: Bool, statistics: ConnectionStatistics?) {
         self.dependencies = dependencies
@@ -41,7 +44,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             maxDiscardedBytes: dependencies.configuration.maxDiscardedBodyBytes
         ) { route, method in
             switch (route, method) {
-            case (.topicEvents, .POST), (.generations, .POST), (.grpc, .POST): true
+            case (.topicEvents, .POST), (.generations, .POST), (.grpc, .POST), (.proxy, .POST): true
             default: false
             }
         }
@@ -67,6 +70,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.callerLeft()
         self.requestTimer?.cancel()
         self.machine.closed()
         self.currentSpan?.end()
@@ -149,6 +153,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             return self.respond(context: context, head: head, response: refusal)
         }
         if case .grpc(let path) = route { return self.grpcWeb(path: path, request: request, context: context) }
+        if case .proxy(let endpoint) = route { return self.proxy(endpoint, request: request, context: context) }
         guard self.responder.needsCredentials(route) else {
             return self.answer(request, principal: .anonymous, context: context)
         }
@@ -240,7 +245,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Timeouts
 
     /// Limits how long a request may take to arrive, and how long a keep-alive connection may idle.
-    private func armRequestTimer(context: ChannelHandlerContext) {
+    func armRequestTimer(context: ChannelHandlerContext) {
         self.requestTimer?.cancel()
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         self.requestTimer = context.eventLoop.scheduleTask(in: self.dependencies.configuration.requestTimeout) {

@@ -1,4 +1,5 @@
 import NIOHTTP1
+import NewsroomCore
 
 /// The hub's HTTP endpoints.
 enum Route: Equatable {
@@ -15,6 +16,8 @@ enum Route: Equatable {
     case viewer(String)
     /// A gRPC-Web call on HTTP/1.1 (`/package.Service/Method`); gRPC on HTTP/2 never reaches the router.
     case grpc(String)
+    /// A provider API on the hub (`/v1/chat/completions`, `/v1/responses`, `/v1/messages`).
+    case proxy(ProxyEndpoint)
 
     /// The route for a path, or `nil` for an unknown path.
     init?(segments: [String]) {
@@ -34,6 +37,8 @@ enum Route: Equatable {
             case ("v1", "topics"): self = .topics
             case ("v1", "generations"): self = .generations
             case ("v1", "ws"): self = .multiplexWebSocket
+            case ("v1", "responses"): self = .proxy(.responses)
+            case ("v1", "messages"): self = .proxy(.messages)
             case ("viewer", let file): self = .viewer(file)
             case (let service, let method) where service.contains("."):
                 self = .grpc("/\(service)/\(method)")
@@ -43,6 +48,7 @@ enum Route: Equatable {
             switch (segments[0], segments[1]) {
             case ("v1", "topics"): self = .topic(segments[2])
             case ("v1", "generations"): self = .generation(segments[2])
+            case ("v1", "chat") where segments[2] == "completions": self = .proxy(.chatCompletions)
             default: return nil
             }
         case 4:
@@ -64,7 +70,7 @@ enum Route: Equatable {
         case .topicEvents: [.GET, .HEAD, .POST]
         case .generations: [.POST]
         case .generation: [.GET, .DELETE]
-        case .grpc: [.POST]
+        case .grpc, .proxy: [.POST]
         }
     }
 
@@ -91,6 +97,7 @@ enum Route: Equatable {
         case .generation: "/v1/generations/{id}"
         case .viewer: "/viewer"
         case .grpc: "/grpc-web"
+        case .proxy(let endpoint): endpoint.path
         }
     }
 }

@@ -32,6 +32,12 @@ extension GenerationManager {
         public var idlePollInterval: TimeAmount = .milliseconds(250)
         /// The most bytes of an HTTP error body read to classify it. Default 64 KiB.
         public var maxErrorBodyBytes = 64 << 10
+        /// The largest non-streaming answer of a proxied request that is broadcast (decoded whole); a
+        /// larger one still reaches its caller, and the viewers get an error. Default 8 MiB.
+        public var maxCompleteAnswerBytes = 8 << 20
+        /// How long a topic stays open after a proxied request failed with an error its caller's SDK
+        /// retries (429, 5xx), waiting for that retry. Default 60 s.
+        public var proxyRetryGrace: TimeAmount = .seconds(60)
 
         public init() {}
 
@@ -146,12 +152,20 @@ public struct ProviderConfiguration: Sendable, CustomStringConvertible {
     /// Extra headers for every request (e.g. `OpenAI-Organization`, `anthropic-beta`); they replace an
     /// adapter header of the same name.
     public var headers: [String: String]
+    /// Bring-your-own-key: requests proxied to this provider (`/v1/chat/completions`, …) carry the
+    /// caller's own key (its SDK's `Authorization` or `x-api-key`) instead of ``apiKey``; the hub token
+    /// then goes in `X-Newsroom-Token`. Never logged. Default off.
+    public var passCallerKey: Bool
 
-    public init(adapter: String, baseURL: String, apiKey: String? = nil, headers: [String: String] = [:]) {
+    public init(
+        adapter: String, baseURL: String, apiKey: String? = nil, headers: [String: String] = [:],
+        passCallerKey: Bool = false
+    ) {
         self.adapter = adapter
         self.baseURL = baseURL
         self.apiKey = apiKey
         self.headers = headers
+        self.passCallerKey = passCallerKey
     }
 
     /// The built-in providers with their default base URLs and no keys:

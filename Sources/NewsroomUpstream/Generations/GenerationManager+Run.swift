@@ -17,7 +17,13 @@ extension GenerationManager {
             Task { await self.forward(run, through: broker) }
         }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.stream(run) }
+            group.addTask {
+                if let proxy = run.proxy {
+                    await self.proxyAttempt(run, session: proxy)
+                } else {
+                    await self.stream(run)
+                }
+            }
             group.addTask { await self.watch(run) }
             await group.next()
             group.cancelAll()
@@ -26,7 +32,7 @@ extension GenerationManager {
         if let reason = run.abortReason, !run.hasEnded {
             self.publish(self.terminalEvents(for: reason, run: run), run: run, receivedAt: .now())
         }
-        if !run.hasEnded {
+        if !run.hasEnded, !run.state.withLock({ $0.leftOpen }) {
             // The stream task returned without an ending (it cannot, but the topic must end).
             self.publish(
                 [
@@ -169,7 +175,7 @@ extension GenerationManager {
         }
     }
 
-    private func makeHTTPRequest(_ run: GenerationRun) -> HTTPClientRequest {
+    func makeHTTPRequest(_ run: GenerationRun) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: run.request.url)
         request.method = .POST
         for (name, value) in run.request.headers { request.headers.add(name: name, value: value) }

@@ -35,7 +35,7 @@ public final class GenerationManager: GenerationService, Sendable {
     /// Shares topics with other nodes: generations then hold a lease on their topic and publish through it.
     let broker: (any Broker)?
 
-    private struct Registry {
+    struct Registry {
         /// Running generations by id.
         var running: [String: GenerationRun] = [:]
         var runningByTopic: [String: String] = [:]
@@ -45,7 +45,7 @@ public final class GenerationManager: GenerationService, Sendable {
         var lastPrune = NIODeadline.uptimeNanoseconds(0)
     }
 
-    private let registry = Mutex(Registry())
+    let registry = Mutex(Registry())
 
     /// Creates a manager and its HTTP client.
     /// - Parameters:
@@ -141,6 +141,13 @@ public final class GenerationManager: GenerationService, Sendable {
             traceHeaders: request.traceHeaders.filter { ["traceparent", "tracestate"].contains($0.0.lowercased()) },
             cancelWhenIdle: request.cancelWhenIdle, owner: request.owner, redactor: SecretRedactor(secrets: [provider.apiKey]),
             logger: self.logger(for: id, topic: topic, provider: request.provider))
+        return try await self.launch(run)
+    }
+
+    /// Registers a new run, takes its topic's lease (with a broker), creates the topic and starts the
+    /// run's task.
+    func launch(_ run: GenerationRun) async throws(GenerationError) -> GenerationInfo {
+        let topic = run.topic
         try self.register(run)
         if let broker = self.broker {
             // One generation per topic across every node: the lease decides.

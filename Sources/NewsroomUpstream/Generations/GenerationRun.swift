@@ -43,6 +43,8 @@ final class GenerationRun: Sendable {
     let startedAt: NIODeadline
     let redactor: SecretRedactor
     let logger: Logger
+    /// A proxied request's relay to its caller, or `nil` for a generation of `/v1/generations`.
+    let proxy: ProxySession?
 
     struct State {
         var info: GenerationInfo
@@ -56,6 +58,8 @@ final class GenerationRun: Sendable {
         var lastChunkAt: NIODeadline?
         var unwatchedSince: NIODeadline
         var endedAt: NIODeadline?
+        /// A proxied request failed in a way its caller's SDK retries: the topic stays open for the retry.
+        var leftOpen = false
     }
 
     let state: Mutex<State>
@@ -63,8 +67,9 @@ final class GenerationRun: Sendable {
     init(
         id: String, topic: String, provider: String, adapter: any UpstreamAdapter, request: UpstreamRequest,
         traceHeaders: [(String, String)], cancelWhenIdle: TimeAmount?, owner: String? = nil, redactor: SecretRedactor,
-        logger: Logger
+        logger: Logger, proxy: ProxySession? = nil
     ) {
+        self.proxy = proxy
         self.id = id
         self.topic = topic
         self.provider = provider
