@@ -197,7 +197,7 @@ content-type: application/json
 HTTP/1.1 200 OK
 content-type: application/json
 
-{"id":"resp_68b1f7a2c3d4e5f60718293a4b5c6d7f","object":"response","created_at":1764078200,"status":"completed","error":null,"incomplete_details":null,"model":"gpt-4.1-2025-04-14","output":[{"id":"msg_68b1f7a3d4e6","type":"message","status":"completed","role":"assistant","content":[{"type":"output_text","annotations":[],"logprobs":[],"text":"Hi there! How can I help?"}]}],"usage":{"input_tokens":9,"input_tokens_details":{"cached_tokens":0},"output_tokens":8,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":17}}
+{"id":"resp_68b1f7a2c3d4e5f60718293a4b5c6d7f","object":"response","created_at":1764078200,"status":"completed","error":null,"incomplete_details":null,"model":"gpt-4.1-2025-04-14","output":[{"id":"msg_68b1f7a3d4e6","type":"message","status":"completed","role":"assistant","content":[{"type":"output_text","annotations":[],"logprobs":[],"text":"Hello! How can I help you today?"}]}],"usage":{"input_tokens":12,"input_tokens_details":{"cached_tokens":0},"output_tokens":10,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":22}}
 
 """#),
         EmbeddedSource(
@@ -216,7 +216,7 @@ request-id: req_011CVqJson
 HTTP/1.1 200 OK
 content-type: application/json
 
-{"id":"msg_01Tq4nJ8xV2bK6mW9cY3sPy","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"I'll look up the weather."},{"type":"tool_use","id":"toolu_01Abc7XyZq3Wm9Kp2Lr5Tn8w","name":"get_weather","input":{"location":"San Francisco, CA","unit":"celsius"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":412,"output_tokens":70}}
+{"id":"msg_01Tq4nJ8xV2bK6mW9cY3sPy","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"I'll look up the weather and the time."},{"type":"tool_use","id":"toolu_01Abc7XyZq3Wm9Kp2Lr5Tn8v","name":"get_weather","input":{"location":"San Francisco, CA","unit":"fahrenheit"}},{"type":"tool_use","id":"toolu_01Def4UvW8Rs1Nq6Ho3Jm2Kc","name":"get_time","input":{}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":412,"output_tokens":89}}
 
 """#),
         EmbeddedSource(

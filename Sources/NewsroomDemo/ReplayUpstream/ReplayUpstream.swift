@@ -189,6 +189,7 @@ public final class ReplayUpstream: Sendable {
                     "headers": .object(headers), "transcript": request.transcript.map { .string($0) } ?? .null,
                     "status": request.status.map { .int($0) } ?? .null,
                     "client_closed": .bool(request.clientClosedAt != nil),
+                    "body": .string(String(decoding: request.body, as: UTF8.self)),
                 ]))
         }
         JSONValue.write(.array(items), to: &buffer)

@@ -168,8 +168,10 @@ extension NewsroomConfiguration {
             }
             if let baseURL = scope.string(forKey: "baseUrl") { configured.baseURL = baseURL }
             if let key = scope.string(forKey: "apiKey", isSecret: true) { configured.apiKey = key }
+            if let byok = scope.bool(forKey: "passCallerKey") { configured.passCallerKey = byok }
             self.generations.providers[id] = configured
         }
+        try self.readProxyRouting(reader, providers: Set(self.generations.providers.keys))
         if let value = reader.int(forKey: "generations.maxRunning") {
             self.generations.maxConcurrentGenerations = try positive(value, "generations.maxRunning")
         }
@@ -184,6 +186,40 @@ extension NewsroomConfiguration {
             try self.generations.validate()
         } catch {
             throw ConfigurationError(error.message)
+        }
+    }
+
+    /// Provider APIs on the hub (`/v1/chat/completions`, `/v1/responses`, `/v1/messages`):
+    /// `proxy.chatCompletions`, `proxy.responses`, `proxy.messages` (the provider each endpoint uses when
+    /// the model says nothing), `proxy.models` (`model=provider` pairs, comma-separated),
+    /// `proxy.retryGrace` (seconds a named topic stays open for an SDK's retry after a retryable upstream
+    /// error), `proxy.maxAnswerBytes` (the largest non-streaming answer broadcast).
+    mutating func readProxyRouting(_ reader: ConfigReader, providers: Set<String>) throws {
+        func provider(_ key: String) throws -> String? {
+            guard let id = reader.string(forKey: ConfigKey(["proxy", key])) else { return nil }
+            guard providers.contains(id) else {
+                throw ConfigurationError("proxy.\(key): no provider '\(id)' (configured: \(providers.sorted().joined(separator: ", ")))")
+            }
+            return id
+        }
+        for (key, path) in [("chatCompletions", "/v1/chat/completions"), ("responses", "/v1/responses"), ("messages", "/v1/messages")] {
+            if let id = try provider(key) { self.control.proxyRouting.defaults[path] = id }
+        }
+        if let pairs = reader.string(forKey: "proxy.models") {
+            for pair in pairs.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { String($0.filter { $0 != " " }) }
+                guard parts.count == 2, !parts[0].isEmpty, providers.contains(parts[1]) else {
+                    throw ConfigurationError("proxy.models: '\(pair)' is not model=provider with a configured provider")
+                }
+                self.control.proxyRouting.models[parts[0]] = parts[1]
+            }
+        }
+        if let value = reader.double(forKey: "proxy.retryGrace") {
+            guard value >= 0 else { throw ConfigurationError("proxy.retryGrace must be 0 or more seconds") }
+            self.generations.proxyRetryGrace = .nanoseconds(Int64(value * 1e9))
+        }
+        if let value = reader.int(forKey: "proxy.maxAnswerBytes") {
+            self.generations.maxCompleteAnswerBytes = try positive(value, "proxy.maxAnswerBytes")
         }
     }
 

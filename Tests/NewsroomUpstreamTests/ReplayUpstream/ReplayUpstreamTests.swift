@@ -34,7 +34,7 @@ struct ReplayUpstreamTests {
     }
 
     func post(
-        _ client: HTTPClient, _ url: String, headers: [(String, String)] = [], body: String = "{}"
+        _ client: HTTPClient, _ url: String, headers: [(String, String)] = [], body: String = #"{"stream":true}"#
     ) async throws -> (status: Int, headers: [(String, String)], body: String) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
