@@ -511,3 +511,43 @@ def test_cancelling_every_open_stream_at_once_is_not_a_reset_flood(stubs):
         sock.close()
     finally:
         hub.stop()
+
+
+def test_an_early_error_while_the_request_is_open_resets_with_no_error(stubs):
+    """An answer decided before the request ended (here a method that does not exist) ends with the
+    status in trailers-only headers and then RST_STREAM NO_ERROR (RFC 9113 section 8.1), not CANCEL:
+    a client that reads the reset before the trailers (grpcio did, now and then) would report CANCELLED
+    instead of the real status."""
+    import socket
+
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    hub = GRPCHub()
+    try:
+        sock = socket.create_connection(("127.0.0.1", int(hub.url.rsplit(":", 1)[1])))
+        sock.settimeout(5)
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        conn.initiate_connection()
+        stream = conn.get_next_available_stream_id()
+        conn.send_headers(stream, [(":method", "POST"), (":scheme", "http"), (":path", "/newsroom.v1.Newsroom/Nope"),
+                                   (":authority", "127.0.0.1"), ("content-type", "application/grpc"), ("te", "trailers")])
+        sock.sendall(conn.data_to_send())  # no END_STREAM: the request stays open
+        status, reset = None, None
+        deadline = time.monotonic() + 5
+        while reset is None and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream:
+                    status = dict(event.headers).get("grpc-status")
+                if isinstance(event, h2.events.StreamReset) and event.stream_id == stream:
+                    reset = event.error_code
+            sock.sendall(conn.data_to_send())
+        assert status == "12"
+        assert reset == 0, f"RST_STREAM error code {reset}"
+        sock.close()
+    finally:
+        hub.stop()

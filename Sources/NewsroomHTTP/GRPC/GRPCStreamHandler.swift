@@ -473,8 +473,10 @@ final class GRPCStreamHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.writeAndFlush(self.wrapOutboundOut(.data(.init(data: .byteBuffer(frame), endStream: true))), promise: nil)
         }
         if !self.requestEnded {
-            // The client may still be sending: a reset tells it the call is over (RFC 9113 section 8.1).
-            context.close(promise: nil)
+            // The client may still be sending: a reset tells it the call is over (RFC 9113 section 8.1),
+            // with NO_ERROR — a CANCEL read before the trailers makes clients report CANCELLED instead of
+            // the status just sent.
+            context.writeAndFlush(self.wrapOutboundOut(.rstStream(.noError)), promise: nil)
         }
     }
 
