@@ -20,6 +20,9 @@ public struct ProxyCall: Sendable {
     public var topic: String?
     /// `X-Newsroom-Detach: true`.
     public var detach: Bool
+    /// `X-Newsroom-Cancel-When-Idle: <seconds>`: as `cancel_when_idle_s` of `/v1/generations` (the text
+    /// as sent; checked by ``ControlService/proxy(_:)``).
+    public var cancelWhenIdle: String?
     public var traceHeaders: [(String, String)]
     /// Where the answer goes.
     public var relay: any ProxyRelay
@@ -27,8 +30,9 @@ public struct ProxyCall: Sendable {
     public init(
         endpoint: ProxyEndpoint, body: ByteBuffer, forwardedHeaders: [(String, String)] = [],
         sdkCredential: String? = nil, hubToken: String? = nil, topic: String? = nil, detach: Bool = false,
-        traceHeaders: [(String, String)] = [], relay: any ProxyRelay
+        cancelWhenIdle: String? = nil, traceHeaders: [(String, String)] = [], relay: any ProxyRelay
     ) {
+        self.cancelWhenIdle = cancelWhenIdle
         self.endpoint = endpoint
         self.body = body
         self.forwardedHeaders = forwardedHeaders
@@ -72,13 +76,20 @@ extension ControlService {
         let token = byok ? call.hubToken : (call.hubToken ?? call.sdkCredential)
         let principal = try await self.authenticate(token: token).get()
         if let topic = call.topic { try Self.validateTopic(topic) }
+        var idle: TimeAmount?
+        if let text = call.cancelWhenIdle {
+            guard let seconds = Double(text) else {
+                throw ControlError.invalidArgument("X-Newsroom-Cancel-When-Idle must be a number of seconds")
+            }
+            idle = try Self.cancelWhenIdle(seconds: seconds)
+        }
         try self.authorize(.startGeneration(into: call.topic), for: principal)
         let request = ProxyRequest(
             endpoint: call.endpoint, provider: provider, body: call.body, model: upstreamModel,
             rewritesModel: upstreamModel != model,
             stream: object["stream"]?.boolValue ?? false, headers: call.forwardedHeaders,
             callerKey: byok ? call.sdkCredential : nil, topic: call.topic, detach: call.detach,
-            traceHeaders: call.traceHeaders, owner: self.requiresCredentials ? principal.subject : nil, relay: call.relay)
+            cancelWhenIdle: idle, traceHeaders: call.traceHeaders, owner: self.requiresCredentials ? principal.subject : nil, relay: call.relay)
         do {
             let info = try await generations.proxy(request)
             self.logger.info(

@@ -56,3 +56,30 @@ extension ControlService {
         }
     }
 }
+
+extension ControlService {
+    /// Publishes a provider's own stream that an app tees into a topic (`POST
+    /// /v1/topics/{topic}/events?format=…`): the body is decoded with the generations' adapters and the
+    /// events published as ``publish(_:to:as:from:flushInterval:)`` does (same rights, rate limit,
+    /// broker). A stream may arrive in several posts (`final: false` until the last).
+    /// - Returns: The seqs given, or `nil` when this post completed no event.
+    /// - Throws: ``ControlError`` — as `publish`, plus `bad_request` (unknown format) and
+    ///   `generations_disabled`.
+    public func publishProviderStream(
+        _ body: ByteBuffer, format: String, chunkLines: Bool, final: Bool, to topic: String, as principal: Principal,
+        from client: String
+    ) async throws(ControlError) -> Topic.PublishReceipt? {
+        try Self.validateTopic(topic)
+        try self.authorize(.publish(topic), for: principal)
+        guard let generations = self.generations else { throw ControlError.generationsDisabled }
+        let payloads: [EventPayload]
+        do throws(GenerationError) {
+            payloads = try generations.decodeProviderStream(
+                topic: topic, format: format, body: body, chunkLines: chunkLines, final: final)
+        } catch {
+            throw ControlError(error)
+        }
+        guard !payloads.isEmpty else { return nil }
+        return try await self.publish(payloads, to: topic, as: principal, from: client)
+    }
+}

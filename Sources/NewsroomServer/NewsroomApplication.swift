@@ -100,6 +100,7 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
             encoders: HTTPServer.encoders, eventLoopGroup: group,
             logger: logger)
         var generationsConfiguration = self.configuration.generations
+        var controlConfiguration = self.configuration.control
         if self.demo != nil {
             // The demo's upstream: recorded provider streams served on loopback, under `demo-<adapter>`.
             let upstream = ReplayUpstream(configuration: .defaults { $0.eventDelay = .milliseconds(40) }, eventLoopGroup: group)
@@ -108,6 +109,14 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
             for adapter in ProviderConfiguration.adapterNames {
                 generationsConfiguration.providers["demo-\(adapter)"] = ProviderConfiguration(
                     adapter: adapter, baseURL: "http://127.0.0.1:\(port)")
+            }
+            // The SDK endpoints (`/v1/chat/completions`, …) answer from the replay too while their
+            // provider has no key, so the README's SDK examples work against the demo as they are.
+            for (path, id) in controlConfiguration.proxyRouting.defaults
+            where generationsConfiguration.providers[id]?.apiKey == nil {
+                if let adapter = generationsConfiguration.providers[id]?.adapter {
+                    controlConfiguration.proxyRouting.defaults[path] = "demo-\(adapter)"
+                }
             }
         }
         var broker: RedisBroker?
@@ -128,7 +137,7 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
         // The one control service every transport calls.
         let control = ControlService(
             hub: hub, generations: generations, broker: broker, authenticator: authenticator,
-            configuration: self.configuration.control, logger: logger)
+            configuration: controlConfiguration, logger: logger)
         var metricsText: (@Sendable () -> ByteBuffer)?
         if let registry = self.metricsRegistry {
             metricsText = { Observability.metricsText(registry: registry, hub: hub) }

@@ -29,6 +29,18 @@ public protocol GenerationService: Sendable {
 
     /// Whether a provider forwards the caller's own key instead of the hub's (bring-your-own-key).
     func passesCallerKey(provider: String) -> Bool
+
+    /// Decodes a provider's own stream that an app tees into `topic` (what its SDK yielded, or the raw
+    /// body) into events, with the same decoders as generations. A stream may come in several posts:
+    /// the decoder stays open between them until a post with `final`.
+    /// - Parameters:
+    ///   - format: `openai-chat` (or `openai`), `openai-responses`, `anthropic`, `gemini`, `ollama`, `tgi`.
+    ///   - chunkLines: The body holds one chunk object per line (as SDKs yield them), not the raw stream.
+    /// - Throws: `bad_request` (unknown format, a format other than the open stream's),
+    ///   `too_many_generations` (too many open streams).
+    func decodeProviderStream(
+        topic: String, format: String, body: ByteBuffer, chunkLines: Bool, final: Bool
+    ) throws(GenerationError) -> [EventPayload]
 }
 
 /// What a client asks for in `POST /v1/generations` (and the WebSocket `generate` op, and gRPC).

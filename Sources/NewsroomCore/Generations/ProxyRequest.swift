@@ -137,4 +137,11 @@ extension GenerationService {
 
     /// Whether a provider forwards the caller's own key (bring-your-own-key).
     public func passesCallerKey(provider: String) -> Bool { false }
+
+    /// Decodes a teed provider stream; the default refuses (only services with the adapters decode).
+    public func decodeProviderStream(
+        topic: String, format: String, body: ByteBuffer, chunkLines: Bool, final: Bool
+    ) throws(GenerationError) -> [EventPayload] {
+        throw GenerationError(code: .badRequest, message: "this hub does not decode provider streams")
+    }
 }

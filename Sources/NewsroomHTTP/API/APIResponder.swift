@@ -144,6 +144,9 @@ struct APIResponder {
     private func publish(_ request: APIRequest, topic: String, principal: Principal) throws(ControlError) -> APIAnswer {
         let contentType = request.head.headers.first(name: "content-type")?.lowercased() ?? ""
         let ndjson = contentType.hasPrefix("application/x-ndjson") || contentType.hasPrefix("application/jsonl")
+        if let format = request.target.query["format"] {
+            return try self.publishProviderStream(request, format: format, chunkLines: !contentType.hasPrefix("text/event-stream"), topic: topic, principal: principal)
+        }
         try ControlService.validateTopic(topic)
         // Refused before the body is read: a forbidden caller learns nothing about its body.
         try self.control.authorize(.publish(topic), for: principal)
@@ -163,6 +166,43 @@ struct APIResponder {
             do throws(ControlError) {
                 let receipt = try await control.publish(
                     payloads, to: topic, as: principal, from: client, flushInterval: flushInterval)
+                return .json(.accepted, APIJSON.receipt(receipt, allocator: ByteBufferAllocator()))
+            } catch {
+                return HTTPResponse(error)
+            }
+        }
+    }
+
+    /// `POST /v1/topics/{topic}/events?format=<provider format>[&more=true]`: a provider's own stream
+    /// teed by an app — one chunk object per line (what its SDK yields) or, as `text/event-stream`, the
+    /// raw SSE body — decoded with the generations' adapters. `202 {"topic","first_seq","last_seq"}`,
+    /// or `202 {"topic","events":0}` when the post completed no event yet.
+    private func publishProviderStream(
+        _ request: APIRequest, format: String, chunkLines: Bool, topic: String, principal: Principal
+    ) throws(ControlError) -> APIAnswer {
+        let final: Bool
+        switch request.target.query["more"] {
+        case nil, "false"?: final = true
+        case "true"?: final = false
+        default: throw ControlError.invalidArgument("'more' must be true or false")
+        }
+        try ControlService.validateTopic(topic)
+        try self.control.authorize(.publish(topic), for: principal)
+        let control = self.control
+        let client = request.client
+        let body = request.body
+        return .deferred {
+            do throws(ControlError) {
+                let receipt = try await control.publishProviderStream(
+                    body, format: format, chunkLines: chunkLines, final: final, to: topic, as: principal, from: client)
+                guard let receipt else {
+                    var json = JSONWriter(buffer: ByteBuffer())
+                    json.beginObject()
+                    json.field("topic", topic)
+                    json.field("events", 0)
+                    json.endObject()
+                    return .json(.accepted, json.buffer)
+                }
                 return .json(.accepted, APIJSON.receipt(receipt, allocator: ByteBufferAllocator()))
             } catch {
                 return HTTPResponse(error)

@@ -24,7 +24,7 @@ extension HTTPRequestHandler {
             sdkCredential: Credentials.bearerToken(authorization: head.headers.first(name: "authorization"))
                 ?? head.headers.first(name: "x-api-key"),
             hubToken: head.headers.first(name: "x-newsroom-token"), topic: head.headers.first(name: "x-newsroom-topic"),
-            detach: detach, traceHeaders: HTTPCredentials.traceHeaders(of: head), relay: relay)
+            detach: detach, cancelWhenIdle: head.headers.first(name: "x-newsroom-cancel-when-idle"), traceHeaders: HTTPCredentials.traceHeaders(of: head), relay: relay)
         let control = self.dependencies.control
         let promise = context.eventLoop.makePromise(of: Result<GenerationInfo, ControlError>.self)
         promise.completeWithTask {
@@ -39,7 +39,10 @@ extension HTTPRequestHandler {
             let (handler, context) = loopBound.value
             switch result {
             case .success(let info):
-                if detach { return }
+                // Not once the answer has ended (a quick error answer can be relayed whole before this
+                // hop): the caller's later close would then cancel a finished generation, and end a
+                // topic left open for the SDK's retry.
+                guard !detach, handler.proxyRelay === relay else { return }
                 handler.proxiedGeneration = info.id
                 // The caller may have left while the request was being forwarded.
                 if !context.channel.isActive { handler.callerLeft() }

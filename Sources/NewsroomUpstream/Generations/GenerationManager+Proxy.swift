@@ -88,6 +88,12 @@ extension GenerationManager {
         self.configuration.providers[provider]?.passCallerKey ?? false
     }
 
+    public func decodeProviderStream(
+        topic: String, format: String, body: ByteBuffer, chunkLines: Bool, final: Bool
+    ) throws(GenerationError) -> [EventPayload] {
+        try self.providerStreams.decode(topic: topic, format: format, body: body, chunkLines: chunkLines, final: final)
+    }
+
     /// The provider request of a proxied call: the caller's body unchanged, the endpoint's path on the
     /// provider's base URL, the provider's auth header with `key`, the caller's API-version headers.
     static func proxyRequest(_ request: ProxyRequest, provider: UpstreamProvider, key: String?) -> UpstreamRequest {

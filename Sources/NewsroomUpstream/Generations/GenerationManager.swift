@@ -46,6 +46,8 @@ public final class GenerationManager: GenerationService, Sendable {
     }
 
     let registry = Mutex(Registry())
+    /// Provider streams that apps tee into topics (`POST /v1/topics/{topic}/events?format=…`).
+    let providerStreams = ProviderStreamDecoders()
 
     /// Creates a manager and its HTTP client.
     /// - Parameters:
