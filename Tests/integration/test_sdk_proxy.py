@@ -249,6 +249,41 @@ def test_detach_lets_the_answer_run_on_for_the_viewers(hub):
     assert text_of(events) == "The capital of France is Paris — “la Ville Lumière” ☀️."
 
 
+def test_a_detached_answer_is_cancelled_once_the_topic_has_no_viewer(hub):
+    """X-Newsroom-Cancel-When-Idle: the `cancel_when_idle_s` rule, for a detached proxied answer."""
+    client = openai_client(hub)
+    stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True,
+                                            extra_body={"replay_behavior": "delay=300"},
+                                            extra_headers={"X-Newsroom-Topic": "sdk-idle", "X-Newsroom-Detach": "true",
+                                                           "X-Newsroom-Cancel-When-Idle": "0.5"})
+    generation = stream.response.headers["x-newsroom-generation"]
+    next(iter(stream))
+    stream.close()
+    assert wait_until(lambda: httpx.get(f"{hub.url}/v1/generations/{generation}").json()["state"] == "cancelled",
+                      timeout=10)
+    bad = httpx.post(f"{hub.url}/v1/chat/completions", json={"model": "gpt-4o", "messages": MESSAGES},
+                     headers={"X-Newsroom-Cancel-When-Idle": "soon"})
+    assert bad.status_code == 400 and "X-Newsroom-Cancel-When-Idle" in bad.json()["error"]["message"]
+
+
+def test_the_readme_sdk_examples_work_against_the_demo():
+    """`newsroom demo` answers /v1/chat/completions and /v1/messages from its replay (no key), so the
+    README's first SDK examples run as they are."""
+    demo = Hub(["demo", "--port", "0", "--answers", "0"])
+    try:
+        viewer = open_topic(demo, "chat:42")
+        client = openai.OpenAI(base_url=f"{demo.url}/v1", api_key="anything", max_retries=0)
+        stream = client.chat.completions.create(model="gpt-4o-mini", stream=True, messages=MESSAGES,
+                                                extra_headers={"X-Newsroom-Topic": "chat:42"})
+        text = "".join((c.choices[0].delta.content or "") for c in stream if c.choices)
+        assert text and text_of(viewer.wait()) == text
+        claude = anthropic.Anthropic(base_url=demo.url, api_key="anything", max_retries=0)
+        with claude.messages.stream(model="claude-sonnet-4-5", max_tokens=1024, messages=MESSAGES) as answer:
+            assert "".join(answer.text_stream).startswith("Hello!")
+    finally:
+        demo.stop()
+
+
 def test_openai_responses_stream_and_function_calls(hub):
     viewer = open_topic(hub, "sdk-responses")
     client = openai_client(hub)
