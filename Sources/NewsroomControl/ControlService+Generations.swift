@@ -16,6 +16,7 @@ extension ControlService {
     ) async throws(ControlError) -> GenerationInfo {
         if let topic = request.topic { try Self.validateTopic(topic) }
         try self.authorize(.startGeneration(into: request.topic), for: principal)
+        try self.authorizeConversation(request.conversation, for: principal)
         guard let generations = self.generations else { throw ControlError.generationsDisabled }
         var request = request
         if self.requiresCredentials { request.owner = principal.subject }

@@ -20,6 +20,9 @@ public struct ProxyCall: Sendable {
     public var topic: String?
     /// `X-Newsroom-Detach: true`.
     public var detach: Bool
+    /// `X-Newsroom-Conversation`, and `X-Newsroom-Announce-Prompt: true`.
+    public var conversation: String?
+    public var announcePrompt: Bool = false
     /// `X-Newsroom-Cancel-When-Idle: <seconds>`: as `cancel_when_idle_s` of `/v1/generations` (the text
     /// as sent; checked by ``ControlService/proxy(_:)``).
     public var cancelWhenIdle: String?
@@ -84,12 +87,14 @@ extension ControlService {
             idle = try Self.cancelWhenIdle(seconds: seconds)
         }
         try self.authorize(.startGeneration(into: call.topic), for: principal)
+        try self.authorizeConversation(call.conversation, for: principal)
         let request = ProxyRequest(
             endpoint: call.endpoint, provider: provider, body: call.body, model: upstreamModel,
             rewritesModel: upstreamModel != model,
             stream: object["stream"]?.boolValue ?? false, headers: call.forwardedHeaders,
             callerKey: byok ? call.sdkCredential : nil, topic: call.topic, detach: call.detach,
-            cancelWhenIdle: idle, traceHeaders: call.traceHeaders, owner: self.requiresCredentials ? principal.subject : nil, relay: call.relay)
+            cancelWhenIdle: idle, traceHeaders: call.traceHeaders, owner: self.requiresCredentials ? principal.subject : nil,
+            conversation: call.conversation, announcePrompt: call.announcePrompt, relay: call.relay)
         do {
             let info = try await generations.proxy(request)
             self.logger.info(

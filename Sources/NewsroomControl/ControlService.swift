@@ -109,6 +109,18 @@ public final class ControlService: Sendable {
         }
     }
 
+    /// Checks a conversation id and the caller's right to announce on its topic (`generate` on
+    /// `conversation:<id>`, as on the answer's topic).
+    func authorizeConversation(_ id: String?, for principal: Principal) throws(ControlError) {
+        guard let id else { return }
+        guard TopicName.isValid(Conversation.topic(id)) else {
+            throw ControlError.invalidArgument(
+                "a conversation id is 1 to \(128 - "conversation:".count) characters of A-Z a-z 0-9 . _ : -",
+                code: "invalid_conversation")
+        }
+        try self.authorize(.startGeneration(into: Conversation.topic(id)), for: principal)
+    }
+
     /// Counts a refusal by a limit that a transport enforces itself (open connections).
     public func recordLimitRejection(_ limit: String) {
         self.metrics.limitRejected(limit)

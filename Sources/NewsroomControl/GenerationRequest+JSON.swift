@@ -14,7 +14,9 @@ extension GenerationRequest {
     /// - Throws: `bad_request` or `invalid_topic`.
     public init(json: JSONValue, traceHeaders: [(String, String)]) throws(ControlError) {
         guard case .object(let object) = json else { throw ControlError.invalidArgument("the body must be a JSON object") }
-        let known: Set<String> = ["provider", "request", "topic", "cancel_when_idle_s", "op", "id"]
+        let known: Set<String> = [
+            "provider", "request", "topic", "cancel_when_idle_s", "conversation", "announce_prompt", "op", "id",
+        ]
         if let unknown = object.keys.filter({ !known.contains($0) }).sorted().first {
             throw ControlError.invalidArgument("unknown field '\(unknown.prefix(64))'")
         }
@@ -40,6 +42,20 @@ extension GenerationRequest {
             }
             idle = try ControlService.cancelWhenIdle(seconds: seconds)
         }
-        self.init(provider: provider, body: request, topic: topic, cancelWhenIdle: idle, traceHeaders: traceHeaders)
+        var conversation: String?
+        switch object["conversation"] {
+        case nil, .null?: break
+        case .string(let id)?: conversation = id
+        default: throw ControlError.invalidArgument("'conversation' must be a string")
+        }
+        var announcePrompt = false
+        switch object["announce_prompt"] {
+        case nil, .null?: break
+        case .bool(let value)?: announcePrompt = value
+        default: throw ControlError.invalidArgument("'announce_prompt' must be true or false")
+        }
+        self.init(
+            provider: provider, body: request, topic: topic, cancelWhenIdle: idle, traceHeaders: traceHeaders,
+            conversation: conversation, announcePrompt: announcePrompt)
     }
 }

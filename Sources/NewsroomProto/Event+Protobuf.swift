@@ -73,6 +73,21 @@ extension Newsroom_V1_Event.OneOf_Payload {
             message.fromSeq = UInt64(clamping: gap.from)
             message.toSeq = UInt64(clamping: gap.to)
             self = .gap(message)
+        case .generationStarted(let started):
+            var message = Newsroom_V1_GenerationStarted()
+            message.generation = started.generation
+            message.answerTopic = started.answerTopic
+            if let provider = started.provider { message.provider = provider }
+            if let model = started.model { message.model = model }
+            if let prompt = started.prompt { message.prompt = prompt }
+            self = .generationStarted(message)
+        case .generationEnded(let ended):
+            var message = Newsroom_V1_GenerationEnded()
+            message.generation = ended.generation
+            message.answerTopic = ended.answerTopic
+            message.finishReason = Newsroom_V1_FinishReason(ended.finishReason)
+            if let usage = ended.usage { message.usage = Newsroom_V1_Usage(usage) }
+            self = .generationEnded(message)
         }
     }
 }
@@ -202,6 +217,18 @@ extension Event {
                     epoch: heartbeat.hasEpoch ? heartbeat.epoch : nil))
         case .gap(let gap)?:
             payload = .gap(Gap(from: Int(clamping: gap.fromSeq), to: Int(clamping: gap.toSeq)))
+        case .generationStarted(let started)?:
+            payload = .generationStarted(
+                GenerationStarted(
+                    generation: started.generation, answerTopic: started.answerTopic,
+                    provider: started.hasProvider ? started.provider : nil, model: started.hasModel ? started.model : nil,
+                    prompt: started.hasPrompt ? started.prompt : nil))
+        case .generationEnded(let ended)?:
+            payload = .generationEnded(
+                GenerationEnded(
+                    generation: ended.generation, answerTopic: ended.answerTopic,
+                    finishReason: FinishReason(ended.finishReason) ?? .error,
+                    usage: ended.hasUsage ? Usage(ended.usage) : nil))
         case nil:
             payload = .error(
                 StreamError(code: "unknown_event", message: "an event without a payload", retryable: false))

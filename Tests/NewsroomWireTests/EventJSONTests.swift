@@ -71,6 +71,8 @@ import Testing
             .streamComplete(StreamComplete(finishReason: .toolCalls, providerFinishReason: nil, usage: nil)),
             .heartbeat(Heartbeat(lastSeq: 0, state: .waiting)),
             .gap(Gap(from: 1, to: 1)),
+            .generationStarted(GenerationStarted(generation: "g", answerTopic: "a", provider: nil, model: "m", prompt: "hi")),
+            .generationEnded(GenerationEnded(generation: "g", answerTopic: "a", finishReason: .cancelled, usage: nil)),
         ]
         for payload in payloads {
             let event = Event(seq: 5, topic: "t", timestamp: self.ts, payload: payload)

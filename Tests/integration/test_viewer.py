@@ -220,6 +220,38 @@ def test_without_a_topic_the_page_follows_answer_after_answer(browser, demo_hub)
     assert browser.execute_script("return window.newsroomViewer.states.filter((s) => s === 'ended').length") >= 2
 
 
+def test_a_conversation_page_follows_each_announced_answer(browser, hub):
+    """`/?conversation=ID` watches `conversation:ID` and switches to each answer it announces; a page
+    opened after two announcements shows the newest answer, not each in turn."""
+    def answer(client, topic, text):
+        assert publish(client, hub, topic, [{"type": "stream_start", "provider": "demo"},
+                                            *deltas(text), {"type": "stream_complete", "finish_reason": "stop"}]).status_code == 202
+
+    def announce(client, generation, topic):
+        assert publish(client, hub, "conversation:room", [
+            {"type": "generation_started", "generation": generation, "answer_topic": topic}]).status_code == 202
+
+    with httpx.Client(timeout=10) as client:
+        browser.get(f"{hub.url}/?conversation=room")
+        wait_for(browser, "return window.newsroomViewer.state === 'waiting'", message="waiting")
+        answer(client, "room-a1", "The first answer.")
+        announce(client, "g1", "room-a1")
+        wait_for(browser, "return window.newsroomViewer.topic === 'room-a1'", message="the first answer")
+        wait_for(browser, ENDED)
+        assert browser.execute_script("return window.newsroomViewer.answerText()") == "The first answer."
+        answer(client, "room-a2", "And the **second** one.")
+        announce(client, "g2", "room-a2")
+        wait_for(browser, "return window.newsroomViewer.topic === 'room-a2'", message="the second answer")
+        wait_for(browser, ENDED)
+        assert browser.execute_script("return window.newsroomViewer.answerText()") == "And the **second** one."
+        assert browser.execute_script("return window.newsroomViewer.announced") == ["room-a1", "room-a2"]
+        # A page opened now goes straight to the newest answer.
+        browser.get(f"{hub.url}/?conversation=room")
+        wait_for(browser, "return window.newsroomViewer.topic === 'room-a2'", message="the newest answer")
+        wait_for(browser, ENDED)
+        assert browser.execute_script("return window.newsroomViewer.connections") == 1
+
+
 # ---------------------------------------------------------------------------------------------------
 # Resuming after the network drops
 

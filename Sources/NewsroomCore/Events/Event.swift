@@ -47,15 +47,21 @@ public struct EventType: Hashable, Sendable, RawRepresentable, CustomStringConve
     public static let error = EventType("error")
     public static let heartbeat = EventType("heartbeat")
     public static let gap = EventType("gap")
+    public static let generationStarted = EventType("generation_started")
+    public static let generationEnded = EventType("generation_ended")
 
     /// Every type of the model, in the order the documentation lists them.
     public static let all: [EventType] = [
         .streamStart, .textDelta, .reasoningDelta, .toolCallDelta, .toolCall, .streamComplete, .error, .heartbeat, .gap,
+        .generationStarted, .generationEnded,
     ]
 
     /// The types a publisher may send; `heartbeat` and `gap` are made by the hub for one subscriber.
+    /// (`generation_started`/`generation_ended` are what the hub announces on conversation topics; a
+    /// backend that runs its own answers may announce them too.)
     public static let publishable: [EventType] = [
         .streamStart, .textDelta, .reasoningDelta, .toolCallDelta, .toolCall, .streamComplete, .error,
+        .generationStarted, .generationEnded,
     ]
 
     public var description: String { self.rawValue }
@@ -72,6 +78,8 @@ public enum EventPayload: Sendable, Hashable {
     case error(StreamError)
     case heartbeat(Heartbeat)
     case gap(Gap)
+    case generationStarted(GenerationStarted)
+    case generationEnded(GenerationEnded)
 
     public var type: EventType {
         switch self {
@@ -84,6 +92,8 @@ public enum EventPayload: Sendable, Hashable {
         case .error: .error
         case .heartbeat: .heartbeat
         case .gap: .gap
+        case .generationStarted: .generationStarted
+        case .generationEnded: .generationEnded
         }
     }
 
@@ -298,7 +308,44 @@ extension Event {
         case .streamComplete(let complete): strings = complete.providerFinishReason?.utf8.count ?? 0
         case .error(let error): strings = error.code.utf8.count + error.message.utf8.count
         case .heartbeat, .gap: strings = 0
+        case .generationStarted(let started):
+            strings = started.generation.utf8.count + started.answerTopic.utf8.count + (started.provider?.utf8.count ?? 0)
+                + (started.model?.utf8.count ?? 0) + (started.prompt?.utf8.count ?? 0)
+        case .generationEnded(let ended): strings = ended.generation.utf8.count + ended.answerTopic.utf8.count
         }
         return 96 + self.topic.utf8.count + strings
+    }
+}
+
+/// `generation_started`: on a conversation topic (`conversation:<id>`), an answer of the conversation
+/// began on its own topic.
+public struct GenerationStarted: Sendable, Hashable {
+    public var generation: String
+    /// The answer's own topic (JSON `answer_topic`): subscribe to it to follow the answer.
+    public var answerTopic: String
+    public var provider: String?
+    public var model: String?
+    /// The prompt's last user message, only when the caller opted in.
+    public var prompt: String?
+    public init(generation: String, answerTopic: String, provider: String? = nil, model: String? = nil, prompt: String? = nil) {
+        self.generation = generation
+        self.answerTopic = answerTopic
+        self.provider = provider
+        self.model = model
+        self.prompt = prompt
+    }
+}
+
+/// `generation_ended`: on a conversation topic, an answer of the conversation ended.
+public struct GenerationEnded: Sendable, Hashable {
+    public var generation: String
+    public var answerTopic: String
+    public var finishReason: FinishReason
+    public var usage: Usage?
+    public init(generation: String, answerTopic: String, finishReason: FinishReason, usage: Usage? = nil) {
+        self.generation = generation
+        self.answerTopic = answerTopic
+        self.finishReason = finishReason
+        self.usage = usage
     }
 }

@@ -57,11 +57,18 @@ public struct GenerationRequest: Sendable, Hashable {
     public var traceHeaders: [(String, String)]
     /// Who asked (the token's subject when auth is on), for the per-owner generation limit.
     public var owner: String?
+    /// The conversation the answer belongs to: announced on ``conversationTopic(_:)``.
+    public var conversation: String?
+    /// Put the prompt's last user message in the conversation's `generation_started`.
+    public var announcePrompt: Bool
 
     public init(
         provider: String, body: JSONValue, topic: String? = nil, cancelWhenIdle: TimeAmount? = nil,
-        traceHeaders: [(String, String)] = [], owner: String? = nil
+        traceHeaders: [(String, String)] = [], owner: String? = nil, conversation: String? = nil,
+        announcePrompt: Bool = false
     ) {
+        self.conversation = conversation
+        self.announcePrompt = announcePrompt
         self.provider = provider
         self.body = body
         self.topic = topic
@@ -72,7 +79,8 @@ public struct GenerationRequest: Sendable, Hashable {
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.provider == rhs.provider && lhs.body == rhs.body && lhs.topic == rhs.topic
-            && lhs.cancelWhenIdle == rhs.cancelWhenIdle
+            && lhs.cancelWhenIdle == rhs.cancelWhenIdle && lhs.conversation == rhs.conversation
+            && lhs.announcePrompt == rhs.announcePrompt
             && lhs.traceHeaders.map { "\($0.0)=\($0.1)" } == rhs.traceHeaders.map { "\($0.0)=\($0.1)" }
     }
 
@@ -162,4 +170,10 @@ public struct GenerationError: Error, Hashable, Sendable, CustomStringConvertibl
     }
 
     public var description: String { "\(self.code): \(self.message)" }
+}
+
+/// Conversation topics: where the answers of one conversation are announced as they start and end.
+public enum Conversation {
+    /// The topic of conversation `id`: `conversation:<id>`.
+    public static func topic(_ id: String) -> String { "conversation:" + id }
 }

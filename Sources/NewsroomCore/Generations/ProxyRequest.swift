@@ -98,6 +98,10 @@ public struct ProxyRequest: Sendable {
     public var cancelWhenIdle: TimeAmount?
     public var traceHeaders: [(String, String)]
     public var owner: String?
+    /// The conversation the answer belongs to (`X-Newsroom-Conversation`).
+    public var conversation: String?
+    /// Put the prompt's last user message in `generation_started` (`X-Newsroom-Announce-Prompt: true`).
+    public var announcePrompt: Bool = false
     /// Where the answer goes.
     public var relay: any ProxyRelay
 
@@ -106,8 +110,10 @@ public struct ProxyRequest: Sendable {
         stream: Bool,
         headers: [(String, String)] = [], callerKey: String? = nil, topic: String? = nil, detach: Bool = false,
         cancelWhenIdle: TimeAmount? = nil, traceHeaders: [(String, String)] = [], owner: String? = nil,
-        relay: any ProxyRelay
+        conversation: String? = nil, announcePrompt: Bool = false, relay: any ProxyRelay
     ) {
+        self.conversation = conversation
+        self.announcePrompt = announcePrompt
         self.endpoint = endpoint
         self.provider = provider
         self.body = body

@@ -247,6 +247,7 @@ struct GRPCService: Sendable {
         let idle = message.hasCancelWhenIdleS ? try ControlService.cancelWhenIdle(seconds: message.cancelWhenIdleS) : nil
         return GenerationRequest(
             provider: message.provider, body: body, topic: message.hasTopic ? message.topic : nil,
-            cancelWhenIdle: idle, traceHeaders: traceHeaders)
+            cancelWhenIdle: idle, traceHeaders: traceHeaders,
+            conversation: message.hasConversation ? message.conversation : nil, announcePrompt: message.announcePrompt)
     }
 }

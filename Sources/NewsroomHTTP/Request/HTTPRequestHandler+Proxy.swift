@@ -18,13 +18,15 @@ extension HTTPRequestHandler {
         let relay = HTTPProxyRelay(
             handler: self, context: context, request: head, cors: self.dependencies.cors.responseHeaders(for: head))
         self.proxyRelay = relay
-        let call = ProxyCall(
+        var call = ProxyCall(
             endpoint: endpoint, body: request.body,
             forwardedHeaders: Self.forwardedProxyHeaders.compactMap { name in head.headers.first(name: name).map { (name, $0) } },
             sdkCredential: Credentials.bearerToken(authorization: head.headers.first(name: "authorization"))
                 ?? head.headers.first(name: "x-api-key"),
             hubToken: head.headers.first(name: "x-newsroom-token"), topic: head.headers.first(name: "x-newsroom-topic"),
             detach: detach, cancelWhenIdle: head.headers.first(name: "x-newsroom-cancel-when-idle"), traceHeaders: HTTPCredentials.traceHeaders(of: head), relay: relay)
+        call.conversation = head.headers.first(name: "x-newsroom-conversation")
+        call.announcePrompt = head.headers.first(name: "x-newsroom-announce-prompt")?.lowercased() == "true"
         let control = self.dependencies.control
         let promise = context.eventLoop.makePromise(of: Result<GenerationInfo, ControlError>.self)
         promise.completeWithTask {

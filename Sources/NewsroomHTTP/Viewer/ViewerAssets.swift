@@ -1097,6 +1097,8 @@ const RESUMED_SHOWN_MS = 3000
 const $ = (id) => document.getElementById(id)
 const params = new URLSearchParams(location.search)
 const pinnedTopic = params.get('topic')
+// ?conversation=ID: follow the answers announced on the topic conversation:ID, each as it starts.
+const conversation = params.get('conversation')
 let transport = params.get('transport') === 'ws' ? 'ws' : 'sse'
 // With authentication on, a JWT from ?token=: sent as ?token= to EventSource and WebSocket (which
 // cannot send headers) and as a bearer token to fetch.
@@ -1118,6 +1120,8 @@ const status = {
     longestRenderMs: 0,
     totalRenderMs: 0,
     finishReason: null,
+    // With ?conversation=: the answers announced so far (generation_started), in order.
+    announced: [],
     answerText: () => (current ? current.answer.text() : ''),
 }
 window.newsroomViewer = status
@@ -1636,6 +1640,48 @@ async function follow() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Following a conversation (?conversation=ID): its topic announces each answer as it starts.
+
+function followConversation(id) {
+    const topic = `conversation:${id}`
+    let lastSeq = 0
+    let switchTimer = null
+    let latest = null
+    const connect = () => {
+        const query = lastSeq > 0 ? `?after=${lastSeq}` : ''
+        const source = new EventSource(withToken(`/v1/topics/${topic}/events${query}`))
+        // The hub names its SSE events after their type.
+        source.addEventListener('generation_started', (message) => {
+            let event
+            try {
+                event = JSON.parse(message.data)
+            } catch {
+                return
+            }
+            if (typeof event.seq === 'number') {
+                if (event.seq <= lastSeq) return
+                lastSeq = event.seq
+            }
+            if (!TOPIC_NAME.test(event.answer_topic ?? '')) return
+            status.announced.push(event.answer_topic)
+            latest = event.answer_topic
+            // The history arrives in one burst: switch once, to the newest answer, not through each.
+            clearTimeout(switchTimer)
+            switchTimer = setTimeout(() => {
+                if (!current || current.topic !== latest) watch(latest)
+            }, 50)
+        })
+        source.onerror = () => {
+            if (source.readyState === EventSource.CLOSED) {
+                source.close()
+                setTimeout(connect, 1000)
+            }
+        }
+    }
+    connect()
+}
+
+// ---------------------------------------------------------------------------------------------
 // The page.
 
 function setState(state, detail = '') {
@@ -1671,6 +1717,17 @@ function main() {
             return
         }
         watch(pinnedTopic)
+    } else if (conversation !== null) {
+        $('cancel').disabled = true
+        if (!TOPIC_NAME.test(`conversation:${conversation}`)) {
+            $('topic-label').textContent = conversation
+            setState('error', 'conversation ids are [A-Za-z0-9._:-], at most 115 characters')
+            return
+        }
+        $('follow-note').textContent = `following conversation ${conversation}`
+        $('topic-label').textContent = '—'
+        setState('waiting')
+        followConversation(conversation)
     } else {
         $('follow-note').textContent = 'following the newest answer'
         $('topic-label').textContent = '—'

@@ -337,6 +337,22 @@ public nonisolated struct Newsroom_V1_Event: Sendable {
     set {payload = .gap(newValue)}
   }
 
+  public var generationStarted: Newsroom_V1_GenerationStarted {
+    get {
+      if case .generationStarted(let v)? = payload {return v}
+      return Newsroom_V1_GenerationStarted()
+    }
+    set {payload = .generationStarted(newValue)}
+  }
+
+  public var generationEnded: Newsroom_V1_GenerationEnded {
+    get {
+      if case .generationEnded(let v)? = payload {return v}
+      return Newsroom_V1_GenerationEnded()
+    }
+    set {payload = .generationEnded(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// The JSON `type` and its fields. Exactly one is set.
@@ -350,6 +366,8 @@ public nonisolated struct Newsroom_V1_Event: Sendable {
     case error(Newsroom_V1_Error)
     case heartbeat(Newsroom_V1_Heartbeat)
     case gap(Newsroom_V1_Gap)
+    case generationStarted(Newsroom_V1_GenerationStarted)
+    case generationEnded(Newsroom_V1_GenerationEnded)
 
   }
 
@@ -409,6 +427,84 @@ public nonisolated struct Newsroom_V1_StreamStart: Sendable {
   fileprivate var _provider: String? = nil
   fileprivate var _model: String? = nil
   fileprivate var _epoch: String? = nil
+}
+
+/// `generation_started`: on a conversation topic (`conversation:<id>`), an answer of the conversation
+/// began on its own topic.
+public nonisolated struct Newsroom_V1_GenerationStarted: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var generation: String = String()
+
+  /// The answer's own topic: subscribe to it to follow the answer.
+  public var answerTopic: String = String()
+
+  public var provider: String {
+    get {_provider ?? String()}
+    set {_provider = newValue}
+  }
+  /// Returns true if `provider` has been explicitly set.
+  public var hasProvider: Bool {self._provider != nil}
+  /// Clears the value of `provider`. Subsequent reads from it will return its default value.
+  public mutating func clearProvider() {self._provider = nil}
+
+  public var model: String {
+    get {_model ?? String()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
+
+  /// The prompt's last user message, only when the caller opted in.
+  public var prompt: String {
+    get {_prompt ?? String()}
+    set {_prompt = newValue}
+  }
+  /// Returns true if `prompt` has been explicitly set.
+  public var hasPrompt: Bool {self._prompt != nil}
+  /// Clears the value of `prompt`. Subsequent reads from it will return its default value.
+  public mutating func clearPrompt() {self._prompt = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _provider: String? = nil
+  fileprivate var _model: String? = nil
+  fileprivate var _prompt: String? = nil
+}
+
+/// `generation_ended`: on a conversation topic, an answer of the conversation ended.
+public nonisolated struct Newsroom_V1_GenerationEnded: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var generation: String = String()
+
+  public var answerTopic: String = String()
+
+  public var finishReason: Newsroom_V1_FinishReason = .unspecified
+
+  /// Absent when the provider reported none.
+  public var usage: Newsroom_V1_Usage {
+    get {_usage ?? Newsroom_V1_Usage()}
+    set {_usage = newValue}
+  }
+  /// Returns true if `usage` has been explicitly set.
+  public var hasUsage: Bool {self._usage != nil}
+  /// Clears the value of `usage`. Subsequent reads from it will return its default value.
+  public mutating func clearUsage() {self._usage = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _usage: Newsroom_V1_Usage? = nil
 }
 
 /// `text_delta`: a fragment of the answer text.
@@ -733,12 +829,27 @@ public nonisolated struct Newsroom_V1_GenerationRequest: Sendable {
   /// Clears the value of `cancelWhenIdleS`. Subsequent reads from it will return its default value.
   public mutating func clearCancelWhenIdleS() {self._cancelWhenIdleS = nil}
 
+  /// The conversation the answer belongs to: the hub announces it on the topic `conversation:<id>`
+  /// (`generation_started`, `generation_ended`).
+  public var conversation: String {
+    get {_conversation ?? String()}
+    set {_conversation = newValue}
+  }
+  /// Returns true if `conversation` has been explicitly set.
+  public var hasConversation: Bool {self._conversation != nil}
+  /// Clears the value of `conversation`. Subsequent reads from it will return its default value.
+  public mutating func clearConversation() {self._conversation = nil}
+
+  /// Put the prompt's last user message in `generation_started` (off by default).
+  public var announcePrompt: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _topic: String? = nil
   fileprivate var _cancelWhenIdleS: Double? = nil
+  fileprivate var _conversation: String? = nil
 }
 
 /// When a generation passed its milestones (absent until it does).
@@ -969,7 +1080,7 @@ nonisolated extension Newsroom_V1_GenerationState: SwiftProtobuf._ProtoNameProvi
 
 nonisolated extension Newsroom_V1_Event: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Event"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}seq\0\u{1}topic\0\u{1}ts\0\u{4}\u{7}stream_start\0\u{3}text_delta\0\u{3}reasoning_delta\0\u{3}tool_call_delta\0\u{3}tool_call\0\u{3}stream_complete\0\u{1}error\0\u{1}heartbeat\0\u{1}gap\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}seq\0\u{1}topic\0\u{1}ts\0\u{4}\u{7}stream_start\0\u{3}text_delta\0\u{3}reasoning_delta\0\u{3}tool_call_delta\0\u{3}tool_call\0\u{3}stream_complete\0\u{1}error\0\u{1}heartbeat\0\u{1}gap\0\u{3}generation_started\0\u{3}generation_ended\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1097,6 +1208,32 @@ nonisolated extension Newsroom_V1_Event: SwiftProtobuf.Message, SwiftProtobuf._M
           self.payload = .gap(v)
         }
       }()
+      case 19: try {
+        var v: Newsroom_V1_GenerationStarted?
+        var hadOneofValue = false
+        if let current = self.payload {
+          hadOneofValue = true
+          if case .generationStarted(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.payload = .generationStarted(v)
+        }
+      }()
+      case 20: try {
+        var v: Newsroom_V1_GenerationEnded?
+        var hadOneofValue = false
+        if let current = self.payload {
+          hadOneofValue = true
+          if case .generationEnded(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.payload = .generationEnded(v)
+        }
+      }()
       default: break
       }
     }
@@ -1152,6 +1289,14 @@ nonisolated extension Newsroom_V1_Event: SwiftProtobuf.Message, SwiftProtobuf._M
     case .gap?: try {
       guard case .gap(let v)? = self.payload else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+    }()
+    case .generationStarted?: try {
+      guard case .generationStarted(let v)? = self.payload else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+    }()
+    case .generationEnded?: try {
+      guard case .generationEnded(let v)? = self.payload else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
     }()
     case nil: break
     }
@@ -1212,6 +1357,109 @@ nonisolated extension Newsroom_V1_StreamStart: SwiftProtobuf.Message, SwiftProto
     if lhs._provider != rhs._provider {return false}
     if lhs._model != rhs._model {return false}
     if lhs._epoch != rhs._epoch {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Newsroom_V1_GenerationStarted: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GenerationStarted"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}generation\0\u{3}answer_topic\0\u{1}provider\0\u{1}model\0\u{1}prompt\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.generation) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.answerTopic) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self._provider) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self._model) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self._prompt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.generation.isEmpty {
+      try visitor.visitSingularStringField(value: self.generation, fieldNumber: 1)
+    }
+    if !self.answerTopic.isEmpty {
+      try visitor.visitSingularStringField(value: self.answerTopic, fieldNumber: 2)
+    }
+    try { if let v = self._provider {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._model {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._prompt {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 5)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Newsroom_V1_GenerationStarted, rhs: Newsroom_V1_GenerationStarted) -> Bool {
+    if lhs.generation != rhs.generation {return false}
+    if lhs.answerTopic != rhs.answerTopic {return false}
+    if lhs._provider != rhs._provider {return false}
+    if lhs._model != rhs._model {return false}
+    if lhs._prompt != rhs._prompt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Newsroom_V1_GenerationEnded: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GenerationEnded"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}generation\0\u{3}answer_topic\0\u{3}finish_reason\0\u{1}usage\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.generation) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.answerTopic) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.finishReason) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._usage) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.generation.isEmpty {
+      try visitor.visitSingularStringField(value: self.generation, fieldNumber: 1)
+    }
+    if !self.answerTopic.isEmpty {
+      try visitor.visitSingularStringField(value: self.answerTopic, fieldNumber: 2)
+    }
+    if self.finishReason != .unspecified {
+      try visitor.visitSingularEnumField(value: self.finishReason, fieldNumber: 3)
+    }
+    try { if let v = self._usage {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Newsroom_V1_GenerationEnded, rhs: Newsroom_V1_GenerationEnded) -> Bool {
+    if lhs.generation != rhs.generation {return false}
+    if lhs.answerTopic != rhs.answerTopic {return false}
+    if lhs.finishReason != rhs.finishReason {return false}
+    if lhs._usage != rhs._usage {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1714,7 +1962,7 @@ nonisolated extension Newsroom_V1_PublishSummary: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Newsroom_V1_GenerationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GenerationRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}provider\0\u{1}request\0\u{1}topic\0\u{3}cancel_when_idle_s\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}provider\0\u{1}request\0\u{1}topic\0\u{3}cancel_when_idle_s\0\u{1}conversation\0\u{3}announce_prompt\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1726,6 +1974,8 @@ nonisolated extension Newsroom_V1_GenerationRequest: SwiftProtobuf.Message, Swif
       case 2: try { try decoder.decodeSingularStringField(value: &self.request) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self._topic) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self._cancelWhenIdleS) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self._conversation) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.announcePrompt) }()
       default: break
       }
     }
@@ -1748,6 +1998,12 @@ nonisolated extension Newsroom_V1_GenerationRequest: SwiftProtobuf.Message, Swif
     try { if let v = self._cancelWhenIdleS {
       try visitor.visitSingularDoubleField(value: v, fieldNumber: 4)
     } }()
+    try { if let v = self._conversation {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 5)
+    } }()
+    if self.announcePrompt != false {
+      try visitor.visitSingularBoolField(value: self.announcePrompt, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1756,6 +2012,8 @@ nonisolated extension Newsroom_V1_GenerationRequest: SwiftProtobuf.Message, Swif
     if lhs.request != rhs.request {return false}
     if lhs._topic != rhs._topic {return false}
     if lhs._cancelWhenIdleS != rhs._cancelWhenIdleS {return false}
+    if lhs._conversation != rhs._conversation {return false}
+    if lhs.announcePrompt != rhs.announcePrompt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -76,7 +76,11 @@ extension GenerationManager {
             traceHeaders: request.traceHeaders.filter { ["traceparent", "tracestate"].contains($0.0.lowercased()) },
             cancelWhenIdle: request.cancelWhenIdle, owner: request.owner,
             redactor: SecretRedactor(secrets: [provider.apiKey, request.callerKey]),
-            logger: self.logger(for: id, topic: topic, provider: request.provider), proxy: session)
+            logger: self.logger(for: id, topic: topic, provider: request.provider), proxy: session,
+            conversationTopic: request.conversation.map(Conversation.topic),
+            announcedPrompt: request.announcePrompt
+                ? (try? JSONValue.parse(request.body.readableBytesView)).flatMap(ConversationPrompt.lastUserMessage(in:))
+                : nil)
         return try await self.launch(run)
     }
 

@@ -16,6 +16,15 @@ extension GenerationManager {
         let forwarder = self.broker.map { broker in
             Task { await self.forward(run, through: broker) }
         }
+        if let conversation = run.conversationTopic {
+            let info = run.info
+            await self.announce(
+                .generationStarted(
+                    GenerationStarted(
+                        generation: run.id, answerTopic: run.topic, provider: run.provider, model: info.model,
+                        prompt: run.announcedPrompt)),
+                on: conversation, run: run)
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 if let proxy = run.proxy {
@@ -48,6 +57,15 @@ extension GenerationManager {
         if let broker = self.broker {
             await broker.releaseLease(of: run.topic)
             await broker.recordGeneration(run.info)
+        }
+        if let conversation = run.conversationTopic {
+            let info = run.info
+            await self.announce(
+                .generationEnded(
+                    GenerationEnded(
+                        generation: run.id, answerTopic: run.topic, finishReason: info.finishReason ?? .error,
+                        usage: info.usage)),
+                on: conversation, run: run)
         }
         self.finished(run)
         self.metrics.running.decrement()
@@ -384,6 +402,70 @@ extension GenerationManager {
             } catch {
                 return
             }
+        }
+    }
+}
+
+extension GenerationManager {
+    /// Publishes an announcement on a conversation topic (through the broker when there is one, so
+    /// every node's viewers get it). A refusal (a full hub, an unreachable broker) is logged, never fatal
+    /// to the answer.
+    func announce(_ payload: EventPayload, on conversation: String, run: GenerationRun) async {
+        do {
+            if let broker = self.broker {
+                _ = try await broker.publish([payload], to: conversation, owner: nil)
+            } else {
+                _ = try self.hub.publish([payload], to: conversation)
+            }
+        } catch {
+            run.logger.warning(
+                "conversation announcement not published",
+                metadata: ["newsroom.conversation": "\(conversation)", "error": "\(error)"])
+        }
+    }
+}
+
+/// The prompt's last user message, for a conversation's `generation_started` (opt-in): the last
+/// `messages` entry with role `user` (OpenAI Chat, Anthropic, Ollama, TGI's Messages API), the
+/// Responses API's `input`, Gemini's last user `contents`, TGI's `inputs`. Text parts are joined; at
+/// most 4,096 bytes are kept.
+enum ConversationPrompt {
+    static let maxBytes = 4096
+
+    static func lastUserMessage(in body: JSONValue) -> String? {
+        guard let object = body.objectValue else { return nil }
+        var text: String?
+        if case .array(let messages)? = object["messages"] {
+            text = messages.last { $0.objectValue?["role"]?.stringValue == "user" }.flatMap { Self.text(of: $0.objectValue?["content"]) }
+        } else if let input = object["input"] {
+            if case .array(let items) = input {
+                text = items.last { $0.objectValue?["role"]?.stringValue == "user" }.flatMap { Self.text(of: $0.objectValue?["content"]) }
+            } else {
+                text = input.stringValue
+            }
+        } else if case .array(let contents)? = object["contents"] {
+            text = contents.last { ($0.objectValue?["role"]?.stringValue ?? "user") == "user" }
+                .flatMap { Self.text(of: $0.objectValue?["parts"]) }
+        } else {
+            text = object["inputs"]?.stringValue
+        }
+        guard var text, !text.isEmpty else { return nil }
+        if text.utf8.count > Self.maxBytes {
+            var cut = text.utf8.index(text.utf8.startIndex, offsetBy: Self.maxBytes)
+            while !text.unicodeScalars.indices.contains(cut), cut > text.startIndex { cut = text.utf8.index(before: cut) }
+            text = String(text[..<cut])
+        }
+        return text
+    }
+
+    /// A content value: a string, or parts with `text` (`{"type":"text","text":…}`, Gemini's `{"text":…}`).
+    private static func text(of content: JSONValue?) -> String? {
+        switch content {
+        case .string(let text)?: return text
+        case .array(let parts)?:
+            let texts = parts.compactMap { $0.objectValue?["text"]?.stringValue }
+            return texts.isEmpty ? nil : texts.joined(separator: "\n")
+        default: return nil
         }
     }
 }

@@ -142,7 +142,9 @@ public final class GenerationManager: GenerationService, Sendable {
             id: id, topic: topic, provider: request.provider, adapter: adapter, request: upstreamRequest,
             traceHeaders: request.traceHeaders.filter { ["traceparent", "tracestate"].contains($0.0.lowercased()) },
             cancelWhenIdle: request.cancelWhenIdle, owner: request.owner, redactor: SecretRedactor(secrets: [provider.apiKey]),
-            logger: self.logger(for: id, topic: topic, provider: request.provider))
+            logger: self.logger(for: id, topic: topic, provider: request.provider),
+            conversationTopic: request.conversation.map(Conversation.topic),
+            announcedPrompt: request.announcePrompt ? ConversationPrompt.lastUserMessage(in: request.body) : nil)
         return try await self.launch(run)
     }
 

@@ -45,6 +45,9 @@ final class GenerationRun: Sendable {
     let logger: Logger
     /// A proxied request's relay to its caller, or `nil` for a generation of `/v1/generations`.
     let proxy: ProxySession?
+    /// The conversation topic the run is announced on, and the prompt to announce (opt-in).
+    let conversationTopic: String?
+    let announcedPrompt: String?
 
     struct State {
         var info: GenerationInfo
@@ -67,9 +70,11 @@ final class GenerationRun: Sendable {
     init(
         id: String, topic: String, provider: String, adapter: any UpstreamAdapter, request: UpstreamRequest,
         traceHeaders: [(String, String)], cancelWhenIdle: TimeAmount?, owner: String? = nil, redactor: SecretRedactor,
-        logger: Logger, proxy: ProxySession? = nil
+        logger: Logger, proxy: ProxySession? = nil, conversationTopic: String? = nil, announcedPrompt: String? = nil
     ) {
         self.proxy = proxy
+        self.conversationTopic = conversationTopic
+        self.announcedPrompt = announcedPrompt
         self.id = id
         self.topic = topic
         self.provider = provider

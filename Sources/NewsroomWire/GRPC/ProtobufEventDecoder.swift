@@ -85,6 +85,24 @@ public enum ProtobufEventDecoder {
             throw EventDecoder.Failure("'heartbeat' events are made by the hub and cannot be published")
         case .gap:
             throw EventDecoder.Failure("'gap' events are made by the hub and cannot be published")
+        case .generationStarted(let started):
+            try Self.rejectUnknownFields(started.unknownFields, in: "generation_started")
+            return .generationStarted(
+                GenerationStarted(
+                    generation: try Self.required(started.generation, "generation"),
+                    answerTopic: try Self.required(started.answerTopic, "answer_topic"),
+                    provider: started.hasProvider ? started.provider : nil, model: started.hasModel ? started.model : nil,
+                    prompt: started.hasPrompt ? started.prompt : nil))
+        case .generationEnded(let ended):
+            try Self.rejectUnknownFields(ended.unknownFields, in: "generation_ended")
+            guard let reason = FinishReason(ended.finishReason) else {
+                throw EventDecoder.Failure("missing or unknown field 'finish_reason'")
+            }
+            return .generationEnded(
+                GenerationEnded(
+                    generation: try Self.required(ended.generation, "generation"),
+                    answerTopic: try Self.required(ended.answerTopic, "answer_topic"), finishReason: reason,
+                    usage: ended.hasUsage ? Usage(ended.usage) : nil))
         }
     }
 

@@ -96,6 +96,22 @@ public enum EventDecoder {
                 StreamComplete(
                     finishReason: reason, providerFinishReason: try fields.optionalString("provider_finish_reason"),
                     usage: try fields.usage()))
+        case .generationStarted:
+            payload = .generationStarted(
+                GenerationStarted(
+                    generation: try fields.requiredString("generation"), answerTopic: try fields.requiredString("answer_topic"),
+                    provider: try fields.optionalString("provider"), model: try fields.optionalString("model"),
+                    prompt: try fields.optionalString("prompt")))
+        case .generationEnded:
+            let reasonName = try fields.requiredString("finish_reason")
+            guard let reason = FinishReason(rawValue: reasonName) else {
+                throw Failure(
+                    "'finish_reason' must be one of \(FinishReason.all.map(\.rawValue).joined(separator: ", "))")
+            }
+            payload = .generationEnded(
+                GenerationEnded(
+                    generation: try fields.requiredString("generation"), answerTopic: try fields.requiredString("answer_topic"),
+                    finishReason: reason, usage: try fields.usage()))
         case .error:
             let code = try fields.requiredString("code")
             guard !code.isEmpty, code.utf8.count <= 64,
@@ -154,7 +170,7 @@ public enum EventDecoder {
             let known: Set<String> = [
                 "type", "generation", "provider", "model", "text", "index", "call_id", "name", "arguments_delta",
                 "arguments", "finish_reason", "provider_finish_reason", "usage", "code", "message", "retryable",
-                "terminal",
+                "terminal", "answer_topic", "prompt",
             ]
             payload = try Self.decode(JSONValue.object(object.filter { known.contains($0.key) }))
         }

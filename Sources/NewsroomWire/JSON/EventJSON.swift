@@ -78,6 +78,24 @@ public enum EventJSON {
         case .gap(let gap):
             json.field("from", gap.from)
             json.field("to", gap.to)
+        case .generationStarted(let started):
+            json.field("generation", started.generation)
+            json.field("answer_topic", started.answerTopic)
+            json.field("provider", started.provider)
+            json.field("model", started.model)
+            if let prompt = started.prompt { json.field("prompt", prompt) }
+        case .generationEnded(let ended):
+            json.field("generation", ended.generation)
+            json.field("answer_topic", ended.answerTopic)
+            json.field("finish_reason", ended.finishReason.rawValue)
+            if let usage = ended.usage {
+                json.objectField("usage")
+                json.field("input_tokens", usage.inputTokens)
+                json.field("output_tokens", usage.outputTokens)
+                json.endObject()
+            } else {
+                json.null("usage")
+            }
         }
     }
 

@@ -43,6 +43,17 @@ struct GRPCFrameEncoderTests {
         Event(seq: nil, topic: "t", timestamp: at, payload: .heartbeat(Heartbeat(lastSeq: 0, state: .waiting, epoch: "e2"))),
         Event(seq: 12, topic: "t", timestamp: at, payload: .streamStart(StreamStart(provider: "p", epoch: "e1"))),
         Event(seq: nil, topic: "t", timestamp: at, payload: .gap(Gap(from: 3, to: 9))),
+        Event(
+            seq: 13, topic: "conversation:c", timestamp: at,
+            payload: .generationStarted(
+                GenerationStarted(generation: "g", answerTopic: "a", provider: "p", model: "m", prompt: "Why?"))),
+        Event(
+            seq: 14, topic: "conversation:c", timestamp: at,
+            payload: .generationStarted(GenerationStarted(generation: "g", answerTopic: "a"))),
+        Event(
+            seq: 15, topic: "conversation:c", timestamp: at,
+            payload: .generationEnded(
+                GenerationEnded(generation: "g", answerTopic: "a", finishReason: .stop, usage: Usage(inputTokens: 1, outputTokens: 2)))),
     ]
 
     @Test(arguments: Self.events)

@@ -80,7 +80,7 @@ struct AssembledStream: Equatable, CustomStringConvertible {
                 self.providerFinishReason = complete.providerFinishReason
                 self.usage = complete.usage
             case .error(let error): self.errors.append(error.code)
-            case .heartbeat, .gap: break
+            case .heartbeat, .gap, .generationStarted, .generationEnded: break
             }
         }
     }
