@@ -1,3 +1,4 @@
+import Synchronization
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -130,18 +131,32 @@ final class HTTPProxyRelay: ProxyRelay, @unchecked Sendable {
         }.get()
     }
 
+    /// Writes a piece of the answer without waiting for the write (a wait is a second thread switch
+    /// per piece, and ~0.1–0.3 ms of added delay on a busy machine): the writes queue in order on the
+    /// connection's loop. Waits only while more than ``maxBytesInFlight`` are unwritten (a slow caller
+    /// slows the upstream read, as it would without the hub). A failed write (the caller left) is seen
+    /// by the next call.
     func body(_ bytes: ByteBuffer) async -> Bool {
-        let bound = self.bound
-        do {
-            try await self.eventLoop.flatSubmit {
-                let (handler, context) = bound.value
-                return handler.writeProxyBody(bytes, context: context)
-            }.get()
-            return true
-        } catch {
-            return false
+        if self.callerGone.load() { return false }
+        let size = bytes.readableBytes
+        let unwritten = self.bytesInFlight.add(size)
+        let promise = self.eventLoop.makePromise(of: Void.self)
+        let (bound, inFlight, gone) = (self.bound, self.bytesInFlight, self.callerGone)
+        self.eventLoop.execute {
+            let (handler, context) = bound.value
+            handler.writeProxyBody(bytes, context: context).whenComplete { result in
+                inFlight.subtract(size)
+                if case .failure = result { gone.store(true) }
+                promise.succeed()
+            }
         }
+        if unwritten > Self.maxBytesInFlight { try? await promise.futureResult.get() }
+        return !self.callerGone.load()
     }
+
+    static let maxBytesInFlight = 256 << 10
+    private let bytesInFlight = SharedCounter()
+    private let callerGone = SharedFlag()
 
     func end() async {
         let bound = self.bound
@@ -159,4 +174,18 @@ final class HTTPProxyRelay: ProxyRelay, @unchecked Sendable {
             context.close(promise: nil)
         }.get()
     }
+}
+
+/// An atomic counter shared with closures on the event loop.
+final class SharedCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    func add(_ amount: Int) -> Int { self.value.add(amount, ordering: .relaxed).newValue }
+    func subtract(_ amount: Int) { self.value.subtract(amount, ordering: .relaxed) }
+}
+
+/// An atomic flag shared with closures on the event loop.
+final class SharedFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func load() -> Bool { self.value.load(ordering: .relaxed) }
+    func store(_ flag: Bool) { self.value.store(flag, ordering: .relaxed) }
 }
