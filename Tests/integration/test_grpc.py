@@ -551,3 +551,31 @@ def test_an_early_error_while_the_request_is_open_resets_with_no_error(stubs):
         sock.close()
     finally:
         hub.stop()
+
+
+def test_subscribe_takes_max_delay_ms(stubs):
+    """SubscribeRequest.max_delay_ms is this subscriber's flush window, as ?max_delay= on SSE, cut to the
+    server's limit."""
+    import grpc
+
+    hub = GRPCHub(["--flush-interval", "0"])
+    try:
+        pb = stubs.pb
+        with grpc.insecure_channel(hub.url.replace("http://", "")) as channel:
+            stub = stubs.rpc.NewsroomStub(channel)
+            calls = stub.Subscribe(pb.SubscribeRequest(topic="md", max_delay_ms=300), timeout=10)
+            assert wait_until(lambda: httpx.get(f"{hub.url}/v1/topics/md").json().get("subscribers") == 1)
+            sent = time.monotonic()
+            httpx.post(f"{hub.url}/v1/topics/md/events", json={"type": "text_delta", "text": "x"})
+            event = next(calls)
+            assert event.seq == 1 and time.monotonic() - sent >= 0.25
+            calls.cancel()
+            # Beyond the server's limit (1 s): cut to it, as ?max_delay= is.
+            calls = stub.Subscribe(pb.SubscribeRequest(topic="md2", max_delay_ms=5000), timeout=10)
+            assert wait_until(lambda: httpx.get(f"{hub.url}/v1/topics/md2").json().get("subscribers") == 1)
+            sent = time.monotonic()
+            httpx.post(f"{hub.url}/v1/topics/md2/events", json={"type": "text_delta", "text": "x"})
+            assert next(calls).seq == 1 and 0.8 <= time.monotonic() - sent < 3
+            calls.cancel()
+    finally:
+        hub.stop()

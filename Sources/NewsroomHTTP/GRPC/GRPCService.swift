@@ -108,6 +108,9 @@ struct GRPCService: Sendable {
                     "unknown policy \(value); use COALESCE, DROP_OLDEST or DISCONNECT", code: "invalid_policy")
             }
             subscription.after = try SubscriptionRequest.resumePoint(message.after)
+            if message.hasMaxDelayMs {
+                subscription.maxDelay = try ControlService.duration("\(message.maxDelayMs)ms", name: "max_delay_ms")
+            }
             return subscription
         } catch {
             throw GRPCStatus(error)

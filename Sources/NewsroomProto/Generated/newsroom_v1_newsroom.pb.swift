@@ -743,9 +743,23 @@ public nonisolated struct Newsroom_V1_SubscribeRequest: Sendable {
 
   public var policy: Newsroom_V1_SlowConsumerPolicy = .unspecified
 
+  /// This subscriber's write delay (the flush window) in milliseconds, as `?max_delay=` on SSE: events
+  /// arriving within it are written together. Absent: the topic's (or the server's) window. Cut to
+  /// the server's limit (1 s by default).
+  public var maxDelayMs: UInt32 {
+    get {_maxDelayMs ?? 0}
+    set {_maxDelayMs = newValue}
+  }
+  /// Returns true if `maxDelayMs` has been explicitly set.
+  public var hasMaxDelayMs: Bool {self._maxDelayMs != nil}
+  /// Clears the value of `maxDelayMs`. Subsequent reads from it will return its default value.
+  public mutating func clearMaxDelayMs() {self._maxDelayMs = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _maxDelayMs: UInt32? = nil
 }
 
 public nonisolated struct Newsroom_V1_PublishRequest: Sendable {
@@ -1838,7 +1852,7 @@ nonisolated extension Newsroom_V1_Gap: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Newsroom_V1_SubscribeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubscribeRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topic\0\u{1}after\0\u{1}policy\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topic\0\u{1}after\0\u{1}policy\0\u{3}max_delay_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1849,12 +1863,17 @@ nonisolated extension Newsroom_V1_SubscribeRequest: SwiftProtobuf.Message, Swift
       case 1: try { try decoder.decodeSingularStringField(value: &self.topic) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.after) }()
       case 3: try { try decoder.decodeSingularEnumField(value: &self.policy) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self._maxDelayMs) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.topic.isEmpty {
       try visitor.visitSingularStringField(value: self.topic, fieldNumber: 1)
     }
@@ -1864,6 +1883,9 @@ nonisolated extension Newsroom_V1_SubscribeRequest: SwiftProtobuf.Message, Swift
     if self.policy != .unspecified {
       try visitor.visitSingularEnumField(value: self.policy, fieldNumber: 3)
     }
+    try { if let v = self._maxDelayMs {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1871,6 +1893,7 @@ nonisolated extension Newsroom_V1_SubscribeRequest: SwiftProtobuf.Message, Swift
     if lhs.topic != rhs.topic {return false}
     if lhs.after != rhs.after {return false}
     if lhs.policy != rhs.policy {return false}
+    if lhs._maxDelayMs != rhs._maxDelayMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
