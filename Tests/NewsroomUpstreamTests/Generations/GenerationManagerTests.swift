@@ -186,9 +186,11 @@ struct GenerationManagerTests {
 
     @Test("keep-alives count as activity: a slow stream with keep-alives outlives the idle timeout")
     func keepAliveResetsIdle() async throws {
-        try await UpstreamHarness.run(configure: { $0.timeouts.idle = .milliseconds(250) }) { harness in
+        // Margins wide enough for a loaded 2-core machine: a keep-alive every 100 ms against a 500 ms
+        // idle timeout, events 700 ms apart (a 250 ms timeout with 400 ms gaps failed once in CI-like load).
+        try await UpstreamHarness.run(configure: { $0.timeouts.idle = .milliseconds(500) }) { harness in
             let (_, sink) = try await harness.start(
-                provider: "tgi", transcript: "tgi/generate_stream", behavior: "delay=400,keepalive=100")
+                provider: "tgi", transcript: "tgi/generate_stream", behavior: "delay=700,keepalive=100")
             try await sink!.waitForClose()
             let assembled = AssembledStream(try await sink!.payloads())
             #expect(assembled.text == "Deep learning is a subset of machine learning.")
