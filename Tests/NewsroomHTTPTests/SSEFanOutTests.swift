@@ -94,7 +94,8 @@ import Testing
                 return nil
             }.joined()
             #expect(text == words.joined())
-            #expect(late.snapshot.retry == nil || true)
+            // (The `retry:` field that opens the stream is checked byte for byte by
+            // responseHeadersAndRetryFieldAreThere.)
 
             let atEnd = try await CollectingSSEClient.connect(
                 port: server.port, path: "/v1/topics/late/events", lastEventID: "52", group: Self.clientGroup)
@@ -170,6 +171,10 @@ import Testing
         }
         #expect(error.code == "server_shutdown")
         #expect(error.retryable)
-        #expect(port > 0)
+        #expect(!error.terminal)  // a restart does not end the topic: clients reconnect and resume
+        // The listener is closed: a new connection is refused.
+        await #expect(throws: (any Error).self) {
+            try await CollectingSSEClient.connect(port: port, path: "/v1/topics/bye/events", group: Self.clientGroup)
+        }
     }
 }

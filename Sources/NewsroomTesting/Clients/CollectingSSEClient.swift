@@ -73,7 +73,7 @@ public final class CollectingSSEClient: Sendable {
 
     /// The broadcast events (decoded `data`), without heartbeats unless asked.
     public func decodedEvents(includeHeartbeats: Bool = false) -> [Event] {
-        self.events.compactMap { try? EventDecoder.decodeBroadcast(Array($0.data.utf8)) }
+        self.events.map { Event.decodedForTest(Array($0.data.utf8)) }
             .filter { includeHeartbeats || $0.type != .heartbeat }
     }
 
@@ -109,4 +109,22 @@ public struct TestTimeout: Error, CustomStringConvertible {
     public var what: String
     public var state: String
     public var description: String { "timed out waiting for \(self.what) (\(self.state))" }
+}
+
+extension Event {
+    /// A broadcast event decoded for a test's assertions. Bytes that do not decode are not dropped (a
+    /// test comparing events would then pass without them): they become an `error` event with code
+    /// `undecodable_in_test` and the decoder's message, which no expected list contains.
+    public static func decodedForTest(_ bytes: some Collection<UInt8>) -> Event {
+        do {
+            return try EventDecoder.decodeBroadcast(bytes)
+        } catch {
+            return Event(
+                seq: nil, topic: "", timestamp: Timestamp(millisecondsSince1970: 0),
+                payload: .error(
+                    StreamError(
+                        code: "undecodable_in_test", message: "\(error.message): \(String(decoding: Array(bytes), as: UTF8.self))",
+                        retryable: false)))
+        }
+    }
 }
