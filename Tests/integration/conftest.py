@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 
+import httpx
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -107,3 +108,14 @@ def wait_until(predicate, timeout=10.0, interval=0.02):
             return True
         time.sleep(interval)
     return False
+
+
+def wait_subscribers(hub, topic, count=1, timeout=10.0):
+    """Waits until `topic` has at least `count` subscribers (asserting): a test that publishes right after
+    opening a subscription must not race the subscription's arrival with a sleep."""
+
+    def subscribed():
+        answer = httpx.get(f"{hub.url}/v1/topics/{topic}", timeout=5)
+        return answer.status_code == 200 and answer.json().get("subscribers", 0) >= count
+
+    assert wait_until(subscribed, timeout=timeout), f"{topic}: fewer than {count} subscribers after {timeout} s"

@@ -14,7 +14,7 @@ from httpx_sse import connect_sse
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import BINARY, Hub, publish, wait_until
+from conftest import BINARY, Hub, publish, wait_until, wait_subscribers
 
 
 def scrape(hub):
@@ -68,7 +68,7 @@ def test_metrics_move_as_a_scripted_scenario_says(replay):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.connect(("127.0.0.1", hub.port))
             sock.sendall(b"GET /v1/topics/slow/events?policy=disconnect HTTP/1.1\r\nHost: x\r\n\r\n")
-            time.sleep(0.2)
+            wait_subscribers(hub, "slow")
             for i in range(0, 2000, 100):
                 publish(client, hub, "slow", [{"type": "text_delta", "text": "z" * 300} for _ in range(100)])
             sock.close()

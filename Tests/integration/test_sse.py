@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 from httpx_sse import connect_sse
 
-from conftest import BINARY, SCHEMA, publish, raw_request, wait_until
+from conftest import BINARY, SCHEMA, publish, raw_request, wait_until, wait_subscribers
 
 
 def sse_events(source):
@@ -33,7 +33,7 @@ def test_curl_receives_the_stream_and_ends_after_stream_complete(hub):
         proc = subprocess.Popen(
             ["curl", "-sN", "--max-time", "10", f"{hub.url}/v1/topics/curl/events"], stdout=subprocess.PIPE, text=True
         )
-        time.sleep(0.3)
+        wait_subscribers(hub, "curl")
         publish(client, hub, "curl", text_events(["!"]) + [{"type": "stream_complete", "finish_reason": "stop"}])
         out, _ = proc.communicate(timeout=15)
     assert proc.returncode == 0, "curl should see the response end, not time out"
@@ -144,7 +144,7 @@ def stalled_reader_events(hub, topic, policy, count=2000, size=300):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", hub.port))
     sock.sendall(f"GET /v1/topics/{topic}/events?policy={policy} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    time.sleep(0.2)
+    wait_subscribers(hub, topic)
     with httpx.Client(timeout=10) as client:
         payload = "x" * size
         for i in range(0, count, 50):
@@ -180,7 +180,7 @@ def test_bad_inputs_get_clear_errors_and_the_hub_keeps_serving(start_hub):
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    time.sleep(0.3)
+    wait_subscribers(hub, "side")
     cases = [
         ("POST", "/v1/topics/t/events", b"{not json", {}, 400, "invalid_event"),
         ("POST", "/v1/topics/t/events", b'{"type":"shout"}', {}, 400, "invalid_event"),

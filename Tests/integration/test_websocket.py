@@ -10,7 +10,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from conftest import publish, wait_until
+from conftest import publish, wait_until, wait_subscribers
 from wsraw import RawWebSocket
 
 
@@ -24,7 +24,7 @@ def text(words):
 
 def test_single_topic_socket_receives_every_event_in_order_and_closes_1000(hub):
     with httpx.Client() as client, ws_connect(ws_url(hub, "/v1/topics/ws1/ws")) as ws:
-        time.sleep(0.2)
+        wait_subscribers(hub, "ws1")
         publish(client, hub, "ws1", [{"type": "stream_start"}] + text([f"t{i} " for i in range(50)]))
         publish(client, hub, "ws1", [{"type": "stream_complete", "finish_reason": "stop"}])
         events = []
@@ -148,7 +148,7 @@ def test_bad_frames_get_their_close_code_and_others_keep_receiving(start_hub, ac
 def test_slow_consumer_under_disconnect_is_closed_with_4008(start_hub):
     hub = start_hub("--queue-max-events", "16", env={"NEWSROOM_HTTP_SEND_BUFFER_BYTES": "4096"})
     raw = RawWebSocket(hub.port, "/v1/topics/slow/ws?policy=disconnect", rcvbuf=4096)
-    time.sleep(0.2)
+    wait_subscribers(hub, "slow")
     with httpx.Client() as client:
         for i in range(0, 2000, 100):
             publish(client, hub, "slow", [{"type": "text_delta", "text": f"{j}:" + "y" * 300} for j in range(i, i + 100)])
