@@ -174,6 +174,9 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
             let reporter = DemoReporter(control: control, configuration: demo, logger: logger)
             let base = "http://\(Self.displayHost(address)):\(address.port ?? self.configuration.http.port)"
             demoTask = {
+                print("demo: watch in a browser: \(base)/ (the page follows each new answer)")
+                print("demo: or point an OpenAI or Anthropic SDK at \(base)/v1 (see the README's \"Point your SDK at the hub\")")
+                fflush(nil)
                 await reporter.run { topic in
                     print("demo: new answer on topic '\(topic)' — watch it live with:")
                     print("  curl -N \(base)/v1/topics/\(topic)/events")

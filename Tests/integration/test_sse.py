@@ -314,6 +314,11 @@ def test_demo_streams_a_complete_answer():
     try:
         line = hub.proc.stdout.readline()
         assert line.startswith("newsroom: grpc listening on 127.0.0.1:")  # the second line: the gRPC port
+        browser = hub.proc.stdout.readline()
+        assert browser.startswith("demo: watch in a browser: http://127.0.0.1:") and browser.rstrip().endswith(
+            "/ (the page follows each new answer)")
+        sdk = hub.proc.stdout.readline()
+        assert "/v1" in sdk and "SDK" in sdk
         line = hub.proc.stdout.readline()
         assert "demo-1" in line
         curl = hub.proc.stdout.readline().strip()
