@@ -116,7 +116,7 @@ extension ControlError {
     public init(_ error: GenerationError) {
         let kind: Kind
         switch error.code {
-        case .unknownProvider, .badRequest: kind = .invalidArgument
+        case .unknownProvider, .badRequest, .providerNotConfigured: kind = .invalidArgument
         case .topicBusy: kind = .conflict
         case .tooManyGenerations: kind = .rateLimited
         case .shuttingDown: kind = .unavailable

@@ -156,3 +156,25 @@ def test_the_api_key_and_the_prompt_never_reach_the_log(replay):
     assert "secret-prompt-marker" not in log
     for line in log.splitlines():
         json.loads(line)
+
+
+def test_a_hosted_provider_without_a_key_is_refused_at_once_naming_the_setting():
+    """A hosted API (OpenAI, Anthropic, Gemini) with no key is a 400 `provider_not_configured` that names
+    the environment variable, on /v1/generations and the SDK endpoints alike, instead of a 201 whose
+    viewers wait for the upstream's refusal. A provider on another base URL (a local server) needs none."""
+    hub = Hub(["serve", "--port", "0"], env={"NEWSROOM_PROVIDER_VLLM_BASE_URL": "http://127.0.0.1:9"})
+    try:
+        with httpx.Client(timeout=10) as client:
+            started = time.monotonic()
+            answer = client.post(f"{hub.url}/v1/generations", json={
+                "provider": "anthropic", "request": {"model": "m", "max_tokens": 5, "messages": []}})
+            assert answer.status_code == 400 and time.monotonic() - started < 2
+            error = answer.json()["error"]
+            assert error["code"] == "provider_not_configured" and "NEWSROOM_PROVIDER_ANTHROPIC_API_KEY" in error["message"]
+            sdk = client.post(f"{hub.url}/v1/chat/completions", json={"model": "gpt-4o", "messages": []})
+            assert sdk.status_code == 400 and "NEWSROOM_PROVIDER_OPENAI_API_KEY" in sdk.json()["error"]["message"]
+            local = client.post(f"{hub.url}/v1/generations", json={
+                "provider": "vllm", "request": {"model": "m", "messages": []}})
+            assert local.status_code == 201
+    finally:
+        hub.stop()

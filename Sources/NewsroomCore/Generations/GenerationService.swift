@@ -147,6 +147,8 @@ public struct GenerationError: Error, Hashable, Sendable, CustomStringConvertibl
         private init(_ rawValue: String) { self.rawValue = rawValue }
         /// No provider with that id is configured (HTTP 400).
         public static let unknownProvider = Code("unknown_provider")
+        /// The provider is known but cannot be used as configured (a hosted API with no key).
+        public static let providerNotConfigured = Code("provider_not_configured")
         /// The request is malformed (HTTP 400).
         public static let badRequest = Code("bad_request")
         /// The topic already has a running generation, or has ended (HTTP 409).

@@ -54,6 +54,9 @@ extension GenerationManager {
                 message: "unknown provider '\(request.provider.prefix(64))'; configured: "
                     + self.providerIDs.joined(separator: ", "))
         }
+        if !(self.passesCallerKey(provider: request.provider) && request.callerKey != nil) {
+            try Self.requireKey(provider)
+        }
         guard let adapter = UpstreamAdapters.adapter(named: request.endpoint.adapter) else {
             throw GenerationError(code: .unknownProvider, message: "no adapter reads \(request.endpoint.path)")
         }

@@ -125,6 +125,7 @@ public final class GenerationManager: GenerationService, Sendable {
                     + self.providerIDs.joined(separator: ", ")
             )
         }
+        try Self.requireKey(provider)
         let upstreamRequest = try adapter.makeRequest(body: request.body, provider: provider)
         let id = Self.makeID()
         let topic = request.topic ?? id
@@ -396,5 +397,23 @@ public func withGenerationManager<Result>(
 struct TraceHeadersExtractor: Extractor {
     func extract(key: String, from carrier: [(String, String)]) -> String? {
         carrier.first { $0.0.lowercased() == key }?.1
+    }
+}
+
+extension GenerationManager {
+    /// The hosted APIs, which answer nothing without a key.
+    static let hostedBaseURLs: Set<String> = [
+        "https://api.openai.com", "https://api.anthropic.com", "https://generativelanguage.googleapis.com",
+    ]
+
+    /// Refuses a provider on a hosted API with no key at once (`provider_not_configured`, naming the
+    /// setting), rather than accepting a generation whose viewers would wait for the upstream's refusal.
+    static func requireKey(_ provider: UpstreamProvider) throws(GenerationError) {
+        let base = provider.baseURL.hasSuffix("/") ? String(provider.baseURL.dropLast()) : provider.baseURL
+        guard provider.apiKey == nil, Self.hostedBaseURLs.contains(base) else { return }
+        let variable = "NEWSROOM_PROVIDER_" + String(provider.id.uppercased().map { $0 == "-" ? "_" : $0 }) + "_API_KEY"
+        throw GenerationError(
+            code: .providerNotConfigured,
+            message: "provider '\(provider.id)' has no API key: set \(variable) (or provider.\(provider.id).apiKey)")
     }
 }
