@@ -417,9 +417,14 @@ def test_an_event_published_on_one_node_reaches_viewers_nginx_put_on_the_other(r
             # merged into one delta: the text and the order are what must hold.)
             assert "".join(texts) == "e0e1e2e3"
             assert ids == sorted(set(ids))
-        # The streams have ended, so nginx has logged them: which node served each viewer.
-        served = re.findall(rf'"GET /v1/topics/{topic}/events HTTP/1.1" 200 .*? upstream=127\.0\.0\.1:(\d+) ',
-                            edge.access_log())
+        # The streams have ended, so nginx logs them (a moment after the last byte reaches the viewer):
+        # which node served each viewer.
+        def served_by():
+            return re.findall(rf'"GET /v1/topics/{topic}/events HTTP/1.1" 200 .*? upstream=127\.0\.0\.1:(\d+) ',
+                              edge.access_log())
+
+        wait_until(lambda: len(served_by()) >= 4, timeout=5)
+        served = served_by()
         assert len(served) == 4 and set(map(int, served)) == {hub.port for hub in pair}, served
         # A WebSocket viewer through nginx, joining late, replays the whole topic from either node.
         from websockets.sync.client import connect

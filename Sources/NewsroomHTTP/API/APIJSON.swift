@@ -56,14 +56,7 @@ enum APIJSON {
         json.field("first_token", info.firstTokenAt?.description)
         json.field("completed", info.completedAt?.description)
         json.endObject()
-        if let usage = info.usage {
-            json.objectField("usage")
-            json.field("input_tokens", usage.inputTokens)
-            json.field("output_tokens", usage.outputTokens)
-            json.endObject()
-        } else {
-            json.null("usage")
-        }
+        json.usage(info.usage)
         json.endObject()
     }
 

@@ -137,26 +137,25 @@ final class HTTPProxyRelay: ProxyRelay, @unchecked Sendable {
     /// slows the upstream read, as it would without the hub). A failed write (the caller left) is seen
     /// by the next call.
     func body(_ bytes: ByteBuffer) async -> Bool {
-        if self.callerGone.load() { return false }
+        if self.callerGone.load(ordering: .relaxed) { return false }
         let size = bytes.readableBytes
-        let unwritten = self.bytesInFlight.add(size)
+        let unwritten = self.bytesInFlight.add(size, ordering: .relaxed).newValue
         let promise = self.eventLoop.makePromise(of: Void.self)
-        let (bound, inFlight, gone) = (self.bound, self.bytesInFlight, self.callerGone)
         self.eventLoop.execute {
-            let (handler, context) = bound.value
+            let (handler, context) = self.bound.value
             handler.writeProxyBody(bytes, context: context).whenComplete { result in
-                inFlight.subtract(size)
-                if case .failure = result { gone.store(true) }
+                self.bytesInFlight.subtract(size, ordering: .relaxed)
+                if case .failure = result { self.callerGone.store(true, ordering: .relaxed) }
                 promise.succeed()
             }
         }
         if unwritten > Self.maxBytesInFlight { try? await promise.futureResult.get() }
-        return !self.callerGone.load()
+        return !self.callerGone.load(ordering: .relaxed)
     }
 
     static let maxBytesInFlight = 256 << 10
-    private let bytesInFlight = SharedCounter()
-    private let callerGone = SharedFlag()
+    private let bytesInFlight = Atomic<Int>(0)
+    private let callerGone = Atomic<Bool>(false)
 
     func end() async {
         let bound = self.bound
@@ -174,18 +173,4 @@ final class HTTPProxyRelay: ProxyRelay, @unchecked Sendable {
             context.close(promise: nil)
         }.get()
     }
-}
-
-/// An atomic counter shared with closures on the event loop.
-final class SharedCounter: Sendable {
-    private let value = Atomic<Int>(0)
-    func add(_ amount: Int) -> Int { self.value.add(amount, ordering: .relaxed).newValue }
-    func subtract(_ amount: Int) { self.value.subtract(amount, ordering: .relaxed) }
-}
-
-/// An atomic flag shared with closures on the event loop.
-final class SharedFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func load() -> Bool { self.value.load(ordering: .relaxed) }
-    func store(_ flag: Bool) { self.value.store(flag, ordering: .relaxed) }
 }

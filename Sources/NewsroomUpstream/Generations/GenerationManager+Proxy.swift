@@ -211,15 +211,7 @@ extension GenerationManager {
             if Task.isCancelled || run.abortReason != nil { return await self.endRelay(run, session: session) }
             // The upstream connection broke mid-answer: the caller's stream is cut too, as it would be.
             await session.relay.abort()
-            self.publish(
-                [
-                    .error(
-                        StreamError(
-                            code: UpstreamErrorCode.upstreamUnavailable,
-                            message: "the upstream connection was lost mid-stream; the output so far is kept",
-                            retryable: true)),
-                    .streamComplete(StreamComplete(finishReason: .error)),
-                ], run: run, receivedAt: .now())
+            self.publish(Self.lostMidStream, run: run, receivedAt: .now())
             return
         }
         if Task.isCancelled || run.abortReason != nil { return await self.endRelay(run, session: session) }

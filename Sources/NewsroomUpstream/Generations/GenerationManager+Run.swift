@@ -274,15 +274,7 @@ extension GenerationManager {
             if !sawByte {
                 return .failed(Self.connectError(error), retryable: true, retryAfter: nil)
             }
-            self.publish(
-                [
-                    .error(
-                        StreamError(
-                            code: UpstreamErrorCode.upstreamUnavailable,
-                            message: "the upstream connection was lost mid-stream; the output so far is kept",
-                            retryable: true)),
-                    .streamComplete(StreamComplete(finishReason: .error)),
-                ], run: run, receivedAt: .now())
+            self.publish(Self.lostMidStream, run: run, receivedAt: .now())
             return .done
         }
         if Task.isCancelled || run.abortReason != nil { return .done }
@@ -468,4 +460,15 @@ enum ConversationPrompt {
         default: return nil
         }
     }
+}
+
+extension GenerationManager {
+    /// How a topic ends when the upstream connection breaks after the answer started.
+    static let lostMidStream: [EventPayload] = [
+        .error(
+            StreamError(
+                code: UpstreamErrorCode.upstreamUnavailable,
+                message: "the upstream connection was lost mid-stream; the output so far is kept", retryable: true)),
+        .streamComplete(StreamComplete(finishReason: .error)),
+    ]
 }

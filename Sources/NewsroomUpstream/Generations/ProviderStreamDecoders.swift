@@ -76,7 +76,7 @@ final class ProviderStreamDecoders: Sendable {
                             retryAfterSeconds: 1))
                 }
                 let context = UpstreamStreamContext(
-                    generation: "tee_" + Self.randomID(), provider: format, requestedModel: nil)
+                    generation: GenerationManager.makeID(), provider: format, requestedModel: nil)
                 entry = Entry(format: format, decoder: adapter.makeDecoder(context: context), lastUsed: now)
             }
             var events = entry.decoder.decode(input)
@@ -108,10 +108,5 @@ final class ProviderStreamDecoders: Sendable {
         }
         if final && adapter == "openai" { out.writeString("data: [DONE]\n\n") }
         return out
-    }
-
-    private static func randomID() -> String {
-        let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8)
-        return String(decoding: (0..<16).map { _ in alphabet.randomElement()! }, as: UTF8.self)
     }
 }

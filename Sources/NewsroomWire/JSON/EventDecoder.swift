@@ -87,14 +87,9 @@ public enum EventDecoder {
                     index: try fields.index(), callID: try fields.requiredString("call_id"),
                     name: try fields.requiredString("name"), arguments: try fields.requiredString("arguments")))
         case .streamComplete:
-            let reasonName = try fields.requiredString("finish_reason")
-            guard let reason = FinishReason(rawValue: reasonName) else {
-                throw Failure(
-                    "'finish_reason' must be one of \(FinishReason.all.map(\.rawValue).joined(separator: ", "))")
-            }
             payload = .streamComplete(
                 StreamComplete(
-                    finishReason: reason, providerFinishReason: try fields.optionalString("provider_finish_reason"),
+                    finishReason: try fields.finishReason(), providerFinishReason: try fields.optionalString("provider_finish_reason"),
                     usage: try fields.usage()))
         case .generationStarted:
             payload = .generationStarted(
@@ -103,15 +98,10 @@ public enum EventDecoder {
                     provider: try fields.optionalString("provider"), model: try fields.optionalString("model"),
                     prompt: try fields.optionalString("prompt")))
         case .generationEnded:
-            let reasonName = try fields.requiredString("finish_reason")
-            guard let reason = FinishReason(rawValue: reasonName) else {
-                throw Failure(
-                    "'finish_reason' must be one of \(FinishReason.all.map(\.rawValue).joined(separator: ", "))")
-            }
             payload = .generationEnded(
                 GenerationEnded(
                     generation: try fields.requiredString("generation"), answerTopic: try fields.requiredString("answer_topic"),
-                    finishReason: reason, usage: try fields.usage()))
+                    finishReason: try fields.finishReason(), usage: try fields.usage()))
         case .error:
             let code = try fields.requiredString("code")
             guard !code.isEmpty, code.utf8.count <= 64,
@@ -212,6 +202,14 @@ public enum EventDecoder {
             case .bool(let bool)?: return bool
             case let value?: throw Failure("'\(key)' must be a boolean, not \(value.typeName)")
             }
+        }
+
+        mutating func finishReason() throws(Failure) -> FinishReason {
+            guard let reason = FinishReason(rawValue: try self.requiredString("finish_reason")) else {
+                throw Failure(
+                    "'finish_reason' must be one of \(FinishReason.all.map(\.rawValue).joined(separator: ", "))")
+            }
+            return reason
         }
 
         mutating func index() throws(Failure) -> Int {

@@ -58,14 +58,7 @@ public enum EventJSON {
         case .streamComplete(let complete):
             json.field("finish_reason", complete.finishReason.rawValue)
             json.field("provider_finish_reason", complete.providerFinishReason)
-            if let usage = complete.usage {
-                json.objectField("usage")
-                json.field("input_tokens", usage.inputTokens)
-                json.field("output_tokens", usage.outputTokens)
-                json.endObject()
-            } else {
-                json.null("usage")
-            }
+            json.usage(complete.usage)
         case .error(let error):
             json.field("code", error.code)
             json.field("message", error.message)
@@ -88,14 +81,7 @@ public enum EventJSON {
             json.field("generation", ended.generation)
             json.field("answer_topic", ended.answerTopic)
             json.field("finish_reason", ended.finishReason.rawValue)
-            if let usage = ended.usage {
-                json.objectField("usage")
-                json.field("input_tokens", usage.inputTokens)
-                json.field("output_tokens", usage.outputTokens)
-                json.endObject()
-            } else {
-                json.null("usage")
-            }
+            json.usage(ended.usage)
         }
     }
 

@@ -1,4 +1,5 @@
 import NIOCore
+import NewsroomCore
 
 /// Appends JSON to a `ByteBuffer`.
 ///
@@ -95,6 +96,15 @@ public struct JSONWriter {
         self.key(key)
         self.buffer.writeStaticString("null")
         self.needsComma = true
+    }
+
+    /// `"usage"`: the token counts as `{"input_tokens","output_tokens"}`, or `null` when none were reported.
+    public mutating func usage(_ usage: Usage?) {
+        guard let usage else { return self.null("usage") }
+        self.objectField("usage")
+        self.field("input_tokens", usage.inputTokens)
+        self.field("output_tokens", usage.outputTokens)
+        self.endObject()
     }
 
     /// Starts a nested object under `key`; close it with ``endObject()``.
