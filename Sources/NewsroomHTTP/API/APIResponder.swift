@@ -128,7 +128,7 @@ struct APIResponder {
             return .response(Self.upgradeRequired)
         case .multiplexWebSocket:
             return .response(Self.upgradeRequired)
-        case .grpc, .proxy:
+        case .grpc, .proxy, .socketIO:
             return .response(.internalError)  // answered by the gRPC-Web and proxy paths of the request handler
         case .viewer(let file):
             guard let asset = ViewerAssets.files[file] else { return .response(.notFound("no such file")) }

@@ -33,6 +33,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// A proxied request's relay and its generation (cancelled if the caller leaves).
     var proxyRelay: HTTPProxyRelay?
     var proxiedGeneration: String?
+    /// A held Engine.IO poll: told to the session if the connection closes before it is answered.
+    var pendingPoll: (session: EngineIOSession, answer: EventLoopFuture<HTTPResponse>)?
 
     init(dependencies: HTTPDependencies, isHTTP2: Bool, statistics: ConnectionStatistics?) {
         self.dependencies = dependencies
@@ -44,7 +46,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             maxDiscardedBytes: dependencies.configuration.maxDiscardedBodyBytes
         ) { route, method in
             switch (route, method) {
-            case (.topicEvents, .POST), (.generations, .POST), (.grpc, .POST), (.proxy, .POST): true
+            case (.topicEvents, .POST), (.generations, .POST), (.grpc, .POST), (.proxy, .POST), (.socketIO, .POST): true
             default: false
             }
         }
@@ -71,6 +73,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.callerLeft()
+        self.pollAbandoned()
         self.requestTimer?.cancel()
         self.machine.closed()
         self.currentSpan?.end()
@@ -106,7 +109,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The route of a request, or the answer for one that has none (unknown path, method not allowed).
     private func route(_ head: HTTPRequestHead) -> Result<Route, StateMachine.HTTPError> {
-        let route = Route(segments: RequestTarget(head.uri).segments)
+        let segments = RequestTarget(head.uri).segments
+        let route = self.dependencies.socketIO.matches(segments) ? .socketIO : Route(segments: segments)
         self.currentRoute = route?.metricName ?? "unknown"
         guard let route else { return .failure(.init(response: .notFound())) }
         if route.isTraced {
@@ -154,6 +158,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if case .grpc(let path) = route { return self.grpcWeb(path: path, request: request, context: context) }
         if case .proxy(let endpoint) = route { return self.proxy(endpoint, request: request, context: context) }
+        if case .socketIO = route { return self.engineIO(request, context: context) }
         guard self.responder.needsCredentials(route) else {
             return self.answer(request, principal: .anonymous, context: context)
         }
@@ -227,7 +232,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.finishRequest(status: response.status)
         var headers = HTTPHeaders(response.headers)
         if response.status != .noContent {
-            headers.add(name: "content-length", value: String(response.body?.readableBytes ?? 0))
+            headers.add(name: "content-length", value: String(response.bodyLength))
         }
         if !response.headers.contains(where: { $0.0 == "access-control-allow-origin" }) {
             headers.add(contentsOf: self.dependencies.cors.responseHeaders(for: head))
@@ -238,6 +243,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             promise: nil)
         if let body = response.body, head.method != .HEAD, body.readableBytes > 0 {
             context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        if head.method != .HEAD {
+            for part in response.bodyParts { context.write(self.wrapOutboundOut(.body(.byteBuffer(part))), promise: nil) }
         }
         return context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
     }

@@ -8,6 +8,11 @@ struct HTTPResponse {
     var status: HTTPResponseStatus
     var headers: [(String, String)]
     var body: ByteBuffer?
+    /// More body after ``body``, written as separate buffers (shared event bytes are not copied).
+    var bodyParts: [ByteBuffer] = []
+
+    /// The body's length.
+    var bodyLength: Int { self.bodyParts.reduce(self.body?.readableBytes ?? 0) { $0 + $1.readableBytes } }
 
     init(status: HTTPResponseStatus, headers: [(String, String)] = [], body: ByteBuffer? = nil, contentType: String? = nil) {
         self.status = status

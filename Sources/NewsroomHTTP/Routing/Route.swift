@@ -18,6 +18,9 @@ enum Route: Equatable {
     case grpc(String)
     /// A provider API on the hub (`/v1/chat/completions`, `/v1/responses`, `/v1/messages`).
     case proxy(ProxyEndpoint)
+    /// The Socket.IO endpoint (Engine.IO long-polling; its WebSockets are upgrades). Its path is
+    /// configured, so the handler matches it before the fixed routes.
+    case socketIO
 
     /// The route for a path, or `nil` for an unknown path.
     init?(segments: [String]) {
@@ -71,13 +74,14 @@ enum Route: Equatable {
         case .generations: [.POST]
         case .generation: [.GET, .DELETE]
         case .grpc, .proxy: [.POST]
+        case .socketIO: [.GET, .POST]
         }
     }
 
     /// Whether requests to the route get a trace span (not health checks, scrapes and static files).
     var isTraced: Bool {
         switch self {
-        case .healthz, .readyz, .metrics, .viewer, .grpc: false
+        case .healthz, .readyz, .metrics, .viewer, .grpc, .socketIO: false
         default: true
         }
     }
@@ -98,6 +102,7 @@ enum Route: Equatable {
         case .viewer: "/viewer"
         case .grpc: "/grpc-web"
         case .proxy(let endpoint): endpoint.path
+        case .socketIO: "/socket.io"
         }
     }
 }

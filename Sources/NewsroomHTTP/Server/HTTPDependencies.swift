@@ -33,6 +33,8 @@ final class HTTPDependencies: Sendable {
     /// gRPC-Web on HTTP/1.1: binary and text, each message as one chunk.
     let grpcWebChunkedFormat: WireFormat
     let grpcWebTextChunkedFormat: WireFormat
+    /// The Socket.IO endpoint (its sessions and settings).
+    let socketIO: EngineIOServer
     private let keepalives = Mutex<[ObjectIdentifier: ConnectionKeepalive]>([:])
     /// What to do when the hub starts draining (gRPC health watchers send `NOT_SERVING`).
     /// Health `Watch` calls waiting for the drain, by registration id (removed when a call ends).
@@ -67,6 +69,9 @@ final class HTTPDependencies: Sendable {
         self.grpcWebTextFormat = grpcWebText
         self.grpcWebChunkedFormat = grpcWebChunked
         self.grpcWebTextChunkedFormat = grpcWebTextChunked
+        self.socketIO = EngineIOServer(
+            settings: configuration.socketIO, control: control, logger: logger, configuration: configuration,
+            metrics: SocketIOMetrics(factory: metricsFactory))
     }
 
     /// Runs `callback` on `loop` when the hub starts draining (once).

@@ -7,7 +7,7 @@ import Synchronization
 /// Handles are created once per label set and cached (the route and status sets are small and fixed),
 /// never per request.
 final class HTTPMetrics: Sendable {
-    /// `http1`, `http2` or `ws`.
+    /// `http1`, `http2`, `ws` or `socketio` (a Socket.IO WebSocket).
     let connections: [String: Meter]
     private let requests = Mutex<[String: Counter]>([:])
     private let factory: any MetricsFactory
@@ -15,7 +15,7 @@ final class HTTPMetrics: Sendable {
     init(factory: any MetricsFactory) {
         self.factory = factory
         var connections: [String: Meter] = [:]
-        for transport in ["http1", "http2", "ws"] {
+        for transport in ["http1", "http2", "ws", "socketio"] {
             connections[transport] = Meter(
                 label: "newsroom_connections", dimensions: [("transport", transport)], factory: factory)
         }

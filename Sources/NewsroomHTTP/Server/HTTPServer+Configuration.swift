@@ -54,6 +54,41 @@ extension HTTPServer {
         /// A PEM certificate chain and private key: with both, the port speaks TLS (1.2 or later) and
         /// negotiates `h2` or `http/1.1` by ALPN. Without, it serves cleartext HTTP/1.1 and h2c.
         public var tls: TLSFiles? = nil
+        /// Socket.IO (Engine.IO v4) on the same port.
+        public var socketIO = SocketIOSettings()
+
+        /// The Socket.IO endpoint's settings (the reference server's names and defaults).
+        public struct SocketIOSettings: Sendable, Hashable {
+            /// The path clients connect to (`path` of the Socket.IO clients), with or without the
+            /// trailing slash. Default `/socket.io/`.
+            public var path: String = "/socket.io/"
+            /// How often the hub pings each session; the client answers within ``pingTimeout``.
+            /// Default 25 s.
+            public var pingInterval: TimeAmount = .seconds(25)
+            /// How long a pong may take before the session is closed. Default 20 s.
+            public var pingTimeout: TimeAmount = .seconds(20)
+            /// How long a new session may take to connect a namespace (its first Socket.IO packet).
+            /// Default 45 s.
+            public var connectTimeout: TimeAmount = .seconds(45)
+            /// How long an upgrade from long-polling to WebSocket may take. Default 10 s.
+            public var upgradeTimeout: TimeAmount = .seconds(10)
+            /// The largest message (a polling POST body, a WebSocket message) a client may send,
+            /// advertised as `maxPayload`. Default 1,000,000 bytes.
+            public var maxPayload: Int = 1_000_000
+            /// Packets per long-polling answer; the rest wait for the next poll (the Python client
+            /// refuses answers of more than 16). Default 16.
+            public var maxPacketsPerPoll: Int = 16
+            /// Connection state recovery: how long the subscriptions of a session that dropped are kept
+            /// for the client to recover them (`pid` + `offset`); `nil` (the default, as in the
+            /// reference server) turns it off: events then carry no offset argument.
+            public var recoveryWindow: TimeAmount? = nil
+            /// The most sessions kept for recovery at once (the oldest go first). Default 10,000.
+            public var maxRecoverableSessions: Int = 10_000
+            /// Per session, how many of the last written events are remembered for recovery (where the
+            /// client's offset is looked up). Default 512.
+            public var recoveryLogSize: Int = 512
+            public init() {}
+        }
 
         /// Paths of the PEM files for TLS.
         public struct TLSFiles: Sendable, Hashable {

@@ -49,7 +49,7 @@ public final class HTTPServer: Sendable {
     public static let encoders: [any FrameEncoder] = [
         SSEChunkedEncoder(), SSEEncoder(), WebSocketFrameEncoder(), GRPCFrameEncoder(), GRPCWebTextEncoder(),
         GRPCWebChunkedEncoder(), GRPCWebTextChunkedEncoder(),
-    ]
+    ] + SocketIOEventEncoder.all
 
     /// Creates a server; nothing is bound until ``start()``.
     /// - Parameters:
@@ -240,6 +240,11 @@ public final class HTTPServer: Sendable {
     /// still open after the grace period.
     public func shutdown() async {
         self.markDraining()
+        // Socket.IO sessions end now (a held poll would otherwise keep its connection for the grace
+        // period); their clients reconnect elsewhere.
+        for session in self.dependencies.socketIO.openSessions {
+            session.onLoop { $0.close(reason: "shutdown", unexpected: false) }
+        }
         let (channel, quiesce) = self.running.withLock { ($0.channel, $0.quiesce) }
         guard let channel, let quiesce else { return }
         let done = channel.eventLoop.makePromise(of: Void.self)

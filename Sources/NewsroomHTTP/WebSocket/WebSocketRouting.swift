@@ -38,6 +38,12 @@ enum WebSocketRouting {
     static func shouldUpgrade(_ head: HTTPRequestHead, channel: any Channel, dependencies: HTTPDependencies)
         -> EventLoopFuture<HTTPHeaders?>
     {
+        let target = RequestTarget(head.uri)
+        if dependencies.socketIO.matches(target.segments) {
+            return channel.eventLoop.makeSucceededFuture(
+                Self.isEngineIOUpgrade(target, dependencies: dependencies) && dependencies.cors.allowsWebSocket(head)
+                    ? HTTPHeaders() : nil)
+        }
         guard self.mode(for: head) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
         guard dependencies.cors.allowsWebSocket(head) else {
             dependencies.control.recordAuthFailure("origin_not_allowed")
@@ -54,7 +60,20 @@ enum WebSocketRouting {
         return promise.futureResult
     }
 
+    /// Whether a request to the Socket.IO path may become its WebSocket: Engine.IO v4, the `websocket`
+    /// transport, and an open session when it names one (otherwise it is answered with the Engine.IO
+    /// error over HTTP).
+    private static func isEngineIOUpgrade(_ target: RequestTarget, dependencies: HTTPDependencies) -> Bool {
+        guard target.query["EIO"] == "4", target.query["transport"] == "websocket" else { return false }
+        if let sid = target.query["sid"] { return dependencies.socketIO.session(sid) != nil }
+        return true
+    }
+
     static func configureUpgraded(channel: any Channel, head: HTTPRequestHead, dependencies: HTTPDependencies) throws {
+        let target = RequestTarget(head.uri)
+        if dependencies.socketIO.matches(target.segments) {
+            return try Self.configureEngineIO(channel: channel, head: head, target: target, dependencies: dependencies)
+        }
         guard let mode = Self.mode(for: head) else { throw ChannelError.inappropriateOperationForState }
         let sync = channel.pipeline.syncOperations
         let io = try sync.handler(type: ConnectionIOHandler.self)
@@ -77,6 +96,30 @@ enum WebSocketRouting {
                 dependencies: dependencies, mode: mode, traceHeaders: HTTPCredentials.traceHeaders(of: head),
                 authentication: authentication, keepalive: dependencies.keepalive(for: channel.eventLoop),
                 statistics: io.statistics))
+    }
+}
+
+extension WebSocketRouting {
+    /// Installs the Engine.IO handler on an upgraded Socket.IO connection.
+    static func configureEngineIO(
+        channel: any Channel, head: HTTPRequestHead, target: RequestTarget, dependencies: HTTPDependencies
+    ) throws {
+        let sync = channel.pipeline.syncOperations
+        let io = try sync.handler(type: ConnectionIOHandler.self)
+        io.setTransport("socketio")
+        if let context = try? sync.context(handlerType: HTTPRequestHandler.self) {
+            sync.removeHandler(context: context, promise: nil)
+        }
+        let server = dependencies.socketIO
+        try sync.addHandler(MaskedFrameEnforcer())
+        try sync.addHandler(
+            NIOWebSocketFrameAggregator(
+                minNonFinalFragmentSize: 1, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: server.settings.maxPayload))
+        let mode: EngineIOWebSocketHandler.Mode = target.query["sid"].map { .upgrade(sid: $0) } ?? .open
+        try sync.addHandler(
+            EngineIOWebSocketHandler(
+                server: server, mode: mode, handshake: SocketIOHandshake(head: head, client: io.statistics.clientAddress),
+                eventLoop: channel.eventLoop))
     }
 }
 

@@ -50,6 +50,12 @@ public struct WebSocketCommand: Sendable, Hashable {
         guard case .object(let object) = value else {
             throw Failure(id: nil, code: "invalid_command", message: "a command must be a JSON object")
         }
+        return try Self.decode(object: object)
+    }
+
+    /// Reads a command from its JSON object (`op`, `id` and the op's fields). Socket.IO events arrive
+    /// here with the event's name as `op`.
+    public static func decode(object: [String: JSONValue]) throws(Failure) -> WebSocketCommand {
         let id = object["id"]
         func fail(_ code: String, _ message: String) -> Failure { Failure(id: id, code: code, message: message) }
         func topic() throws(Failure) -> String {
