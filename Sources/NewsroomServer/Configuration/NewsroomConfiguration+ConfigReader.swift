@@ -31,6 +31,7 @@ extension NewsroomConfiguration {
     /// - `metrics.enabled` (default true) [`NEWSROOM_METRICS_ENABLED`]
     /// - `broker.url` (`redis://…`) [`NEWSROOM_BROKER_URL`], `broker.sharded` [`NEWSROOM_BROKER_SHARDED`]
     /// - `log.format` (`text`|`json`) [`NEWSROOM_LOG_FORMAT`], `log.level` [`NEWSROOM_LOG_LEVEL`]
+    /// - `socketio.*` (see ``readSocketIO(_:duration:)``)
     /// - `flush.interval`, `flush.maxInterval` (durations: `40ms`, `0.5s`, `0`) [`NEWSROOM_FLUSH_INTERVAL`],
     ///   `fanout.maxDelay` (duration), `fanout.maxBacklog` (deliveries per loop), `publish.waitTimeout` seconds
     /// - Throws: ``ConfigurationError`` for a value of the right type but not an allowed one.
@@ -106,6 +107,7 @@ extension NewsroomConfiguration {
         if let value = reader.int(forKey: "http.http2MaxConcurrentStreams") {
             self.http.http2MaxConcurrentStreams = try positive(value, "http.http2MaxConcurrentStreams")
         }
+        try self.readSocketIO(reader, duration: duration)
         let certificate = reader.string(forKey: "tls.certificate")
         let key = reader.string(forKey: "tls.privateKey", isSecret: false)
         switch (certificate, key) {
@@ -137,6 +139,39 @@ extension NewsroomConfiguration {
                 throw ConfigurationError("log.level must be one of trace, debug, info, notice, warning, error, critical")
             }
             self.logLevel = parsed
+        }
+    }
+
+    /// Socket.IO: `socketio.path` (default `/socket.io/`), `socketio.pingInterval`, `socketio.pingTimeout`,
+    /// `socketio.connectTimeout`, `socketio.upgradeTimeout` (durations), `socketio.maxPayload` (bytes),
+    /// `socketio.maxPacketsPerPoll`, `socketio.recovery` (how long a dropped session can be recovered;
+    /// `0`, the default, turns connection state recovery off), `socketio.maxRecoverableSessions`.
+    mutating func readSocketIO(_ reader: ConfigReader, duration: (ConfigKey) throws -> TimeAmount?) throws {
+        if let path = reader.string(forKey: "socketio.path") {
+            let segments = path.split(separator: "/")
+            guard path.hasPrefix("/"), !segments.isEmpty, !path.contains("?"), !path.contains("//") else {
+                throw ConfigurationError("socketio.path must be an absolute path such as /socket.io/")
+            }
+            self.http.socketIO.path = path
+        }
+        func positiveDuration(_ key: String) throws -> TimeAmount? {
+            guard let value = try duration(ConfigKey(key.split(separator: ".").map(String.init))) else { return nil }
+            guard value > .zero else { throw ConfigurationError("\(key) must be more than 0") }
+            return value
+        }
+        if let value = try positiveDuration("socketio.pingInterval") { self.http.socketIO.pingInterval = value }
+        if let value = try positiveDuration("socketio.pingTimeout") { self.http.socketIO.pingTimeout = value }
+        if let value = try positiveDuration("socketio.connectTimeout") { self.http.socketIO.connectTimeout = value }
+        if let value = try positiveDuration("socketio.upgradeTimeout") { self.http.socketIO.upgradeTimeout = value }
+        if let value = reader.int(forKey: "socketio.maxPayload") {
+            self.http.socketIO.maxPayload = try positive(value, "socketio.maxPayload")
+        }
+        if let value = reader.int(forKey: "socketio.maxPacketsPerPoll") {
+            self.http.socketIO.maxPacketsPerPoll = try positive(value, "socketio.maxPacketsPerPoll")
+        }
+        if let value = try duration("socketio.recovery") { self.http.socketIO.recoveryWindow = value > .zero ? value : nil }
+        if let value = reader.int(forKey: "socketio.maxRecoverableSessions") {
+            self.http.socketIO.maxRecoverableSessions = try positive(value, "socketio.maxRecoverableSessions")
         }
     }
 
