@@ -121,6 +121,11 @@ def wait_subscribers(hub, topic, count=1, timeout=10.0):
     assert wait_until(subscribed, timeout=timeout), f"{topic}: fewer than {count} subscribers after {timeout} s"
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "stock_client: Socket.IO tests driven by python-socketio (run again with Debian's client)")
+
+
 def pytest_sessionfinish(session, exitstatus):
     """With NEWSROOM_NO_SKIPS=1 (set by .ci/run), a skipped test fails the run: a skip that hides a
     missing tool or a broken setup must not pass as green."""

@@ -73,6 +73,7 @@ def sio_hub(start_hub):
     return start_hub("--heartbeat-interval", "30")
 
 
+@pytest.mark.stock_client
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_stock_client_replay_then_live_with_exact_text(sio_hub, transport):
     topic = f"sio-{transport}"
@@ -96,6 +97,7 @@ def test_stock_client_replay_then_live_with_exact_text(sio_hub, transport):
             viewer.client.disconnect()
 
 
+@pytest.mark.stock_client
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_stock_client_publish_with_ack_and_cancel(sio_hub, transport):
     topic = f"sio-pub-{transport}"
@@ -119,6 +121,7 @@ def test_stock_client_publish_with_ack_and_cancel(sio_hub, transport):
         viewer.client.disconnect()
 
 
+@pytest.mark.stock_client
 def test_command_errors_are_acknowledged_with_the_api_codes(sio_hub):
     viewer = Viewer(sio_hub.url, ["websocket"])
     try:
@@ -140,6 +143,7 @@ def test_command_errors_are_acknowledged_with_the_api_codes(sio_hub):
         viewer.client.disconnect()
 
 
+@pytest.mark.stock_client
 def test_more_than_sixteen_events_reach_a_polling_client(sio_hub):
     """python-engineio refuses a poll answer of more than 16 packets: the hub splits them."""
     topic = "sio-many"
@@ -162,6 +166,7 @@ def test_more_than_sixteen_events_reach_a_polling_client(sio_hub):
         viewer.client.disconnect()
 
 
+@pytest.mark.stock_client
 def test_auth_refused_and_allowed(start_hub):
     hub = start_hub("--auth-hs256-secret", SECRET)
     now = int(time.time())
@@ -243,6 +248,7 @@ class CuttableProxy:
         self.cut()
 
 
+@pytest.mark.stock_client
 @pytest.mark.parametrize("transport", ["websocket", "upgrade"])
 def test_stock_client_reconnects_after_a_cut_and_loses_nothing(sio_hub, transport):
     """The python client reconnects by itself; on `connect` it subscribes again after the last seq it
@@ -282,6 +288,7 @@ def test_stock_client_reconnects_after_a_cut_and_loses_nothing(sio_hub, transpor
         proxy.close()
 
 
+@pytest.mark.stock_client
 def test_generate_through_socketio(start_hub):
     hub = Hub(["demo", "--port", "0", "--answers", "0"])
     try:
