@@ -620,3 +620,47 @@ def test_bad_socketio_configuration_names_the_key(tmp_path):
         Hub(["serve", "--port", "0"], env={"NEWSROOM_SOCKETIO_PING_INTERVAL": "0"})
     with pytest.raises(RuntimeError, match="socketio.path"):
         Hub(["serve", "--port", "0"], env={"NEWSROOM_SOCKETIO_PATH": "no-slash"})
+
+
+def test_subscriptions_made_while_upgrading_are_acknowledged_and_exact(sio_hub):
+    """The JavaScript client subscribes as soon as it is connected, over long-polling, while its upgrade
+    to WebSocket is under way: every subscription must be acknowledged once and deliver each event once
+    across the session's move to the WebSocket's loop."""
+    with httpx.Client() as http:
+        for attempt in range(12):
+            topic = f"race-{attempt}"
+            publish(http, sio_hub, topic, [START, *deltas("a", "b")])
+            sid = handshake(sio_hub)["sid"]
+            assert post(sio_hub, sid, "40") == "ok"
+            assert poll(sio_hub, sid).startswith("40{")
+            with ws_connect(ws_url(sio_hub, sid=sid)) as ws:
+                ws.send("2probe")
+                assert ws.recv(timeout=5) == "3probe"
+                # The subscribe goes by polling just before the upgrade completes: its ack and replay,
+                # queued for a poll, must come over the WebSocket, and live events after the move.
+                assert post(sio_hub, sid, f'42{attempt}["subscribe",{{"topic":"{topic}"}}]') == "ok"
+                time.sleep(attempt * 0.001)
+                ws.send("5")
+                frames, texts, acks = [], [], []
+                deadline = time.monotonic() + 5
+                published = False
+                while time.monotonic() < deadline and not (acks and "".join(texts) == "abc"):
+                    try:
+                        frame = ws.recv(timeout=0.2)
+                    except TimeoutError:
+                        # Anything the polling side got before the move comes in a poll answer.
+                        frame = None
+                    if frame is None:
+                        if acks and not published:
+                            publish(http, sio_hub, topic, deltas("c"))
+                            published = True
+                        continue
+                    for packet in frame.split("\x1e"):
+                        if packet.startswith(f"43{attempt}["):
+                            acks.append(packet)
+                        elif packet.startswith('42["text_delta"'):
+                            texts.append(json.loads(packet[2:])[1]["text"])
+                        elif packet == "2":
+                            ws.send("3")
+                assert len(acks) == 1, (attempt, acks)
+                assert "".join(texts) == "abc", (attempt, texts)

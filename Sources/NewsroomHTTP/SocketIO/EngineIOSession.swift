@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NewsroomCore
 import NewsroomWire
+import Synchronization
 
 /// One Engine.IO session: a Socket.IO client's connection, over HTTP long-polling, over a WebSocket,
 /// or long-polling first and then upgraded to a WebSocket.
@@ -34,6 +35,9 @@ final class EngineIOSession: @unchecked Sendable {
     unowned let server: EngineIOServer
     let handshake: SocketIOHandshake
     private let loop: NIOLockedValueBox<any EventLoop>
+    /// Incremented when the session moves (an upgrade): sinks made before refuse to write (read with a
+    /// relaxed load on every write, where a lock would cost).
+    let generation = Atomic<Int>(0)
     private(set) var transport: Transport
     /// A WebSocket probing an upgrade (`2probe` answered, `5` not yet received).
     private var probe: EngineIOWebSocketHandler?
@@ -259,6 +263,7 @@ final class EngineIOSession: @unchecked Sendable {
         self.outboundBytes = 0
         self.blocked = false
         self.transport = .webSocket(handler)
+        self.generation.add(1, ordering: .relaxed)
         self.server.metrics.upgraded()
         let subscriptions = self.socket.moveSubscriptions()
         let target = handler.eventLoop

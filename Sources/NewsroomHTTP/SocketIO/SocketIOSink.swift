@@ -1,6 +1,7 @@
 import NIOCore
 import NewsroomCore
 import NewsroomWire
+import Synchronization
 
 /// The ``SubscriberSink`` of one topic subscription on a Socket.IO session: the shared packets go to
 /// the session's polling queue, or below the WebSocket encoder as pre-framed text frames.
@@ -12,6 +13,8 @@ final class SocketIOSink: SubscriberSink {
     private unowned let session: EngineIOSession
     let topic: String
     private var loop: any EventLoop
+    /// The session's generation when the subscription was made; after a move this sink is stale.
+    private var generation = 0
     /// The seq of the last event written; `nil` before the first.
     private(set) var lastSeq: Int?
 
@@ -24,12 +27,19 @@ final class SocketIOSink: SubscriberSink {
     /// Sets the loop of the subscription being made.
     func attach(loop: any EventLoop) {
         self.loop = loop
+        self.generation = self.session.generation.load(ordering: .relaxed)
     }
 
+    /// Whether the session is still where this subscription was made (it has not moved since).
+    var isCurrent: Bool { self.session.generation.load(ordering: .relaxed) == self.generation }
+
     var eventLoop: any EventLoop { self.loop }
-    var isWritable: Bool { self.session.isWritable }
+    var isWritable: Bool { self.isCurrent && self.session.isWritable }
 
     func write(_ frame: ByteBuffer) {
+        // A subscription made just before the session moved writes nothing; it is made again after the
+        // last event it did write.
+        guard self.isCurrent else { return }
         if let seq = SocketIOEventEncoder.seq(in: frame) {
             self.lastSeq = seq
             self.session.socket.wrote(topic: self.topic, seq: seq)
@@ -38,10 +48,12 @@ final class SocketIOSink: SubscriberSink {
     }
 
     func flush() {
+        guard self.isCurrent else { return }
         self.session.flushEvents()
     }
 
     func close(subscriber: Subscriber, reason: DisconnectReason) {
+        guard self.isCurrent else { return }
         self.session.socket.subscriptionEnded(topic: self.topic, subscriber: subscriber, reason: reason)
     }
 }

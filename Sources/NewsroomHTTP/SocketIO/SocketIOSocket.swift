@@ -265,10 +265,20 @@ final class SocketIOSocket {
         let format = self.server.format(webSocket: self.session.isWebSocket)
         let loop = self.session.eventLoop
         subscription.sink.attach(loop: loop)
-        var request = subscription.request
-        request.after = subscription.resumePoint
+        var resumed = subscription.request
+        resumed.after = subscription.resumePoint
+        let request = resumed
         let session = self.session
         self.control.subscribe(request, as: principal, format: format, sink: subscription.sink).whenComplete { result in
+            // This runs on the loop the subscription was made on, which is the session's unless the
+            // session moved (upgraded) meanwhile: then the subscription is made again where it is now.
+            guard subscription.sink.isCurrent else {
+                if case .success(let subscriber) = result { subscriber.cancel() }
+                return session.onLoop { session in
+                    guard session.socket.subscriptions[request.topic] === subscription, !session.isClosed else { return }
+                    session.socket.attach(subscription, principal: principal, ackID: ackID)
+                }
+            }
             let socket = session.socket!
             guard socket.subscriptions[request.topic] === subscription, !session.isClosed else {
                 if case .success(let subscriber) = result { subscriber.cancel() }
@@ -276,12 +286,6 @@ final class SocketIOSocket {
             }
             switch result {
             case .success(let subscriber):
-                guard session.eventLoop === loop, subscriber.format == socket.server.format(webSocket: session.isWebSocket)
-                else {
-                    // Upgraded meanwhile: make it again on the WebSocket's loop.
-                    subscriber.cancel()
-                    return session.onLoop { $0.socket.attach(subscription, principal: principal, ackID: ackID) }
-                }
                 if subscriber.isClosed {
                     socket.subscriptions[request.topic] = nil
                 } else {
@@ -298,15 +302,18 @@ final class SocketIOSocket {
 
     /// Ends the subscriptions here and returns them with their resume points, to be made again on the
     /// session's new loop and transport (``resubscribe(_:)``).
+    ///
+    /// A subscription still being made stays: it is made again when its answer comes (see ``attach``).
     func moveSubscriptions() -> [SubscriptionRequest] {
-        let moved = self.subscriptions.values.map { subscription in
-            subscription.subscriber?.cancel()
-            subscription.subscriber = nil
+        var moved: [SubscriptionRequest] = []
+        for (topic, subscription) in self.subscriptions {
+            guard let subscriber = subscription.subscriber else { continue }
+            subscriber.cancel()
             var request = subscription.request
             request.after = subscription.resumePoint
-            return request
+            moved.append(request)
+            self.subscriptions[topic] = nil
         }
-        self.subscriptions.removeAll()
         return moved
     }
 
