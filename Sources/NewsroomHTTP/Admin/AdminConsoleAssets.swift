@@ -161,16 +161,54 @@ function cell(text, className) {
     return element('td', { text, className })
 }
 
-function pill(state) {
-    const td = element('td')
-    td.append(element('span', { text: state, className: 'pill', data: { state } }))
+/**
+ * Updates a table's rows in place, one row per item (matched by key): rows and their buttons and links
+ * stay the same elements from one refresh to the next, so a click that lands during a refresh is not
+ * lost; only text that changed is written.
+ */
+function syncRows(tableId, items, keyOf, fill, empty) {
+    const table = $(tableId)
+    const body = table.tBodies[0]
+    const existing = new Map([...body.rows].map((row) => [row.dataset.key, row]))
+    items.forEach((item, index) => {
+        const key = keyOf(item)
+        let row = existing.get(key)
+        if (row) {
+            existing.delete(key)
+        } else {
+            row = document.createElement('tr')
+            row.dataset.key = key
+        }
+        fill(row, item)
+        if (body.rows[index] !== row) body.insertBefore(row, body.rows[index] ?? null)
+    })
+    for (const row of existing.values()) row.remove()
+    table.hidden = items.length === 0
+    $(empty).hidden = items.length !== 0
+}
+
+/** The `index`th cell of `row` (created when missing), its text set if it changed. */
+function setCell(row, index, text, className = '') {
+    while (row.cells.length <= index) row.append(document.createElement('td'))
+    const td = row.cells[index]
+    if (td.className !== className) td.className = className
+    const value = text === null || text === undefined ? '' : String(text)
+    if (td.childElementCount > 0 || td.textContent !== value) td.textContent = value
     return td
 }
 
-function replaceRows(table, rows, empty) {
-    table.tBodies[0].replaceChildren(...rows)
-    table.hidden = rows.length === 0
-    $(empty).hidden = rows.length !== 0
+/** A cell holding one pill with the state's name. */
+function setPill(row, index, state) {
+    while (row.cells.length <= index) row.append(document.createElement('td'))
+    const td = row.cells[index]
+    let pill = td.firstElementChild
+    if (!pill || pill.tagName !== 'SPAN') {
+        pill = element('span', { className: 'pill' })
+        td.replaceChildren(pill)
+    }
+    if (pill.textContent !== state) pill.textContent = state
+    pill.dataset.state = state
+    return td
 }
 
 function age(since, now) {
@@ -266,59 +304,70 @@ function renderTopics(topics, now) {
     const sorted = [...topics].sort(
         (a, b) => (order[a.state] ?? 3) - (order[b.state] ?? 3) || Date.parse(b.created_at) - Date.parse(a.created_at),
     )
-    const rows = sorted.map((topic) => {
-        const row = element('tr', { data: { topic: topic.name } })
-        const name = element('td')
-        const link = element('a', { text: topic.name, className: 'mono', title: 'open in the viewer' })
-        const query = new URLSearchParams({ topic: topic.name })
-        if (token) query.set('token', token)
-        link.href = `/?${query}`
-        link.target = '_blank'
-        link.rel = 'noopener noreferrer'
-        name.append(link)
-        row.append(name, pill(topic.state), cell(topic.subscribers, 'num'))
-        const byTransport = Object.fromEntries((topic.subscribers_by_transport ?? []).map((t) => [t.transport, t.subscribers]))
-        for (const transport of TRANSPORTS) {
-            const td = cell(byTransport[transport] ?? 0, 'num')
-            td.dataset.transport = transport
-            row.append(td)
+    syncRows('topics', sorted, (topic) => topic.name, (row, topic) => {
+        row.dataset.topic = topic.name
+        if (row.cells.length === 0) {
+            const name = element('td')
+            const link = element('a', { text: topic.name, className: 'mono', title: 'open in the viewer' })
+            const query = new URLSearchParams({ topic: topic.name })
+            if (token) query.set('token', token)
+            link.href = `/?${query}`
+            link.target = '_blank'
+            link.rel = 'noopener noreferrer'
+            name.append(link)
+            row.append(name)
         }
-        row.append(cell(topic.last_seq, 'num'), cell(age(topic.created_at, now), 'num'))
-        return row
-    })
+        setPill(row, 1, topic.state)
+        setCell(row, 2, topic.subscribers, 'num')
+        const byTransport = Object.fromEntries((topic.subscribers_by_transport ?? []).map((t) => [t.transport, t.subscribers]))
+        TRANSPORTS.forEach((transport, i) => {
+            setCell(row, 3 + i, byTransport[transport] ?? 0, 'num').dataset.transport = transport
+        })
+        setCell(row, 3 + TRANSPORTS.length, topic.last_seq, 'num')
+        setCell(row, 4 + TRANSPORTS.length, age(topic.created_at, now), 'num')
+    }, 'topics-empty')
     $('topics-count').textContent = `(${topics.length})`
-    replaceRows($('topics'), rows, 'topics-empty')
 }
 
 function renderGenerations(generations, now) {
-    const rows = generations.map((generation) => {
-        const row = element('tr', { data: { generation: generation.generation, state: generation.state } })
+    syncRows('generations', generations, (generation) => generation.generation, (row, generation) => {
+        row.dataset.generation = generation.generation
+        row.dataset.state = generation.state
         const ended = generation.timings?.completed
-        row.append(
-            cell(generation.generation, 'mono'),
-            cell(generation.topic, 'mono'),
-            cell(generation.provider),
-            cell(generation.model ?? '–'),
-            pill(generation.state === 'running' ? 'running' : `${generation.state}`),
-            cell(ended ? `${age(generation.timings.queued, Date.parse(ended))} (ended)` : age(generation.timings.queued, now), 'num'),
+        setCell(row, 0, generation.generation, 'mono')
+        setCell(row, 1, generation.topic, 'mono')
+        setCell(row, 2, generation.provider)
+        setCell(row, 3, generation.model ?? '–')
+        setPill(row, 4, generation.state)
+        setCell(
+            row, 5,
+            ended ? `${age(generation.timings.queued, Date.parse(ended))} (ended)` : age(generation.timings.queued, now),
+            'num',
         )
-        const actions = element('td')
-        if (generation.state === 'running') {
-            const button = element('button', { text: 'Cancel', title: 'end this answer for every viewer' })
-            button.type = 'button'
-            button.dataset.cancel = generation.generation
-            button.addEventListener('click', () => confirmCancel(generation, button))
-            actions.append(button)
+        while (row.cells.length <= 6) row.append(document.createElement('td'))
+        const actions = row.cells[6]
+        const button = actions.querySelector('button')
+        if (generation.state === 'running' && !button) {
+            const cancel = element('button', { text: 'Cancel', title: 'end this answer for every viewer' })
+            cancel.type = 'button'
+            cancel.dataset.cancel = generation.generation
+            const id = generation.generation
+            cancel.addEventListener('click', () => {
+                // The latest state of the generation (its model may be known only now).
+                const latest = status.last?.generations.find((g) => g.generation === id) ?? generation
+                confirmCancel(latest, cancel)
+            })
+            actions.append(cancel)
+        } else if (generation.state !== 'running' && button) {
+            button.remove()
         }
-        row.append(actions)
-        return row
-    })
+    }, 'generations-empty')
     const running = generations.filter((g) => g.state === 'running').length
     $('generations-count').textContent = `(${running} running)`
-    replaceRows($('generations'), rows, 'generations-empty')
 }
 
 function renderErrors(errors) {
+    // Newest first and never changed once recorded: the rows are simply rebuilt (no controls in them).
     const rows = errors.map((error) => {
         const row = element('tr', { data: { code: error.code } })
         const time = new Date(Date.parse(error.time))
@@ -331,8 +380,10 @@ function renderErrors(errors) {
         )
         return row
     })
+    $('errors').tBodies[0].replaceChildren(...rows)
+    $('errors').hidden = rows.length === 0
+    $('errors-empty').hidden = rows.length !== 0
     $('errors-count').textContent = `(${errors.length})`
-    replaceRows($('errors'), rows, 'errors-empty')
 }
 
 // ---------------------------------------------------------------------------------------------
