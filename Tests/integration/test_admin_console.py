@@ -3,6 +3,7 @@ a running generation (against the replay upstream) shows its topics with viewers
 generation with a Cancel button that works, the last errors and the /metrics figures; with auth on it
 needs an admin token; with auth off it is off unless `--admin-console` (or `demo --admin-console`)."""
 
+import contextlib
 import json
 import re
 import subprocess
@@ -114,7 +115,8 @@ def test_the_console_shows_topics_generations_errors_and_metrics_and_cancels(bro
                         return
         thread = threading.Thread(target=sse_viewer, daemon=True)
         thread.start()
-        ws = ws_connect(hub.url.replace("http://", "ws://") + f"/v1/topics/{topic}/ws")
+        sockets = contextlib.ExitStack()
+        ws = sockets.enter_context(ws_connect(hub.url.replace("http://", "ws://") + f"/v1/topics/{topic}/ws"))
         # An error every viewer of another topic saw, with markup in it that must stay text.
         publish(client, hub, "broken", [{"type": "stream_start"},
                                         {"type": "error", "code": "upstream_unavailable",
@@ -201,7 +203,7 @@ def test_the_console_shows_topics_generations_errors_and_metrics_and_cancels(bro
             save_screenshot(browser, "admin-console-cancelled.png")
         finally:
             stop.set()
-            ws.close()
+            sockets.close()
 
 
 def test_the_snapshot_lists_at_most_50_errors_newest_first(hubs):
