@@ -1,7 +1,8 @@
 // Incremental Markdown for streaming model output.
 //
 // A small CommonMark-like renderer of our own: paragraphs, ATX and setext headings, emphasis, inline
-// code, links, lists (nested, tight and loose), block quotes, thematic breaks and fenced code blocks.
+// code, links, lists (nested, tight and loose), block quotes, thematic breaks, fenced code blocks and
+// GitHub-flavoured pipe tables (with the alignment row).
 // Model output is text, never HTML: raw HTML and entities are shown literally, and links whose scheme
 // is not http, https or mailto (javascript:, data:, vbscript:, …) are refused.
 //
@@ -16,7 +17,8 @@
 // While the stream runs, the tail is rendered optimistically: an unclosed fence is a code block that
 // grows; a partial last line made only of markup (`, ``, #, -, *, 1.) is held back until it is known
 // what it is; an unclosed inline code span or emphasis at the end is shown as closed; a link whose
-// destination is still arriving shows its text only. The final render (`final: true`) is plain
+// destination is still arriving shows its text only; the last lines of an open paragraph that hold a
+// `|` are held back (they may be a table's header and alignment rows). The final render (`final: true`) is plain
 // CommonMark-like and does none of this.
 //
 // Output is a tree of plain arrays — [tag, attributes | null, ...children], children being strings
@@ -86,6 +88,41 @@ const BULLET = /^([-+*])(?=[ \t]|$)/
 const ORDERED = /^(\d{1,9})([.)])(?=[ \t]|$)/
 // A partial last line made only of markup could still become anything: hold it back.
 const PARTIAL_MARKUP = /^(?:[#*+\-_=`~]+|\d{1,9}[.)]?)$/
+// A table's alignment row (GFM): cells of hyphens with optional colons, at least one pipe.
+const TABLE_DELIMITER = /^\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$/
+// Lines that end a table: the start of a block quote, a heading, a fence or a thematic break.
+const TABLE_INTERRUPT = /^(?:>|#{1,6}(?:[ \t]|$)|`{3,}|~{3,})/
+
+/**
+ * The cells of a table row (GFM): split at pipes that are not escaped, the outer pipes optional,
+ * each cell trimmed; `\|` stands for a pipe inside a cell (also inside code spans).
+ */
+export function tableCells(line) {
+    let text = line.trim()
+    if (text.startsWith('|')) text = text.slice(1)
+    if (text.endsWith('|') && !text.endsWith('\\|')) text = text.slice(0, -1)
+    const cells = []
+    let cell = ''
+    for (let i = 0; i < text.length; i++) {
+        const c = text[i]
+        if (c === '\\' && text[i + 1] === '|') {
+            cell += '|'
+            i++
+        } else if (c === '|') {
+            cells.push(cell.trim())
+            cell = ''
+        } else {
+            cell += c
+        }
+    }
+    cells.push(cell.trim())
+    return cells
+}
+
+/** Whether a line holds a pipe that is not escaped (a possible table row). */
+function hasPipe(line) {
+    return /(?:^|[^\\])\|/.test(line)
+}
 
 /**
  * The line-by-line block parser. `lines` are fed in order; `partial` marks an unfinished last line
@@ -175,6 +212,15 @@ class BlockParser {
                 return true
             } else if (b.type === 'paragraph') {
                 if (isBlank(rest)) break
+            } else if (b.type === 'table') {
+                // A table goes on until a blank line or the start of another block; any other line is
+                // a row, pipes or not.
+                const text = rest.slice(Math.min(leadingSpaces(rest), 3))
+                if (isBlank(rest) || leadingSpaces(rest) >= 4 || TABLE_INTERRUPT.test(text) || THEMATIC_BREAK.test(text)) break
+                if (partial && PARTIAL_MARKUP.test(text)) return false
+                b.rows.push(tableCells(text))
+                b.partialRow = partial
+                return true
             }
             depth = i + 1
         }
@@ -216,6 +262,26 @@ class BlockParser {
                 this.lastLeaf = h
                 this.closeTo(this.stack.length - 1)
                 return true
+            }
+            if (interrupting && !partial && text.includes('|') && TABLE_DELIMITER.test(text)) {
+                const paragraph = this.tip
+                const header = tableCells(paragraph.lines[paragraph.lines.length - 1])
+                const aligns = tableCells(text).map((cell) =>
+                    cell.startsWith(':') && cell.endsWith(':') ? 'center' : cell.endsWith(':') ? 'right' : cell.startsWith(':') ? 'left' : null)
+                if (header.length === aligns.length) {
+                    // The paragraph's last line is the header; the lines before it stay a paragraph.
+                    paragraph.lines.pop()
+                    this.stack.pop()
+                    if (paragraph.lines.length === 0) {
+                        const siblings = this.tip.children
+                        siblings.splice(siblings.indexOf(paragraph), 1)
+                    } else {
+                        this.finalize(paragraph)
+                    }
+                    const table = this.add(block('table', { header, aligns, rows: [], partialRow: false }))
+                    this.lastLeaf = table
+                    return true
+                }
             }
             if (interrupting && SETEXT_UNDERLINE.test(text)) {
                 const paragraph = this.tip
@@ -645,9 +711,30 @@ function toNodes(tokens) {
 function renderBlock(b, streaming, tight) {
     switch (b.type) {
         case 'paragraph': {
-            const text = b.lines.join('\n').replace(/[ \t]+$/, '')
+            let lines = b.lines
+            if (streaming && b.open) {
+                // The last two lines may be a table's header and alignment rows still arriving: hold
+                // back those that hold a pipe until the next line decides.
+                let keep = lines.length
+                while (keep > 0 && keep > lines.length - 2 && hasPipe(lines[keep - 1])) keep--
+                lines = lines.slice(0, keep)
+                if (lines.length === 0) return []
+            }
+            const text = lines.join('\n').replace(/[ \t]+$/, '')
             const children = parseInline(text, streaming && b.open)
             return tight ? children : [['p', null, ...children]]
+        }
+        case 'table': {
+            const cell = (tag, content, column, optimistic) => {
+                const align = b.aligns[column]
+                return [tag, align ? { 'data-align': align } : null, ...parseInline(content ?? '', optimistic)]
+            }
+            const head = ['thead', null, ['tr', null, ...b.header.map((content, column) => cell('th', content, column, false))]]
+            const rows = b.rows.map((row, index) => {
+                const optimistic = streaming && b.open && b.partialRow && index === b.rows.length - 1
+                return ['tr', null, ...b.header.map((_, column) => cell('td', row[column], column, optimistic))]
+            })
+            return [['table', null, head, ...(rows.length ? [['tbody', null, ...rows]] : [])]]
         }
         case 'heading':
             return [['h' + b.level, null, ...parseInline(b.text, streaming && b.partial)]]
@@ -744,9 +831,11 @@ export class IncrementalMarkdown {
 
 const ALLOWED_TAGS = new Set([
     'p', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'em', 'strong', 'code', 'pre', 'a', 'ul', 'ol', 'li',
-    'blockquote', 'hr', 'br', 'span',
+    'blockquote', 'hr', 'br', 'span', 'table', 'thead', 'tbody', 'tr', 'th', 'td',
 ])
-const ALLOWED_ATTRIBUTES = new Set(['href', 'rel', 'target', 'title', 'class', 'start', 'data-lang', 'data-open'])
+const ALLOWED_ATTRIBUTES = new Set([
+    'href', 'rel', 'target', 'title', 'class', 'start', 'data-lang', 'data-open', 'data-align',
+])
 
 /** Builds DOM nodes for a rendered node (createElement and text nodes only, never innerHTML). */
 export function toDOM(node, document = globalThis.document) {

@@ -19,6 +19,11 @@ const TOPIC_NAME = /^[A-Za-z0-9._:-]{1,128}$/
 const FOLLOW_POLL_MS = 1000
 const VIEWERS_POLL_MS = 2000
 const RESUMED_SHOWN_MS = 3000
+// Connected with nothing received after this long: the topic has no events yet ("waiting").
+const WAITING_AFTER_MS = 150
+// How close to the bottom counts as "at the bottom" (following the answer down).
+const BOTTOM_SLACK_PX = 48
+const COPIED_SHOWN_MS = 1500
 
 const $ = (id) => document.getElementById(id)
 const params = new URLSearchParams(location.search)
@@ -48,6 +53,10 @@ const status = {
     finishReason: null,
     // With ?conversation=: the answers announced so far (generation_started), in order.
     announced: [],
+    // Every copy made with a code block's button: { text, via: 'clipboard' | 'execCommand', ok }.
+    copies: [],
+    // Whether the page keeps the end of the answer in view (until the reader scrolls up).
+    following: true,
     answerText: () => (current ? current.answer.text() : ''),
 }
 window.newsroomViewer = status
@@ -72,6 +81,128 @@ function runFrame() {
     frameTasks.clear()
     status.frames++
     for (const task of tasks) task()
+    stickToBottom()
+}
+
+/** Something below the answer changed (a notice, the footer): keep it in view on the next frame. */
+function contentChanged() {
+    onNextFrame(() => {})
+}
+
+// ---------------------------------------------------------------------------------------------
+// Following the answer down: while the reader has not scrolled up, each frame that changed the page
+// scrolls to its end. Scrolling up (or a wheel, key or touch gesture upwards) stops that and shows a
+// "jump to latest" button; scrolling back to the end, or the button, starts it again.
+
+function distanceFromBottom() {
+    const page = document.scrollingElement
+    return page.scrollHeight - (page.scrollTop + window.innerHeight)
+}
+
+function stickToBottom() {
+    if (status.following) {
+        if (distanceFromBottom() > 1) window.scrollTo(0, document.scrollingElement.scrollHeight)
+    }
+    updateJumpButton()
+}
+
+function updateJumpButton() {
+    $('jump').hidden = status.following || distanceFromBottom() <= BOTTOM_SLACK_PX
+}
+
+function setFollowing(following) {
+    status.following = following
+    updateJumpButton()
+}
+
+function watchScrolling() {
+    // Content growing does not fire `scroll`; only the reader, or our own scrollTo to the end, does.
+    window.addEventListener('scroll', () => {
+        const atBottom = distanceFromBottom() <= BOTTOM_SLACK_PX
+        if (atBottom !== status.following) setFollowing(atBottom)
+        else updateJumpButton()
+    }, { passive: true })
+    // Intent to go up stops following at once, before the next frame could scroll back down.
+    window.addEventListener('wheel', (event) => {
+        if (event.deltaY < 0) setFollowing(false)
+    }, { passive: true })
+    window.addEventListener('keydown', (event) => {
+        if (['ArrowUp', 'PageUp', 'Home'].includes(event.key) && !event.target.closest?.('input, textarea, dialog')) {
+            setFollowing(false)
+        }
+    })
+    let touchY = null
+    window.addEventListener('touchstart', (event) => {
+        touchY = event.touches[0]?.clientY ?? null
+    }, { passive: true })
+    window.addEventListener('touchmove', (event) => {
+        const y = event.touches[0]?.clientY
+        if (touchY !== null && y !== undefined && y > touchY + 4) setFollowing(false)
+    }, { passive: true })
+    $('jump').addEventListener('click', () => {
+        setFollowing(true)
+        window.scrollTo(0, document.scrollingElement.scrollHeight)
+        updateJumpButton()
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Copy buttons on code blocks. The button is the viewer's own (marked data-ui); what it copies is
+// the code element's text, set with textContent and read back the same way, never as markup.
+
+function addCopyButtons(container) {
+    for (const pre of container.querySelectorAll('pre')) {
+        if (pre.firstElementChild?.classList.contains('copy-code')) continue
+        const button = document.createElement('button')
+        button.type = 'button'
+        button.className = 'copy-code'
+        button.dataset.ui = ''
+        button.title = 'copy the code'
+        button.textContent = 'Copy'
+        pre.prepend(button)
+    }
+}
+
+async function copyCode(button) {
+    const code = button.parentElement?.querySelector(':scope > code')
+    if (!code) return
+    const text = code.textContent
+    let via = 'clipboard'
+    let ok = false
+    try {
+        if (!navigator.clipboard?.writeText) throw new Error('no asynchronous clipboard')
+        await navigator.clipboard.writeText(text)
+        ok = true
+    } catch {
+        via = 'execCommand'
+        ok = copyWithSelection(text)
+    }
+    status.copies.push({ text, via, ok })
+    button.textContent = ok ? 'Copied' : 'Copy failed'
+    if (ok) button.dataset.copied = ''
+    clearTimeout(button.resetTimer)
+    button.resetTimer = setTimeout(() => {
+        button.textContent = 'Copy'
+        delete button.dataset.copied
+    }, COPIED_SHOWN_MS)
+}
+
+/** The old way: select the text in an off-screen textarea (its value, not markup) and copy. */
+function copyWithSelection(text) {
+    const area = document.createElement('textarea')
+    area.value = text
+    area.setAttribute('readonly', '')
+    area.className = 'offscreen'
+    document.body.append(area)
+    area.select()
+    let ok = false
+    try {
+        ok = document.execCommand('copy')
+    } catch {
+        ok = false
+    }
+    area.remove()
+    return ok
 }
 
 function recordRender(ms) {
@@ -99,6 +230,7 @@ class Answer {
         $('reasoning').open = false
         $('meta').textContent = ''
         $('footer').textContent = ''
+        $('waiting-note').hidden = true
     }
 
     text(index = 0) {
@@ -120,7 +252,13 @@ class Answer {
                 section.append(title, element)
                 $('choices').append(section)
             }
-            view = new MarkdownView(element, { schedule: onNextFrame, onRender: recordRender })
+            view = new MarkdownView(element, {
+                schedule: onNextFrame,
+                onRender: (ms) => {
+                    recordRender(ms)
+                    addCopyButtons(element)
+                },
+            })
             this.views.set(index, view)
         }
         return view
@@ -159,6 +297,10 @@ class Answer {
             case 'stream_complete':
                 this.finish()
                 $('footer').textContent = describeCompletion(event)
+                if (event.finish_reason === 'cancelled') {
+                    this.notice('This answer was cancelled: it was stopped for every viewer before it finished.', 'cancelled')
+                }
+                contentChanged()
                 break
             case 'error':
                 this.notice(`${event.code}: ${event.message}`, event.retryable ? 'retryable' : 'error')
@@ -222,6 +364,7 @@ class Answer {
         element.className = `notice ${kind}`
         element.textContent = text
         $('notices').append(element)
+        contentChanged()
     }
 
     finish() {
@@ -266,12 +409,20 @@ class TopicWatch {
         this.retryTimer = null
         this.resumedTimer = null
         this.viewersTimer = null
+        this.waitingTimer = null
+        // Whether the page holds a subscription now, and the poll whose answer may be shown.
+        this.subscribed = false
+        this.viewersPoll = 0
+        this.viewers = null
         status.topic = topic
         status.lastSeq = 0
         status.finishReason = null
         $('topic-label').textContent = topic
         $('topic-label').href = `?topic=${topic}&transport=${transportName}`
-        $('cancel').disabled = false
+        // Enabled once the answer has started (its first event).
+        $('cancel').disabled = true
+        this.showViewers()
+        setFollowing(true)
     }
 
     start() {
@@ -284,6 +435,7 @@ class TopicWatch {
         this.answer.dispose()
         this.disconnect()
         clearTimeout(this.viewersTimer)
+        clearTimeout(this.waitingTimer)
     }
 
     setTransport(name) {
@@ -294,8 +446,10 @@ class TopicWatch {
     }
 
     disconnect() {
+        this.subscribed = false
         clearTimeout(this.retryTimer)
         clearTimeout(this.resumedTimer)
+        clearTimeout(this.waitingTimer)
         if (this.source) this.source.close()
         if (this.socket) {
             this.socket.onclose = this.socket.onmessage = this.socket.onerror = null
@@ -314,13 +468,24 @@ class TopicWatch {
     }
 
     connected() {
-        // Count ourselves among the viewers at once, rather than at the next poll.
-        clearTimeout(this.viewersTimer)
-        this.viewersTimer = setTimeout(() => this.pollViewers(), 100)
+        this.subscribed = true
+        // Ask again now that the hub counts this page (an answer to an earlier poll is dropped).
+        this.pollViewers()
         const resumed = this.connectedBefore
         this.connectedBefore = true
         this.attempts = 0
-        if (!resumed) return setState('live')
+        if (!resumed) {
+            if (this.started) return setState('live')
+            // Nothing yet: either the replay is on its way, or the topic has no events — then say so.
+            clearTimeout(this.waitingTimer)
+            this.waitingTimer = setTimeout(() => {
+                if (!this.started && !this.ended && !this.stopped) {
+                    setState('waiting', 'for the answer to start')
+                    $('waiting-note').hidden = false
+                }
+            }, WAITING_AFTER_MS)
+            return
+        }
         setState('resumed', `after seq ${this.lastSeq}`)
         clearTimeout(this.resumedTimer)
         this.resumedTimer = setTimeout(() => {
@@ -417,6 +582,14 @@ class TopicWatch {
         } else if (event.type === 'heartbeat') {
             return
         }
+        if (!this.started) {
+            // The answer has started: live, and it can be cancelled.
+            this.started = true
+            clearTimeout(this.waitingTimer)
+            $('waiting-note').hidden = true
+            if (status.state === 'waiting' || status.state === 'connecting') setState('live')
+            $('cancel').disabled = false
+        }
         this.answer.apply(event)
         const terminal = event.type === 'stream_complete' || (event.type === 'error' && event.terminal === true)
         if (terminal) {
@@ -432,25 +605,57 @@ class TopicWatch {
         this.disconnect()
         setState('ended')
         $('cancel').disabled = true
+        $('waiting-note').hidden = true
+        this.showViewers()
         this.onEnd(this)
     }
 
+    /**
+     * Polls the topic's subscriber count. Only the newest poll's answer is shown and only it schedules
+     * the next one, so an answer from before the page subscribed never overwrites a later one.
+     */
     async pollViewers() {
         clearTimeout(this.viewersTimer)
         if (this.stopped) return
+        const poll = ++this.viewersPoll
         try {
             const response = await fetch(`/v1/topics/${this.topic}`, { cache: 'no-store', headers: authorization })
-            if (response.ok && !this.stopped) {
+            if (response.ok && !this.stopped && poll === this.viewersPoll) {
                 const topic = await response.json()
-                const count = topic.subscribers ?? 0
-                $('viewers').textContent = `${count} watching`
-                status.viewers = count
+                if (poll === this.viewersPoll) {
+                    this.viewers = topic.subscribers ?? 0
+                    this.showViewers()
+                }
             }
         } catch {
             // try again on the next tick
         }
-        clearTimeout(this.viewersTimer) // one poll loop, however many polls were in flight
-        if (!this.stopped) this.viewersTimer = setTimeout(() => this.pollViewers(), VIEWERS_POLL_MS)
+        if (!this.stopped && poll === this.viewersPoll) {
+            this.viewersTimer = setTimeout(() => this.pollViewers(), VIEWERS_POLL_MS)
+        }
+    }
+
+    /**
+     * The count shown includes this page from the first moment: until the answer ends the page is a
+     * viewer (subscribed, or about to be), so it shows at least 1 even before the hub has counted it.
+     */
+    showViewers() {
+        const watching = !this.ended && !this.stopped
+        if (this.viewers === null && !watching) return
+        const count = watching ? Math.max(1, this.viewers ?? 0) : this.viewers
+        $('viewers').textContent = `${count} watching`
+        status.viewers = count
+    }
+
+    /** Asks first: cancelling ends the answer for every viewer, not only for this page. */
+    confirmCancel() {
+        if (this.ended || !this.started) return
+        const others = (this.viewers ?? 1) - 1
+        $('confirm-cancel-text').textContent =
+            `Cancel the answer on ${this.topic}? This stops it for every viewer` +
+            (others > 0 ? ` (${others} other${others === 1 ? '' : 's'} watching now)` : '') +
+            ', not only for you, and cannot be undone.'
+        $('confirm-cancel').showModal()
     }
 
     async cancel() {
@@ -633,7 +838,17 @@ function main() {
         input.checked = input.value === transport
         input.addEventListener('change', () => setTransport(input.value))
     }
-    $('cancel').addEventListener('click', () => current?.cancel())
+    $('cancel').addEventListener('click', () => current?.confirmCancel())
+    $('confirm-cancel-no').addEventListener('click', () => $('confirm-cancel').close())
+    $('confirm-cancel-yes').addEventListener('click', () => {
+        $('confirm-cancel').close()
+        current?.cancel()
+    })
+    document.addEventListener('click', (event) => {
+        const button = event.target.closest?.('button.copy-code')
+        if (button && $('answer').parentElement.contains(button)) copyCode(button)
+    })
+    watchScrolling()
     if (pinnedTopic !== null) {
         $('follow-note').textContent = ''
         if (!TOPIC_NAME.test(pinnedTopic)) {

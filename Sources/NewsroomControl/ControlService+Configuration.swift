@@ -13,6 +13,10 @@ extension ControlService {
         public var maxSubscriptionsPerConnection: Int = 256
         /// Whether `GET /metrics` needs an admin token (when auth is on). Default off.
         public var metricsRequireAdmin: Bool = false
+        /// Whether the operator's console (`/admin`, `/v1/admin`) is on while auth is off, when anyone who
+        /// reaches the hub could use it (`--admin-console`). With auth on it is always on, for tokens with
+        /// `admin`. Default off.
+        public var adminConsoleWithoutAuth: Bool = false
         /// How long a publish waits for the fan-out backlog to drain when the hub is overloaded, before
         /// it is refused with ``ControlError/Kind/unavailable`` and a `Retry-After`. Default 5 s.
         public var publishWaitTimeout: TimeAmount = .seconds(5)

@@ -31,6 +31,9 @@ public final class Hub: Sendable {
     }
 
     private let registry = Mutex(Registry())
+    /// The last errors the hub emitted (published `error` events, slow consumers it disconnected), for
+    /// the operator's console.
+    public let recentErrors = RecentErrors()
     private let historyBytes = Atomic<Int>(0)
     private let nextSubscriberID = Atomic<Int>(1)
     /// Open subscriptions per wire format: an event is encoded at publish time only for the formats
@@ -118,6 +121,25 @@ public final class Hub: Sendable {
         self.metrics.subscriptions[format.id].decrement()
     }
 
+    /// The transports of the wire formats, in ``WireFormat/id`` order (several formats may share one:
+    /// SSE on HTTP/1.1 and on HTTP/2 are both `sse`).
+    public var transports: [String] {
+        var seen: [String] = []
+        for encoder in self.encoders where !seen.contains(encoder.transport) { seen.append(encoder.transport) }
+        return seen
+    }
+
+    /// A topic's subscribers per transport (`sse`, `ws`, `grpc`, `grpc-web`), every transport of the hub
+    /// included (0 when it has none).
+    public func subscribersByTransport(of snapshot: Topic.Snapshot) -> [(transport: String, subscribers: Int)] {
+        var counts = self.transports.map { (transport: $0, subscribers: 0) }
+        for (format, count) in snapshot.subscribersPerFormat.enumerated() where count != 0 && format < self.encoders.count {
+            let transport = self.encoders[format].transport
+            if let index = counts.firstIndex(where: { $0.transport == transport }) { counts[index].subscribers += count }
+        }
+        return counts
+    }
+
     /// Bytes held by all topic histories.
     public var totalHistoryBytes: Int { self.historyBytes.load(ordering: .relaxed) }
 
@@ -194,6 +216,7 @@ public final class Hub: Sendable {
             payloads, encode: self.encodeForSubscribers, configuration: self.configuration)
         for event in events {
             self.metrics.published[event.event.type]?.increment()
+            if case .error(let error) = event.event.payload { self.recentErrors.record(error, of: event.event) }
         }
         let total = self.historyBytes.add(added, ordering: .relaxed).newValue
         if total > self.configuration.maxTotalHistoryBytes {
@@ -222,6 +245,7 @@ public final class Hub: Sendable {
             events, encode: self.encodeForSubscribers, configuration: self.configuration)
         for event in published {
             self.metrics.published[event.event.type]?.increment()
+            if case .error(let error) = event.event.payload { self.recentErrors.record(error, of: event.event) }
         }
         let total = self.historyBytes.add(added, ordering: .relaxed).newValue
         if total > self.configuration.maxTotalHistoryBytes {
@@ -446,7 +470,7 @@ public final class Hub: Sendable {
             let attachment: Topic.Attachment
             do {
                 attachment = try topic.attach(
-                    shard: shard, after: after, maxSubscribers: self.configuration.maxSubscribersPerTopic, now: now)
+                    shard: shard, format: format.id, after: after, maxSubscribers: self.configuration.maxSubscribersPerTopic, now: now)
             } catch where error.code == .topicNotFound && attempt < 3 {
                 continue  // removed between lookup and attach: the next lookup creates it anew
             }

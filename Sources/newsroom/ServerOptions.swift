@@ -44,6 +44,12 @@ struct ServerOptions: ParsableArguments {
     var broker: String?
     @Option(help: "Allowed browser origins, comma-separated ('*' for any): CORS and WebSocket Origin checks.")
     var allowedOrigins: String?
+    @Flag(
+        help: """
+            Serve the operator's console at /admin even with authentication off (anyone who reaches the hub \
+            can then use it). With authentication on it is always served, to tokens with admin.
+            """)
+    var adminConsole = false
     @Option(help: "Log format: text or json (also NEWSROOM_LOG_FORMAT).") var logFormat: String?
     @Option(help: "Lowest log level (default info).") var logLevel: String?
 
@@ -79,6 +85,7 @@ struct ServerOptions: ParsableArguments {
         if let broker = self.broker { values["broker.url"] = ConfigValue(.string(broker), isSecret: true) }
         set("log.format", self.logFormat.map { .string($0) })
         set("log.level", self.logLevel.map { .string($0) })
+        set("admin.console", self.adminConsole ? .bool(true) : nil)
         return values
     }
 

@@ -219,3 +219,40 @@ import Testing
         }
     }
 }
+
+/// The operator's console: who may use it, and what its snapshot holds.
+@Suite(.timeLimit(.minutes(1))) struct AdminConsoleAccessTests {
+    let base = ControlServiceTests()
+
+    @Test func withAuthOffTheConsoleIsOffUnlessTurnedOn() async throws {
+        try await self.base.withControl { control in
+            #expect(!control.adminConsoleEnabled)
+            #expect(throws: ControlService.adminConsoleDisabled) { try control.authorizeAdminConsole(.anonymous) }
+            await #expect(throws: ControlService.adminConsoleDisabled) { _ = try await control.adminSnapshot(as: .anonymous) }
+            #expect(ControlService.adminConsoleDisabled.message.contains("--admin-console"))
+            #expect(ControlService.adminConsoleDisabled.kind == .permissionDenied)
+        }
+        try await self.base.withControl(configure: { $0.adminConsoleWithoutAuth = true }) { control in
+            #expect(control.adminConsoleEnabled)
+            try control.authorizeAdminConsole(.anonymous)
+            try control.hub.publish(.error(StreamError(code: "boom", message: "m", retryable: false)), to: "t")
+            let snapshot = try await control.adminSnapshot(as: .anonymous)
+            #expect(snapshot.topics.map(\.topic.name) == ["t"])
+            #expect(snapshot.topics.first?.subscribersByTransport.map(\.transport) == ["test"])
+            #expect(snapshot.errors.map(\.code) == ["boom"])
+            #expect(snapshot.generations.isEmpty)
+        }
+    }
+
+    @Test func withAuthOnTheConsoleNeedsAdmin() async throws {
+        try await self.base.withControl(auth: true) { control in
+            #expect(control.adminConsoleEnabled)
+            let viewer = self.base.principal(subscribe: ["*"], publish: ["*"], cancel: ["*"])
+            let refusal = #expect(throws: ControlError.self) { try control.authorizeAdminConsole(viewer) }
+            #expect(refusal?.code == "forbidden" && refusal?.kind == .permissionDenied)
+            let admin = Principal(subject: "ops", capabilities: .all, expiresAt: nil)
+            try control.authorizeAdminConsole(admin)
+            _ = try await control.adminSnapshot(as: admin)
+        }
+    }
+}

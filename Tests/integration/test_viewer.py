@@ -23,6 +23,9 @@ from viewer_support import (
     VIEWER,
     CuttableProxy,
     expected_html,
+    grant_clipboard,
+    read_clipboard,
+    record_viewer_counts,
     rendered_html,
     require_browser,
     save_screenshot,
@@ -395,6 +398,14 @@ def test_hostile_answer_runs_no_script_and_shows_the_text_literally(browser, hub
 # Cancel
 
 
+def confirm_dialog(driver):
+    """The Cancel confirmation dialog's state: whether it is open and what it says."""
+    return driver.execute_script(
+        "const d = document.getElementById('confirm-cancel');"
+        "return d ? {open: d.open, text: d.textContent.replace(/\\s+/g, ' ').trim()} : null"
+    )
+
+
 @pytest.mark.parametrize("transport", ["sse", "ws"])
 def test_cancel_button_ends_the_topic_for_everyone(browser, hub, transport):
     topic = f"cancel-{transport}"
@@ -408,10 +419,283 @@ def test_cancel_button_ends_the_topic_for_everyone(browser, hub, transport):
             wait_for(browser, "return window.newsroomViewer.viewers === 2", message="two viewers")
             assert browser.find_element("id", "viewers").text == "2 watching"
         browser.find_element("id", "cancel").click()
+        wait_for(browser, "return document.getElementById('confirm-cancel').open", message="the confirmation")
+        browser.find_element("id", "confirm-cancel-yes").click()
         wait_for(browser, ENDED)
         assert browser.execute_script("return window.newsroomViewer.finishReason") == "cancelled"
         assert client.get(f"{hub.url}/v1/topics/{topic}").json()["state"] == "ended"
     assert browser.find_element("id", "cancel").get_attribute("disabled") is not None
+
+
+def test_cancel_asks_first_and_every_viewer_is_told_the_answer_was_cancelled(browser, hub):
+    """Cancel opens an in-page confirmation that says the answer ends for every viewer; declining
+    changes nothing; confirming ends the topic, and each viewer (this page and another window) shows a
+    notice that the answer was cancelled."""
+    topic = "cancel-confirm"
+    with httpx.Client() as client:
+        publish(client, hub, topic, [{"type": "stream_start", "provider": "demo"}] + deltas("An answer that is still going", 4))
+        browser.get(f"{hub.url}/?topic={topic}")
+        wait_for(browser, "return window.newsroomViewer.state === 'live' && window.newsroomViewer.lastSeq > 5")
+        first = browser.current_window_handle
+        browser.switch_to.new_window("window")
+        browser.get(f"{hub.url}/?topic={topic}&transport=ws")
+        wait_for(browser, "return window.newsroomViewer.state === 'live' && window.newsroomViewer.lastSeq > 5")
+        other = browser.current_window_handle
+        browser.switch_to.window(first)
+
+        # Asked first; "keep it running" changes nothing.
+        browser.find_element("id", "cancel").click()
+        dialog = wait_for(browser, "const d = document.getElementById('confirm-cancel'); return d && d.open && d", message="the confirmation")
+        assert dialog
+        text = confirm_dialog(browser)["text"]
+        assert "every viewer" in text and topic in text, text
+        browser.find_element("id", "confirm-cancel-no").click()
+        wait_for(browser, "return !document.getElementById('confirm-cancel').open")
+        time.sleep(0.5)
+        assert client.get(f"{hub.url}/v1/topics/{topic}").json()["state"] == "streaming"
+        assert browser.execute_script("return window.newsroomViewer.state") == "live"
+
+        # Confirmed: the topic ends, and both viewers say why.
+        browser.find_element("id", "cancel").click()
+        wait_for(browser, "return document.getElementById('confirm-cancel').open")
+        browser.find_element("id", "confirm-cancel-yes").click()
+        wait_for(browser, ENDED)
+        assert client.get(f"{hub.url}/v1/topics/{topic}").json()["state"] == "ended"
+    for handle in (first, other):
+        browser.switch_to.window(handle)
+        wait_for(browser, ENDED)
+        notice = wait_for(
+            browser,
+            "const n = document.querySelector('#notices .notice.cancelled'); return n && n.textContent",
+            message="the cancellation notice",
+        )
+        assert "cancelled" in notice.lower() and "every viewer" in notice.lower(), notice
+        assert browser.execute_script("return window.newsroomViewer.finishReason") == "cancelled"
+        # The text so far stays on screen.
+        assert browser.execute_script("return window.newsroomViewer.answerText()") == "An answer that is still going"
+    save_screenshot(browser, "viewer-cancelled.png")
+    browser.close()
+    browser.switch_to.window(first)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The viewer count, the waiting state, following the answer down, copy buttons, tables
+
+
+def test_the_viewer_count_includes_this_page_from_the_first_moment(browser, hub):
+    """Never "0 watching" while the page itself watches: not on a pinned topic, and not after the
+    page moves on to the next answer (the count was 0 for ~2 s after each switch)."""
+    record_viewer_counts(browser)
+    with httpx.Client() as client:
+        publish(client, hub, "count-a", [{"type": "stream_start"}] + deltas("First answer. " * 5))
+        browser.get(f"{hub.url}/?topic=count-a")
+        wait_for(browser, "return window.newsroomViewer.state === 'live'")
+        time.sleep(2.5)  # more than one poll interval
+        # Following: the page moves from one answer to the next.
+        browser.get(f"{hub.url}/")
+        wait_for(browser, "return window.newsroomViewer.topic === 'count-a' && window.newsroomViewer.state === 'live'")
+        publish(client, hub, "count-b", [{"type": "stream_start"}] + deltas("Second answer. " * 5))
+        publish(client, hub, "count-a", [{"type": "stream_complete", "finish_reason": "stop"}])
+        wait_for(browser, "return window.newsroomViewer.topic === 'count-b' && window.newsroomViewer.state === 'live'", timeout=15)
+        time.sleep(2.5)
+        shown = browser.execute_script("return window.__viewerCounts")
+        assert browser.find_element("id", "viewers").text == "1 watching"
+        publish(client, hub, "count-b", [{"type": "stream_complete", "finish_reason": "stop"}])
+    watching = [r for r in shown if r["topic"] == "count-b" and r["state"] in ("connecting", "waiting", "live", "resumed")]
+    assert watching, shown
+    assert all(r["text"] == "1 watching" for r in watching), watching
+    assert not [r for r in shown if r["text"].startswith("0 ") and r["state"] != "ended"], shown
+
+
+def test_a_topic_with_no_events_yet_shows_waiting_with_cancel_disabled(browser, hub):
+    topic = "not-started"
+    browser.get(f"{hub.url}/?topic={topic}")
+    wait_for(browser, "return window.newsroomViewer.state === 'waiting'", message="waiting")
+    assert browser.find_element("id", "state").text == "waiting · for the answer to start"
+    assert browser.find_element("id", "cancel").get_attribute("disabled") is not None
+    time.sleep(0.6)
+    assert "live" not in browser.execute_script("return window.newsroomViewer.states")
+    note = browser.find_element("id", "waiting-note")
+    assert note.is_displayed() and note.text == "Waiting for the answer to start…"
+    assert browser.find_element("id", "answer").text == ""
+    with httpx.Client() as client:
+        publish(client, hub, topic, [{"type": "stream_start", "provider": "demo"}, {"type": "text_delta", "text": "Here it is."}])
+        wait_for(browser, "return window.newsroomViewer.state === 'live'", message="live once the answer starts")
+        assert browser.find_element("id", "cancel").get_attribute("disabled") is None
+        assert browser.find_element("id", "answer").text == "Here it is."
+        assert not browser.find_element("id", "waiting-note").is_displayed()
+        publish(client, hub, topic, [{"type": "stream_complete", "finish_reason": "stop"}])
+    wait_for(browser, ENDED)
+
+
+def _at_bottom(driver):
+    return driver.execute_script(
+        "const e = document.scrollingElement; return e.scrollHeight - (e.scrollTop + window.innerHeight) <= 2"
+    )
+
+
+def test_the_page_follows_a_growing_answer_until_the_reader_scrolls_up(browser, hub):
+    topic = "tall"
+    paragraph = "A line of the answer that keeps the page growing, one delta at a time.\n\n"
+    with httpx.Client() as client:
+        publish(client, hub, topic, [{"type": "stream_start"}] + deltas(paragraph * 10, 12))
+        browser.get(f"{hub.url}/?topic={topic}")
+        wait_for(browser, "return window.newsroomViewer.state === 'live'")
+        # Grow the answer well past the window: the page stays at the bottom.
+        for _ in range(8):
+            publish(client, hub, topic, deltas(paragraph * 8, 12))
+            time.sleep(0.15)
+        wait_for(browser, "return document.scrollingElement.scrollHeight > 2 * window.innerHeight", message="a tall page")
+        wait_for(browser, "const e = document.scrollingElement; return e.scrollHeight - (e.scrollTop + window.innerHeight) <= 2",
+                 message="the page at the bottom")
+        assert not browser.find_element("id", "jump").is_displayed()
+
+        # The reader scrolls up: the page stays where they are, and offers to jump to the latest text.
+        browser.execute_script("window.scrollTo(0, 200)")
+        time.sleep(0.2)
+        for _ in range(3):
+            publish(client, hub, topic, deltas(paragraph * 8, 12))
+            time.sleep(0.15)
+        time.sleep(0.3)
+        assert browser.execute_script("return document.scrollingElement.scrollTop") == 200
+        jump = browser.find_element("id", "jump")
+        assert jump.is_displayed() and "latest" in jump.text.lower()
+        save_screenshot(browser, "viewer-jump-to-latest.png")
+
+        # Jumping follows the answer again.
+        jump.click()
+        wait_for(browser, "const e = document.scrollingElement; return e.scrollHeight - (e.scrollTop + window.innerHeight) <= 2")
+        for _ in range(3):
+            publish(client, hub, topic, deltas(paragraph * 8, 12))
+            time.sleep(0.15)
+        wait_for(browser, "const e = document.scrollingElement; return e.scrollHeight - (e.scrollTop + window.innerHeight) <= 2")
+        assert not jump.is_displayed()
+        # A wheel turn upwards stops following at once, even while text arrives.
+        browser.execute_script("window.dispatchEvent(new WheelEvent('wheel', {deltaY: -120, bubbles: true})); window.scrollBy(0, -300)")
+        top = browser.execute_script("return document.scrollingElement.scrollTop")
+        publish(client, hub, topic, deltas(paragraph * 8, 12) + [{"type": "stream_complete", "finish_reason": "stop"}])
+        wait_for(browser, ENDED)
+        time.sleep(0.3)
+        assert browser.execute_script("return document.scrollingElement.scrollTop") == top
+        assert browser.find_element("id", "jump").is_displayed()
+
+
+CODE_ANSWER = """Run this:
+
+```python
+print("<b>not markup</b>")  # a comment
+for i in range(3):
+    print(i)
+```
+
+And `inline code` has no button.
+"""
+
+
+def test_code_blocks_have_a_copy_button(browser, hub):
+    topic = "copy"
+    code = 'print("<b>not markup</b>")  # a comment\nfor i in range(3):\n    print(i)'
+    grant_clipboard(browser)
+    with httpx.Client() as client:
+        publish(client, hub, topic, [{"type": "stream_start"}] + deltas(CODE_ANSWER, 5) + [{"type": "stream_complete", "finish_reason": "stop"}])
+    browser.get(f"{hub.url}/?topic={topic}")
+    wait_for(browser, ENDED)
+    buttons = browser.find_elements("css selector", "#answer pre > button.copy-code")
+    assert len(buttons) == 1 and buttons[0].text == "Copy"
+    assert browser.execute_script("return document.querySelectorAll('#answer button').length") == 1
+    # The rendering is unchanged apart from the button.
+    assert rendered_html(browser) == expected_html(CODE_ANSWER)
+    browser.execute_script("window.focus()")
+    buttons[0].click()
+    wait_for(browser, "return document.querySelector('#answer pre > button.copy-code').textContent === 'Copied'", message="Copied")
+    copies = browser.execute_script("return window.newsroomViewer.copies")
+    assert copies[-1]["text"] == code and copies[-1]["ok"] is True, copies
+    clipboard = read_clipboard(browser)
+    if clipboard is not None:
+        assert clipboard == code
+    # The label comes back.
+    wait_for(browser, "return document.querySelector('#answer pre > button.copy-code').textContent === 'Copy'", timeout=5)
+    assert browser.execute_script("return document.querySelectorAll('main b, main img').length") == 0
+
+    # Without the asynchronous clipboard API (an older browser, an insecure origin): the fallback copies.
+    browser.execute_script("Object.defineProperty(navigator, 'clipboard', {value: undefined, configurable: true})")
+    buttons[0].click()
+    wait_for(browser, "return window.newsroomViewer.copies.length === 2")
+    copies = browser.execute_script("return window.newsroomViewer.copies")
+    assert copies[-1]["text"] == code and copies[-1]["via"] == "execCommand", copies
+    assert browser.execute_script("return document.querySelectorAll('textarea').length") == 0
+
+
+def test_copy_buttons_appear_on_code_blocks_while_they_stream(browser, hub):
+    topic = "copy-streaming"
+    with httpx.Client() as client:
+        publish(client, hub, topic, [{"type": "stream_start"}] + deltas("Intro\n\n```js\nconst a = 1\n", 4))
+        browser.get(f"{hub.url}/?topic={topic}")
+        wait_for(browser, "return document.querySelectorAll('#answer pre > button.copy-code').length === 1", message="a button on the open block")
+        publish(client, hub, topic, deltas("const b = 2\n```\n\n```\nsecond\n```\n", 4) + [{"type": "stream_complete", "finish_reason": "stop"}])
+    wait_for(browser, ENDED)
+    assert browser.execute_script("return document.querySelectorAll('#answer pre > button.copy-code').length") == 2
+
+
+TABLE_ANSWER = """Transports compared:
+
+| Transport | Resume with | Default | Notes |
+|:----------|:-----------:|--------:|-------|
+| SSE | `Last-Event-ID` | yes | *EventSource* reconnects by itself |
+| WebSocket | `?after=` | no | a pipe \\| inside a cell |
+| gRPC | `after` field | no | |
+
+After the table.
+"""
+
+
+def test_markdown_tables_render_with_their_alignment(browser, hub):
+    topic = "table"
+    with httpx.Client() as client:
+        publish(client, hub, topic, [{"type": "stream_start"}] + deltas(TABLE_ANSWER, 3) + [{"type": "stream_complete", "finish_reason": "stop"}])
+    browser.get(f"{hub.url}/?topic={topic}")
+    wait_for(browser, ENDED)
+    assert rendered_html(browser) == expected_html(TABLE_ANSWER)
+    table = browser.execute_script(
+        """
+        const table = document.querySelector('#answer table')
+        if (!table) return null
+        const cells = (selector) => [...table.querySelectorAll(selector)].map((c) => [c.textContent, getComputedStyle(c).textAlign])
+        return { head: cells('thead th'), rows: [...table.querySelectorAll('tbody tr')].map((r) => [...r.cells].map((c) => c.textContent)),
+                 aligns: cells('tbody tr:first-child td').map((c) => c[1]) }
+        """
+    )
+    assert table is not None, "no table"
+    assert [h[0] for h in table["head"]] == ["Transport", "Resume with", "Default", "Notes"]
+    assert table["aligns"][:3] == ["left", "center", "right"]
+    assert table["rows"] == [
+        ["SSE", "Last-Event-ID", "yes", "EventSource reconnects by itself"],
+        ["WebSocket", "?after=", "no", "a pipe | inside a cell"],
+        ["gRPC", "after field", "no", ""],
+    ]
+    # While it streamed, no frame showed the raw header or alignment rows.
+    assert "|:---" not in browser.find_element("id", "answer").text
+    save_screenshot(browser, "viewer-table.png")
+
+
+def test_tables_never_show_raw_pipes_while_streaming(browser, hub):
+    topic = "table-streaming"
+    with httpx.Client() as client:
+        publish(client, hub, topic, [{"type": "stream_start"}])
+        browser.get(f"{hub.url}/?topic={topic}")
+        wait_for(browser, "return window.newsroomViewer.state === 'live'")
+        browser.execute_script(
+            "window.__raw = [];"
+            "new MutationObserver(() => { const t = document.getElementById('answer').textContent;"
+            " if (/\\|\\s*Transport|:-{3,}|-{3,}:/.test(t)) window.__raw.push(t) })"
+            ".observe(document.getElementById('answer'), {childList: true, subtree: true, characterData: true})"
+        )
+        for delta in deltas(TABLE_ANSWER, 2):
+            publish(client, hub, topic, [delta])
+        publish(client, hub, topic, [{"type": "stream_complete", "finish_reason": "stop"}])
+    wait_for(browser, ENDED)
+    assert browser.execute_script("return window.__raw") == []
+    assert browser.execute_script("return document.querySelectorAll('#answer table tbody tr').length") == 3
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -84,12 +84,15 @@ def wait_for(driver, script, timeout=30.0, interval=0.05, message=None):
     raise AssertionError(f"timed out waiting for {message or script!r}; last value {value!r}; viewer {status}")
 
 
-# The same serialization as markdown.js's toHTML, run in the page over the live DOM.
+# The same serialization as markdown.js's toHTML, run in the page over the live DOM (the viewer's own
+# controls, marked data-ui, left out).
 SERIALIZE_JS = r"""
 const escape = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 const serialize = (node) => {
     if (node.nodeType === Node.TEXT_NODE) return escape(node.data)
     if (node.nodeType !== Node.ELEMENT_NODE) return ''
+    // The viewer's own controls inside the answer (a code block's copy button) are not the rendering.
+    if (node.hasAttribute('data-ui')) return ''
     const tag = node.tagName.toLowerCase()
     let html = '<' + tag
     for (const attribute of node.attributes) html += ` ${attribute.name}="${escape(attribute.value)}"`
@@ -216,3 +219,41 @@ class CuttableProxy:
         self.closed = True
         self.listener.close()
         self.cut()
+
+
+# Installed before the page's scripts run (CDP), so it sees the very first value: every text the viewer
+# count shows, with the page's state and topic at that moment.
+RECORD_VIEWER_COUNT_JS = """
+window.__viewerCounts = []
+document.addEventListener('DOMContentLoaded', () => {
+    const node = document.getElementById('viewers')
+    const record = () => window.__viewerCounts.push({
+        text: node.textContent,
+        state: window.newsroomViewer ? window.newsroomViewer.state : null,
+        topic: window.newsroomViewer ? window.newsroomViewer.topic : null,
+    })
+    new MutationObserver(record).observe(node, { childList: true, characterData: true, subtree: true })
+})
+"""
+
+
+def record_viewer_counts(driver):
+    """Makes every later page load record what the viewer count shows (window.__viewerCounts)."""
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_VIEWER_COUNT_JS})
+
+
+def grant_clipboard(driver):
+    """Lets the page (and the test, through it) read and write the clipboard."""
+    try:
+        driver.execute_cdp_cmd("Browser.grantPermissions", {"permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    except Exception:  # noqa: BLE001 - older Chromium: the copy is still checked through the page's record
+        return False
+    return True
+
+
+def read_clipboard(driver):
+    """The clipboard's text, read in the page (None when the browser refuses)."""
+    return driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "navigator.clipboard.readText().then(done, () => done(null))"
+    )

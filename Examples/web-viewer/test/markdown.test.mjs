@@ -33,6 +33,7 @@ const CORNERS = [
     "- a\n    - deep\n        - deeper\n- b\n\n\n- c\n\nend\n",
     "\tTabbed line\n-\tTabbed item\n\n1. \n2. empty item above\n",
     "Unicode: héllo — “quotes” *emphäsis* `código` 🎉 **粗体**",
+    "Intro line\n| Transport | Port | Resume |\n|:--|:-:|--:|\n| SSE | `8080` | `Last-Event-ID` |\n| WS | 8080 | `?after=` \\| seq |\nrow without pipes\n| short |\n\n> | in | quote |\n> | -- | -- |\n> | a | b |\n\n- | in | item |\n  |---|---|\n  | 1 | 2 |\n\na | b\n---\n\nx | y\n-- | --\n# heading ends it",
 ]
 const ALL = [...DEMO, HOSTILE, ...CORNERS]
 
@@ -170,6 +171,37 @@ test('streaming: unfinished inline markup is shown as it will end up', () => {
     assert.equal(html('Hello **wor'), '<p>Hello **wor</p>')
     assert.equal(html('Use `hub.pub'), '<p>Use `hub.pub</p>')
     assert.equal(html('See [the sp'), '<p>See [the sp</p>')
+})
+
+test('tables: header, alignment row, cells with inline markup and escaped pipes', () => {
+    assert.equal(
+        html('| a | *b* | c |\n|:--|:-:|--:|\n| 1 | `x \\| y` | [l](https://e.x) |\n| only one |'),
+        '<table><thead><tr><th data-align="left">a</th><th data-align="center"><em>b</em></th>' +
+            '<th data-align="right">c</th></tr></thead><tbody><tr><td data-align="left">1</td>' +
+            '<td data-align="center"><code>x | y</code></td><td data-align="right">' +
+            '<a href="https://e.x" rel="noopener noreferrer nofollow" target="_blank">l</a></td></tr>' +
+            '<tr><td data-align="left">only one</td><td data-align="center"></td><td data-align="right"></td></tr>' +
+            '</tbody></table>',
+    )
+    // Outer pipes are optional; a header with no rows has no tbody; the lines before it stay a paragraph.
+    assert.equal(html('p\na | b\n--|--'), '<p>p</p><table><thead><tr><th>a</th><th>b</th></tr></thead></table>')
+    // Not tables: the cell counts differ; no pipe in the alignment row (a setext heading).
+    assert.equal(html('| a | b |\n| -- |'), '<p>| a | b |\n| -- |</p>')
+    assert.equal(html('a | b\n---'), '<h2>a | b</h2>')
+    // A blank line or another block ends a table; a plain line is a row.
+    assert.equal(html('|a|\n|-|\nb\n> q'), '<table><thead><tr><th>a</th></tr></thead><tbody><tr><td>b</td></tr></tbody></table><blockquote><p>q</p></blockquote>')
+})
+
+test('tables while streaming: no raw pipes of the header or alignment rows, rows appear as they arrive', () => {
+    const streaming = (text) => html(text, { final: false })
+    const text = 'Intro\n| Name | Value |\n| :--- | ---: |\n| alpha | **1** |\n| beta | 2 |\n\nEnd.'
+    for (let end = 1; end <= text.length; end++) {
+        const shown = streaming(text.slice(0, end))
+        assert.ok(!/\| *Name|:---|---:|\| *-/.test(shown), `raw table markup after ${end} characters: ${shown}`)
+    }
+    assert.equal(streaming('| a | b |\n|---|---|\n| 1 | **x'),
+        '<table><thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>1</td><td><strong>x</strong></td></tr></tbody></table>')
+    assert.equal(streaming('Intro\n| a | b |'), '<p>Intro</p>')
 })
 
 test('escaping: model output is text, never HTML', () => {

@@ -19,6 +19,10 @@ public protocol GenerationService: Sendable {
     /// The state of a generation; `nil` if unknown (or forgotten after the topic's retention).
     func info(generation id: String) async -> GenerationInfo?
 
+    /// The generations this node runs, oldest first, then up to `limit` that ended here, most recent
+    /// first (the operator's console).
+    func recentGenerations(limit: Int) async -> [GenerationInfo]
+
     /// Starts a proxied generation: the caller's request to a provider's own API, answered in that
     /// provider's format while its events are published (see ``ProxyRequest``).
     func proxy(_ request: ProxyRequest) async throws(GenerationError) -> GenerationInfo
@@ -41,6 +45,11 @@ public protocol GenerationService: Sendable {
     func decodeProviderStream(
         topic: String, format: String, body: ByteBuffer, chunkLines: Bool, final: Bool
     ) throws(GenerationError) -> [EventPayload]
+}
+
+extension GenerationService {
+    /// None: services that keep no registry list nothing.
+    public func recentGenerations(limit: Int) async -> [GenerationInfo] { [] }
 }
 
 /// What a client asks for in `POST /v1/generations` (and the WebSocket `generate` op, and gRPC).

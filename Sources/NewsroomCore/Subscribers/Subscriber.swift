@@ -239,6 +239,7 @@ public final class Subscriber: @unchecked Sendable {
                     "newsroom.queue.bytes": "\(self.queuedBytes)",
                 ])
             self.hub.metrics.slowDisconnects[self.format.id].increment()
+            self.hub.recentErrors.record(disconnect: .slowConsumer, topic: self.topic.name)
             self.close(reason: .slowConsumer)
         case .dropOldest:
             var gapFrom = Int.max
@@ -284,6 +285,7 @@ public final class Subscriber: @unchecked Sendable {
             if overflowing() {
                 // Only a terminal event is left and it alone is over the bounds: nothing more to drop.
                 self.hub.metrics.slowDisconnects[self.format.id].increment()
+                self.hub.recentErrors.record(disconnect: .slowConsumer, topic: self.topic.name)
                 self.close(reason: .slowConsumer)
             }
         }
@@ -318,7 +320,7 @@ public final class Subscriber: @unchecked Sendable {
         self.queue.removeAll()
         self.queuedBytes = 0
         self.shard.remove(self)
-        self.topic.detach(shard: self.shard, now: .now())
+        self.topic.detach(shard: self.shard, format: self.format.id, now: .now())
         self.hub.subscriptionEnded(format: self.format)
         self.hub.logger.debug(
             "subscription ended",

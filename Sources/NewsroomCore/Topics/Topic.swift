@@ -32,6 +32,8 @@ public final class Topic: Sendable {
         var historyBytes = 0
         var loops: [LoopEntry] = []
         var subscriberCount = 0
+        /// Subscribers by wire format id (grown on first use), for the operator's per-transport counts.
+        var subscribersPerFormat: [Int] = []
         var createdAt: NIODeadline
         /// Wall-clock creation time, for listings ("the newest streaming topic").
         var created = Timestamp.now()
@@ -66,6 +68,9 @@ public final class Topic: Sendable {
         /// The oldest seq still replayable (``lastSeq`` + 1 when the history is empty).
         public var firstSeq: Int
         public var subscribers: Int
+        /// ``subscribers`` by wire format: index ``WireFormat/id`` (shorter when the last formats have
+        /// none). ``Hub/subscribersByTransport(of:)`` sums it per transport.
+        public var subscribersPerFormat: [Int]
         public var historyEvents: Int
         public var historyBytes: Int
         /// When the topic was created.
@@ -79,7 +84,7 @@ public final class Topic: Sendable {
         self.state.withLock { s in
             Snapshot(
                 name: self.name, state: s.phase, lastSeq: s.head, firstSeq: s.firstRetainedSeq,
-                subscribers: s.subscriberCount, historyEvents: s.history.count, historyBytes: s.historyBytes,
+                subscribers: s.subscriberCount, subscribersPerFormat: s.subscribersPerFormat, historyEvents: s.history.count, historyBytes: s.historyBytes,
                 createdAt: s.created, epoch: s.epoch)
         }
     }
@@ -96,7 +101,9 @@ public final class Topic: Sendable {
     /// Registers a subscriber on `shard` and returns what it must replay. Called on the shard's loop, so
     /// that every delivery hop scheduled after this returns reaches the new subscriber, and every event
     /// up to `head` is in the returned replay.
-    func attach(shard: LoopShard, after: Int?, maxSubscribers: Int, now: NIODeadline) throws(HubError) -> Attachment {
+    func attach(
+        shard: LoopShard, format: Int, after: Int?, maxSubscribers: Int, now: NIODeadline
+    ) throws(HubError) -> Attachment {
         try self.state.withLock { (s: inout LockedState) throws(HubError) -> Attachment in
             if s.removed {
                 throw HubError(code: .topicNotFound, message: "topic '\(self.name)' was removed")
@@ -140,6 +147,10 @@ public final class Topic: Sendable {
                 s.loops.append(LoopEntry(shard: shard, subscribers: 1))
             }
             s.subscriberCount += 1
+            if s.subscribersPerFormat.count <= format {
+                s.subscribersPerFormat.append(contentsOf: repeatElement(0, count: format + 1 - s.subscribersPerFormat.count))
+            }
+            s.subscribersPerFormat[format] += 1
             s.unwatchedSince = nil
             s.lastActivity = now
             return Attachment(
@@ -149,7 +160,7 @@ public final class Topic: Sendable {
     }
 
     /// Removes one subscriber of `shard` from the topic's bookkeeping.
-    func detach(shard: LoopShard, now: NIODeadline) {
+    func detach(shard: LoopShard, format: Int, now: NIODeadline) {
         self.state.withLock { s in
             guard let index = s.loops.firstIndex(where: { $0.shard === shard }) else { return }
             s.loops[index].subscribers -= 1
@@ -157,6 +168,7 @@ public final class Topic: Sendable {
                 s.loops.remove(at: index)
             }
             s.subscriberCount -= 1
+            if format < s.subscribersPerFormat.count { s.subscribersPerFormat[format] -= 1 }
             if s.subscriberCount == 0 {
                 s.unwatchedSince = now
             }

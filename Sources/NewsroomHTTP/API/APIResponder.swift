@@ -44,6 +44,8 @@ struct APIResponder {
         // gRPC-Web and the provider APIs authenticate themselves (gRPC statuses; providers' error shapes).
         case .healthz, .readyz, .viewer, .grpc, .proxy: return false
         case .metrics: return self.control.configuration.metricsRequireAdmin
+        // The console's page needs an admin token (?token=); its scripts and styles hold no data.
+        case .adminConsole(let file): return file == "index.html"
         default: return true
         }
     }
@@ -136,6 +138,31 @@ struct APIResponder {
                 HTTPResponse(
                     status: .ok, headers: [("cache-control", "no-cache")], body: ByteBuffer(string: asset.body),
                     contentType: asset.contentType))
+        case .adminConsole(let file):
+            if file == "index.html" {
+                try control.authorizeAdminConsole(principal)
+            } else if !control.adminConsoleEnabled {
+                throw ControlService.adminConsoleDisabled
+            }
+            guard let asset = AdminConsoleAssets.files[file] else { return .response(.notFound("no such file")) }
+            // Its buttons cancel answers: never inside another site's frame; its URL holds a token: never
+            // sent on as a referrer.
+            return .response(
+                HTTPResponse(
+                    status: .ok,
+                    headers: [("cache-control", "no-store"), ("x-frame-options", "DENY"), ("referrer-policy", "no-referrer")],
+                    body: ByteBuffer(string: asset.body), contentType: asset.contentType))
+        case .admin:
+            let metricsText = self.dependencies.metricsText
+            return .deferred {
+                do throws(ControlError) {
+                    let snapshot = try await control.adminSnapshot(as: principal)
+                    let metrics = metricsText.map { MetricsSummary(prometheusText: String(buffer: $0())) }
+                    return .json(.ok, APIJSON.admin(snapshot, metrics: metrics, allocator: ByteBufferAllocator()))
+                } catch {
+                    return HTTPResponse(error)
+                }
+            }
         }
     }
 

@@ -14,6 +14,10 @@ enum Route: Equatable {
     case generations
     case generation(String)
     case viewer(String)
+    /// The operator's console: `/admin` (its page) and `/admin/<file>` (its scripts and styles).
+    case adminConsole(String)
+    /// `GET /v1/admin`: the console's view of the hub.
+    case admin
     /// A gRPC-Web call on HTTP/1.1 (`/package.Service/Method`); gRPC on HTTP/2 never reaches the router.
     case grpc(String)
     /// A provider API on the hub (`/v1/chat/completions`, `/v1/responses`, `/v1/messages`).
@@ -33,6 +37,7 @@ enum Route: Equatable {
             case "readyz": self = .readyz
             case "metrics": self = .metrics
             case "viewer": self = .viewer("index.html")
+            case "admin": self = .adminConsole("index.html")
             default: return nil
             }
         case 2:
@@ -40,9 +45,11 @@ enum Route: Equatable {
             case ("v1", "topics"): self = .topics
             case ("v1", "generations"): self = .generations
             case ("v1", "ws"): self = .multiplexWebSocket
+            case ("v1", "admin"): self = .admin
             case ("v1", "responses"): self = .proxy(.responses)
             case ("v1", "messages"): self = .proxy(.messages)
             case ("viewer", let file): self = .viewer(file)
+            case ("admin", let file): self = .adminConsole(file)
             case (let service, let method) where service.contains("."):
                 self = .grpc("/\(service)/\(method)")
             default: return nil
@@ -68,7 +75,8 @@ enum Route: Equatable {
     /// The methods the route answers.
     var allowedMethods: [HTTPMethod] {
         switch self {
-        case .healthz, .readyz, .metrics, .topics, .topicWebSocket, .multiplexWebSocket, .viewer: [.GET, .HEAD]
+        case .healthz, .readyz, .metrics, .topics, .topicWebSocket, .multiplexWebSocket, .viewer, .adminConsole, .admin:
+            [.GET, .HEAD]
         case .topic: [.GET, .HEAD, .DELETE]
         case .topicEvents: [.GET, .HEAD, .POST]
         case .generations: [.POST]
@@ -81,7 +89,7 @@ enum Route: Equatable {
     /// Whether requests to the route get a trace span (not health checks, scrapes and static files).
     var isTraced: Bool {
         switch self {
-        case .healthz, .readyz, .metrics, .viewer, .grpc, .socketIO: false
+        case .healthz, .readyz, .metrics, .viewer, .adminConsole, .admin, .grpc, .socketIO: false
         default: true
         }
     }
@@ -100,6 +108,8 @@ enum Route: Equatable {
         case .generations: "/v1/generations"
         case .generation: "/v1/generations/{id}"
         case .viewer: "/viewer"
+        case .adminConsole: "/admin"
+        case .admin: "/v1/admin"
         case .grpc: "/grpc-web"
         case .proxy(let endpoint): endpoint.path
         case .socketIO: "/socket.io"

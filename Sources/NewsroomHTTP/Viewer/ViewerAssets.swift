@@ -35,7 +35,7 @@ enum ViewerAssets {
     <label><input type="radio" name="transport" value="sse"> SSE</label>
     <label><input type="radio" name="transport" value="ws"> WebSocket</label>
   </span>
-  <button id="cancel" type="button" title="stop the generation for every viewer">Cancel</button>
+  <button id="cancel" type="button" title="stop the answer for every viewer">Cancel</button>
 </header>
 <main>
   <div id="meta" class="meta"></div>
@@ -43,12 +43,21 @@ enum ViewerAssets {
     <summary>Reasoning <span id="reasoning-size"></span></summary>
     <div id="reasoning-text" class="reasoning-text"></div>
   </details>
+  <p id="waiting-note" class="waiting-note" hidden>Waiting for the answer to start…</p>
   <article id="answer" class="answer markdown"></article>
   <div id="choices"></div>
   <section id="tools" class="tools" aria-label="tool calls"></section>
   <div id="notices" class="notices"></div>
   <footer id="footer" class="footer"></footer>
 </main>
+<button id="jump" type="button" class="jump" hidden>↓ Jump to latest</button>
+<dialog id="confirm-cancel" class="confirm">
+  <p id="confirm-cancel-text"></p>
+  <div class="actions">
+    <button id="confirm-cancel-no" type="button" class="quiet">Keep watching</button>
+    <button id="confirm-cancel-yes" type="button" class="danger">End it for everyone</button>
+  </div>
+</dialog>
 </body>
 </html>
 
@@ -59,7 +68,8 @@ enum ViewerAssets {
 // Incremental Markdown for streaming model output.
 //
 // A small CommonMark-like renderer of our own: paragraphs, ATX and setext headings, emphasis, inline
-// code, links, lists (nested, tight and loose), block quotes, thematic breaks and fenced code blocks.
+// code, links, lists (nested, tight and loose), block quotes, thematic breaks, fenced code blocks and
+// GitHub-flavoured pipe tables (with the alignment row).
 // Model output is text, never HTML: raw HTML and entities are shown literally, and links whose scheme
 // is not http, https or mailto (javascript:, data:, vbscript:, …) are refused.
 //
@@ -74,7 +84,8 @@ enum ViewerAssets {
 // While the stream runs, the tail is rendered optimistically: an unclosed fence is a code block that
 // grows; a partial last line made only of markup (`, ``, #, -, *, 1.) is held back until it is known
 // what it is; an unclosed inline code span or emphasis at the end is shown as closed; a link whose
-// destination is still arriving shows its text only. The final render (`final: true`) is plain
+// destination is still arriving shows its text only; the last lines of an open paragraph that hold a
+// `|` are held back (they may be a table's header and alignment rows). The final render (`final: true`) is plain
 // CommonMark-like and does none of this.
 //
 // Output is a tree of plain arrays — [tag, attributes | null, ...children], children being strings
@@ -144,6 +155,41 @@ const BULLET = /^([-+*])(?=[ \\t]|$)/
 const ORDERED = /^(\\d{1,9})([.)])(?=[ \\t]|$)/
 // A partial last line made only of markup could still become anything: hold it back.
 const PARTIAL_MARKUP = /^(?:[#*+\\-_=`~]+|\\d{1,9}[.)]?)$/
+// A table's alignment row (GFM): cells of hyphens with optional colons, at least one pipe.
+const TABLE_DELIMITER = /^\\|?[ \\t]*:?-+:?[ \\t]*(?:\\|[ \\t]*:?-+:?[ \\t]*)*\\|?[ \\t]*$/
+// Lines that end a table: the start of a block quote, a heading, a fence or a thematic break.
+const TABLE_INTERRUPT = /^(?:>|#{1,6}(?:[ \\t]|$)|`{3,}|~{3,})/
+
+/**
+ * The cells of a table row (GFM): split at pipes that are not escaped, the outer pipes optional,
+ * each cell trimmed; `\\|` stands for a pipe inside a cell (also inside code spans).
+ */
+export function tableCells(line) {
+    let text = line.trim()
+    if (text.startsWith('|')) text = text.slice(1)
+    if (text.endsWith('|') && !text.endsWith('\\\\|')) text = text.slice(0, -1)
+    const cells = []
+    let cell = ''
+    for (let i = 0; i < text.length; i++) {
+        const c = text[i]
+        if (c === '\\\\' && text[i + 1] === '|') {
+            cell += '|'
+            i++
+        } else if (c === '|') {
+            cells.push(cell.trim())
+            cell = ''
+        } else {
+            cell += c
+        }
+    }
+    cells.push(cell.trim())
+    return cells
+}
+
+/** Whether a line holds a pipe that is not escaped (a possible table row). */
+function hasPipe(line) {
+    return /(?:^|[^\\\\])\\|/.test(line)
+}
 
 /**
  * The line-by-line block parser. `lines` are fed in order; `partial` marks an unfinished last line
@@ -233,6 +279,15 @@ class BlockParser {
                 return true
             } else if (b.type === 'paragraph') {
                 if (isBlank(rest)) break
+            } else if (b.type === 'table') {
+                // A table goes on until a blank line or the start of another block; any other line is
+                // a row, pipes or not.
+                const text = rest.slice(Math.min(leadingSpaces(rest), 3))
+                if (isBlank(rest) || leadingSpaces(rest) >= 4 || TABLE_INTERRUPT.test(text) || THEMATIC_BREAK.test(text)) break
+                if (partial && PARTIAL_MARKUP.test(text)) return false
+                b.rows.push(tableCells(text))
+                b.partialRow = partial
+                return true
             }
             depth = i + 1
         }
@@ -274,6 +329,26 @@ class BlockParser {
                 this.lastLeaf = h
                 this.closeTo(this.stack.length - 1)
                 return true
+            }
+            if (interrupting && !partial && text.includes('|') && TABLE_DELIMITER.test(text)) {
+                const paragraph = this.tip
+                const header = tableCells(paragraph.lines[paragraph.lines.length - 1])
+                const aligns = tableCells(text).map((cell) =>
+                    cell.startsWith(':') && cell.endsWith(':') ? 'center' : cell.endsWith(':') ? 'right' : cell.startsWith(':') ? 'left' : null)
+                if (header.length === aligns.length) {
+                    // The paragraph's last line is the header; the lines before it stay a paragraph.
+                    paragraph.lines.pop()
+                    this.stack.pop()
+                    if (paragraph.lines.length === 0) {
+                        const siblings = this.tip.children
+                        siblings.splice(siblings.indexOf(paragraph), 1)
+                    } else {
+                        this.finalize(paragraph)
+                    }
+                    const table = this.add(block('table', { header, aligns, rows: [], partialRow: false }))
+                    this.lastLeaf = table
+                    return true
+                }
             }
             if (interrupting && SETEXT_UNDERLINE.test(text)) {
                 const paragraph = this.tip
@@ -703,9 +778,30 @@ function toNodes(tokens) {
 function renderBlock(b, streaming, tight) {
     switch (b.type) {
         case 'paragraph': {
-            const text = b.lines.join('\\n').replace(/[ \\t]+$/, '')
+            let lines = b.lines
+            if (streaming && b.open) {
+                // The last two lines may be a table's header and alignment rows still arriving: hold
+                // back those that hold a pipe until the next line decides.
+                let keep = lines.length
+                while (keep > 0 && keep > lines.length - 2 && hasPipe(lines[keep - 1])) keep--
+                lines = lines.slice(0, keep)
+                if (lines.length === 0) return []
+            }
+            const text = lines.join('\\n').replace(/[ \\t]+$/, '')
             const children = parseInline(text, streaming && b.open)
             return tight ? children : [['p', null, ...children]]
+        }
+        case 'table': {
+            const cell = (tag, content, column, optimistic) => {
+                const align = b.aligns[column]
+                return [tag, align ? { 'data-align': align } : null, ...parseInline(content ?? '', optimistic)]
+            }
+            const head = ['thead', null, ['tr', null, ...b.header.map((content, column) => cell('th', content, column, false))]]
+            const rows = b.rows.map((row, index) => {
+                const optimistic = streaming && b.open && b.partialRow && index === b.rows.length - 1
+                return ['tr', null, ...b.header.map((_, column) => cell('td', row[column], column, optimistic))]
+            })
+            return [['table', null, head, ...(rows.length ? [['tbody', null, ...rows]] : [])]]
         }
         case 'heading':
             return [['h' + b.level, null, ...parseInline(b.text, streaming && b.partial)]]
@@ -802,9 +898,11 @@ export class IncrementalMarkdown {
 
 const ALLOWED_TAGS = new Set([
     'p', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'em', 'strong', 'code', 'pre', 'a', 'ul', 'ol', 'li',
-    'blockquote', 'hr', 'br', 'span',
+    'blockquote', 'hr', 'br', 'span', 'table', 'thead', 'tbody', 'tr', 'th', 'td',
 ])
-const ALLOWED_ATTRIBUTES = new Set(['href', 'rel', 'target', 'title', 'class', 'start', 'data-lang', 'data-open'])
+const ALLOWED_ATTRIBUTES = new Set([
+    'href', 'rel', 'target', 'title', 'class', 'start', 'data-lang', 'data-open', 'data-align',
+])
 
 /** Builds DOM nodes for a rendered node (createElement and text nodes only, never innerHTML). */
 export function toDOM(node, document = globalThis.document) {
@@ -988,6 +1086,7 @@ body {
 .state[data-state="reconnecting"], .state[data-state="connecting"] { color: var(--warn); border-color: var(--warn); }
 .state[data-state="reconnecting"]::before { animation: blink 1s steps(2) infinite; }
 .state[data-state="error"] { color: var(--bad); border-color: var(--bad); }
+.state[data-state="waiting"]::before { animation: blink 1.6s steps(2) infinite; }
 .viewers { color: var(--muted); white-space: nowrap; }
 .transport { display: flex; gap: 0.6rem; }
 .transport label { cursor: pointer; white-space: nowrap; }
@@ -1001,6 +1100,33 @@ button {
     cursor: pointer;
 }
 button:disabled { opacity: 0.4; cursor: default; }
+button.quiet { border-color: var(--line); color: var(--fg); }
+button.danger { background: var(--bad); color: #fff; }
+.jump {
+    position: fixed;
+    right: 1.2rem;
+    bottom: 1.2rem;
+    z-index: 2;
+    padding: 0.35rem 0.9rem;
+    border-radius: 999px;
+    border-color: var(--accent);
+    background: var(--bg);
+    color: var(--accent);
+    box-shadow: 0 2px 8px rgba(0, 0, 0, 0.15);
+}
+.jump[hidden] { display: none; }
+dialog.confirm {
+    max-width: 28rem;
+    border: 1px solid var(--line);
+    border-radius: 10px;
+    background: var(--bg);
+    color: var(--fg);
+    padding: 1rem 1.2rem;
+}
+dialog.confirm::backdrop { background: rgba(0, 0, 0, 0.35); }
+dialog.confirm .actions { display: flex; justify-content: flex-end; gap: 0.6rem; }
+.waiting-note { color: var(--muted); font-style: italic; }
+.offscreen { position: fixed; left: -9999px; top: 0; opacity: 0; }
 main { max-width: 52rem; margin: 0 auto; padding: 1rem 1.2rem 4rem; }
 .meta { color: var(--muted); font-size: 0.85rem; min-height: 1.2em; }
 .reasoning {
@@ -1042,10 +1168,29 @@ main { max-width: 52rem; margin: 0 auto; padding: 1rem 1.2rem 4rem; }
     content: attr(data-lang);
     position: absolute;
     top: 0.2rem;
-    right: 0.6rem;
+    right: 4.2rem;
     font-size: 0.7rem;
     color: var(--muted);
 }
+.markdown pre > .copy-code {
+    position: absolute;
+    top: 0.3rem;
+    right: 0.4rem;
+    padding: 0 0.5rem;
+    font: 0.72rem/1.5 system-ui, sans-serif;
+    border-color: var(--line);
+    background: var(--bg);
+    color: var(--muted);
+    opacity: 0.75;
+}
+.markdown pre > .copy-code:hover, .markdown pre > .copy-code:focus-visible { opacity: 1; color: var(--accent); }
+.markdown pre > .copy-code[data-copied] { color: var(--live); border-color: var(--live); opacity: 1; }
+.markdown table { display: block; max-width: 100%; overflow-x: auto; border-collapse: collapse; margin: 0 0 0.9rem; font-size: 0.92rem; }
+.markdown th, .markdown td { border: 1px solid var(--line); padding: 0.3rem 0.7rem; text-align: left; }
+.markdown th { background: var(--code-bg); font-weight: 600; }
+.markdown [data-align="left"] { text-align: left; }
+.markdown [data-align="center"] { text-align: center; }
+.markdown [data-align="right"] { text-align: right; }
 .markdown pre[data-open] code::after {
     content: "▍";
     color: var(--accent);
@@ -1064,6 +1209,7 @@ main { max-width: 52rem; margin: 0 auto; padding: 1rem 1.2rem 4rem; }
 .notice { font-size: 0.85rem; padding: 0.3rem 0.6rem; border-radius: 6px; background: var(--code-bg); }
 .notice.error { color: var(--bad); }
 .notice.retryable, .notice.gap { color: var(--warn); }
+.notice.cancelled { color: var(--bad); border: 1px solid var(--bad); font-size: 0.95rem; }
 .footer { color: var(--muted); font-size: 0.85rem; margin-top: 1rem; }
 .choice-title { font-size: 0.9rem; color: var(--muted); margin: 2rem 0 0; }
 @keyframes blink { 50% { opacity: 0; } }
@@ -1093,6 +1239,11 @@ const TOPIC_NAME = /^[A-Za-z0-9._:-]{1,128}$/
 const FOLLOW_POLL_MS = 1000
 const VIEWERS_POLL_MS = 2000
 const RESUMED_SHOWN_MS = 3000
+// Connected with nothing received after this long: the topic has no events yet ("waiting").
+const WAITING_AFTER_MS = 150
+// How close to the bottom counts as "at the bottom" (following the answer down).
+const BOTTOM_SLACK_PX = 48
+const COPIED_SHOWN_MS = 1500
 
 const $ = (id) => document.getElementById(id)
 const params = new URLSearchParams(location.search)
@@ -1122,6 +1273,10 @@ const status = {
     finishReason: null,
     // With ?conversation=: the answers announced so far (generation_started), in order.
     announced: [],
+    // Every copy made with a code block's button: { text, via: 'clipboard' | 'execCommand', ok }.
+    copies: [],
+    // Whether the page keeps the end of the answer in view (until the reader scrolls up).
+    following: true,
     answerText: () => (current ? current.answer.text() : ''),
 }
 window.newsroomViewer = status
@@ -1146,6 +1301,128 @@ function runFrame() {
     frameTasks.clear()
     status.frames++
     for (const task of tasks) task()
+    stickToBottom()
+}
+
+/** Something below the answer changed (a notice, the footer): keep it in view on the next frame. */
+function contentChanged() {
+    onNextFrame(() => {})
+}
+
+// ---------------------------------------------------------------------------------------------
+// Following the answer down: while the reader has not scrolled up, each frame that changed the page
+// scrolls to its end. Scrolling up (or a wheel, key or touch gesture upwards) stops that and shows a
+// "jump to latest" button; scrolling back to the end, or the button, starts it again.
+
+function distanceFromBottom() {
+    const page = document.scrollingElement
+    return page.scrollHeight - (page.scrollTop + window.innerHeight)
+}
+
+function stickToBottom() {
+    if (status.following) {
+        if (distanceFromBottom() > 1) window.scrollTo(0, document.scrollingElement.scrollHeight)
+    }
+    updateJumpButton()
+}
+
+function updateJumpButton() {
+    $('jump').hidden = status.following || distanceFromBottom() <= BOTTOM_SLACK_PX
+}
+
+function setFollowing(following) {
+    status.following = following
+    updateJumpButton()
+}
+
+function watchScrolling() {
+    // Content growing does not fire `scroll`; only the reader, or our own scrollTo to the end, does.
+    window.addEventListener('scroll', () => {
+        const atBottom = distanceFromBottom() <= BOTTOM_SLACK_PX
+        if (atBottom !== status.following) setFollowing(atBottom)
+        else updateJumpButton()
+    }, { passive: true })
+    // Intent to go up stops following at once, before the next frame could scroll back down.
+    window.addEventListener('wheel', (event) => {
+        if (event.deltaY < 0) setFollowing(false)
+    }, { passive: true })
+    window.addEventListener('keydown', (event) => {
+        if (['ArrowUp', 'PageUp', 'Home'].includes(event.key) && !event.target.closest?.('input, textarea, dialog')) {
+            setFollowing(false)
+        }
+    })
+    let touchY = null
+    window.addEventListener('touchstart', (event) => {
+        touchY = event.touches[0]?.clientY ?? null
+    }, { passive: true })
+    window.addEventListener('touchmove', (event) => {
+        const y = event.touches[0]?.clientY
+        if (touchY !== null && y !== undefined && y > touchY + 4) setFollowing(false)
+    }, { passive: true })
+    $('jump').addEventListener('click', () => {
+        setFollowing(true)
+        window.scrollTo(0, document.scrollingElement.scrollHeight)
+        updateJumpButton()
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Copy buttons on code blocks. The button is the viewer's own (marked data-ui); what it copies is
+// the code element's text, set with textContent and read back the same way, never as markup.
+
+function addCopyButtons(container) {
+    for (const pre of container.querySelectorAll('pre')) {
+        if (pre.firstElementChild?.classList.contains('copy-code')) continue
+        const button = document.createElement('button')
+        button.type = 'button'
+        button.className = 'copy-code'
+        button.dataset.ui = ''
+        button.title = 'copy the code'
+        button.textContent = 'Copy'
+        pre.prepend(button)
+    }
+}
+
+async function copyCode(button) {
+    const code = button.parentElement?.querySelector(':scope > code')
+    if (!code) return
+    const text = code.textContent
+    let via = 'clipboard'
+    let ok = false
+    try {
+        if (!navigator.clipboard?.writeText) throw new Error('no asynchronous clipboard')
+        await navigator.clipboard.writeText(text)
+        ok = true
+    } catch {
+        via = 'execCommand'
+        ok = copyWithSelection(text)
+    }
+    status.copies.push({ text, via, ok })
+    button.textContent = ok ? 'Copied' : 'Copy failed'
+    if (ok) button.dataset.copied = ''
+    clearTimeout(button.resetTimer)
+    button.resetTimer = setTimeout(() => {
+        button.textContent = 'Copy'
+        delete button.dataset.copied
+    }, COPIED_SHOWN_MS)
+}
+
+/** The old way: select the text in an off-screen textarea (its value, not markup) and copy. */
+function copyWithSelection(text) {
+    const area = document.createElement('textarea')
+    area.value = text
+    area.setAttribute('readonly', '')
+    area.className = 'offscreen'
+    document.body.append(area)
+    area.select()
+    let ok = false
+    try {
+        ok = document.execCommand('copy')
+    } catch {
+        ok = false
+    }
+    area.remove()
+    return ok
 }
 
 function recordRender(ms) {
@@ -1173,6 +1450,7 @@ class Answer {
         $('reasoning').open = false
         $('meta').textContent = ''
         $('footer').textContent = ''
+        $('waiting-note').hidden = true
     }
 
     text(index = 0) {
@@ -1194,7 +1472,13 @@ class Answer {
                 section.append(title, element)
                 $('choices').append(section)
             }
-            view = new MarkdownView(element, { schedule: onNextFrame, onRender: recordRender })
+            view = new MarkdownView(element, {
+                schedule: onNextFrame,
+                onRender: (ms) => {
+                    recordRender(ms)
+                    addCopyButtons(element)
+                },
+            })
             this.views.set(index, view)
         }
         return view
@@ -1233,6 +1517,10 @@ class Answer {
             case 'stream_complete':
                 this.finish()
                 $('footer').textContent = describeCompletion(event)
+                if (event.finish_reason === 'cancelled') {
+                    this.notice('This answer was cancelled: it was stopped for every viewer before it finished.', 'cancelled')
+                }
+                contentChanged()
                 break
             case 'error':
                 this.notice(`${event.code}: ${event.message}`, event.retryable ? 'retryable' : 'error')
@@ -1296,6 +1584,7 @@ class Answer {
         element.className = `notice ${kind}`
         element.textContent = text
         $('notices').append(element)
+        contentChanged()
     }
 
     finish() {
@@ -1340,12 +1629,20 @@ class TopicWatch {
         this.retryTimer = null
         this.resumedTimer = null
         this.viewersTimer = null
+        this.waitingTimer = null
+        // Whether the page holds a subscription now, and the poll whose answer may be shown.
+        this.subscribed = false
+        this.viewersPoll = 0
+        this.viewers = null
         status.topic = topic
         status.lastSeq = 0
         status.finishReason = null
         $('topic-label').textContent = topic
         $('topic-label').href = `?topic=${topic}&transport=${transportName}`
-        $('cancel').disabled = false
+        // Enabled once the answer has started (its first event).
+        $('cancel').disabled = true
+        this.showViewers()
+        setFollowing(true)
     }
 
     start() {
@@ -1358,6 +1655,7 @@ class TopicWatch {
         this.answer.dispose()
         this.disconnect()
         clearTimeout(this.viewersTimer)
+        clearTimeout(this.waitingTimer)
     }
 
     setTransport(name) {
@@ -1368,8 +1666,10 @@ class TopicWatch {
     }
 
     disconnect() {
+        this.subscribed = false
         clearTimeout(this.retryTimer)
         clearTimeout(this.resumedTimer)
+        clearTimeout(this.waitingTimer)
         if (this.source) this.source.close()
         if (this.socket) {
             this.socket.onclose = this.socket.onmessage = this.socket.onerror = null
@@ -1388,13 +1688,24 @@ class TopicWatch {
     }
 
     connected() {
-        // Count ourselves among the viewers at once, rather than at the next poll.
-        clearTimeout(this.viewersTimer)
-        this.viewersTimer = setTimeout(() => this.pollViewers(), 100)
+        this.subscribed = true
+        // Ask again now that the hub counts this page (an answer to an earlier poll is dropped).
+        this.pollViewers()
         const resumed = this.connectedBefore
         this.connectedBefore = true
         this.attempts = 0
-        if (!resumed) return setState('live')
+        if (!resumed) {
+            if (this.started) return setState('live')
+            // Nothing yet: either the replay is on its way, or the topic has no events — then say so.
+            clearTimeout(this.waitingTimer)
+            this.waitingTimer = setTimeout(() => {
+                if (!this.started && !this.ended && !this.stopped) {
+                    setState('waiting', 'for the answer to start')
+                    $('waiting-note').hidden = false
+                }
+            }, WAITING_AFTER_MS)
+            return
+        }
         setState('resumed', `after seq ${this.lastSeq}`)
         clearTimeout(this.resumedTimer)
         this.resumedTimer = setTimeout(() => {
@@ -1491,6 +1802,14 @@ class TopicWatch {
         } else if (event.type === 'heartbeat') {
             return
         }
+        if (!this.started) {
+            // The answer has started: live, and it can be cancelled.
+            this.started = true
+            clearTimeout(this.waitingTimer)
+            $('waiting-note').hidden = true
+            if (status.state === 'waiting' || status.state === 'connecting') setState('live')
+            $('cancel').disabled = false
+        }
         this.answer.apply(event)
         const terminal = event.type === 'stream_complete' || (event.type === 'error' && event.terminal === true)
         if (terminal) {
@@ -1506,25 +1825,57 @@ class TopicWatch {
         this.disconnect()
         setState('ended')
         $('cancel').disabled = true
+        $('waiting-note').hidden = true
+        this.showViewers()
         this.onEnd(this)
     }
 
+    /**
+     * Polls the topic's subscriber count. Only the newest poll's answer is shown and only it schedules
+     * the next one, so an answer from before the page subscribed never overwrites a later one.
+     */
     async pollViewers() {
         clearTimeout(this.viewersTimer)
         if (this.stopped) return
+        const poll = ++this.viewersPoll
         try {
             const response = await fetch(`/v1/topics/${this.topic}`, { cache: 'no-store', headers: authorization })
-            if (response.ok && !this.stopped) {
+            if (response.ok && !this.stopped && poll === this.viewersPoll) {
                 const topic = await response.json()
-                const count = topic.subscribers ?? 0
-                $('viewers').textContent = `${count} watching`
-                status.viewers = count
+                if (poll === this.viewersPoll) {
+                    this.viewers = topic.subscribers ?? 0
+                    this.showViewers()
+                }
             }
         } catch {
             // try again on the next tick
         }
-        clearTimeout(this.viewersTimer) // one poll loop, however many polls were in flight
-        if (!this.stopped) this.viewersTimer = setTimeout(() => this.pollViewers(), VIEWERS_POLL_MS)
+        if (!this.stopped && poll === this.viewersPoll) {
+            this.viewersTimer = setTimeout(() => this.pollViewers(), VIEWERS_POLL_MS)
+        }
+    }
+
+    /**
+     * The count shown includes this page from the first moment: until the answer ends the page is a
+     * viewer (subscribed, or about to be), so it shows at least 1 even before the hub has counted it.
+     */
+    showViewers() {
+        const watching = !this.ended && !this.stopped
+        if (this.viewers === null && !watching) return
+        const count = watching ? Math.max(1, this.viewers ?? 0) : this.viewers
+        $('viewers').textContent = `${count} watching`
+        status.viewers = count
+    }
+
+    /** Asks first: cancelling ends the answer for every viewer, not only for this page. */
+    confirmCancel() {
+        if (this.ended || !this.started) return
+        const others = (this.viewers ?? 1) - 1
+        $('confirm-cancel-text').textContent =
+            `Cancel the answer on ${this.topic}? This stops it for every viewer` +
+            (others > 0 ? ` (${others} other${others === 1 ? '' : 's'} watching now)` : '') +
+            ', not only for you, and cannot be undone.'
+        $('confirm-cancel').showModal()
     }
 
     async cancel() {
@@ -1707,7 +2058,17 @@ function main() {
         input.checked = input.value === transport
         input.addEventListener('change', () => setTransport(input.value))
     }
-    $('cancel').addEventListener('click', () => current?.cancel())
+    $('cancel').addEventListener('click', () => current?.confirmCancel())
+    $('confirm-cancel-no').addEventListener('click', () => $('confirm-cancel').close())
+    $('confirm-cancel-yes').addEventListener('click', () => {
+        $('confirm-cancel').close()
+        current?.cancel()
+    })
+    document.addEventListener('click', (event) => {
+        const button = event.target.closest?.('button.copy-code')
+        if (button && $('answer').parentElement.contains(button)) copyCode(button)
+    })
+    watchScrolling()
     if (pinnedTopic !== null) {
         $('follow-note').textContent = ''
         if (!TOPIC_NAME.test(pinnedTopic)) {

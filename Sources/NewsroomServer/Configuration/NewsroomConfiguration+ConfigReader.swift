@@ -297,6 +297,7 @@ extension NewsroomConfiguration {
         if let value = reader.int(forKey: "limits.maxHeaderCount") { self.http.maxHeaderCount = try positive(value, "limits.maxHeaderCount") }
         if let value = reader.int(forKey: "limits.generationsPerToken") { self.generations.maxConcurrentGenerationsPerOwner = value }
         if let value = reader.bool(forKey: "metrics.private") { self.control.metricsRequireAdmin = value }
+        if let value = reader.bool(forKey: "admin.console") { self.control.adminConsoleWithoutAuth = value }
     }
 
     /// A reader over, in order: `overrides` (the parsed command-line flags), `NEWSROOM_*` environment

@@ -240,6 +240,17 @@ public final class GenerationManager: GenerationService, Sendable {
         return await self.cancel(run, reason: .cancelled)
     }
 
+    /// The running generations, oldest first, then up to `limit` ended ones still remembered, most
+    /// recently ended first.
+    public func recentGenerations(limit: Int) async -> [GenerationInfo] {
+        let (running, finished) = self.registry.withLock { registry in
+            (Array(registry.running.values), Array(registry.finished.values))
+        }
+        let live = running.map(\.info).sorted { $0.queuedAt < $1.queuedAt }
+        let ended = finished.sorted { $0.endedAt > $1.endedAt }.prefix(max(0, limit)).map(\.info)
+        return live + ended
+    }
+
     public func info(generation id: String) async -> GenerationInfo? {
         self.prune()
         let (run, finished) = self.registry.withLock { ($0.running[id], $0.finished[id]?.info) }
