@@ -664,3 +664,23 @@ def test_subscriptions_made_while_upgrading_are_acknowledged_and_exact(sio_hub):
                             ws.send("3")
                 assert len(acks) == 1, (attempt, acks)
                 assert "".join(texts) == "abc", (attempt, texts)
+
+
+def test_websocket_message_over_max_payload_closes_with_1009_and_metrics_count_sessions(start_hub):
+    hub = start_hub(env={"NEWSROOM_SOCKETIO_MAX_PAYLOAD": "1000"})
+    viewer = Viewer(hub.url, ["polling"])
+    try:
+        with ws_connect(ws_url(hub)) as ws:
+            ws.recv(timeout=5)
+            metrics = httpx.get(f"{hub.url}/metrics").text
+            assert 'newsroom_socketio_sessions{transport="websocket"} 1' in metrics
+            assert 'newsroom_socketio_sessions{transport="polling"} 1' in metrics
+            ws.send("4" + "x" * 2000)
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    ws.recv(timeout=5)
+            assert closed.value.rcvd.code == 1009
+        assert wait_until(lambda: 'newsroom_socketio_sessions{transport="websocket"} 0' in httpx.get(f"{hub.url}/metrics").text)
+        assert 'newsroom_socketio_sessions_closed_total{reason="transport_closed"}' in httpx.get(f"{hub.url}/metrics").text
+    finally:
+        viewer.client.disconnect()

@@ -107,6 +107,10 @@ final class EngineIOWebSocketHandler: ChannelInboundHandler, RemovableChannelHan
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = self.unwrapInboundIn(data)
         guard self.role != .closed, let session = self.session else { return }
+        // The aggregator bounds fragmented messages; an unfragmented frame is bounded here.
+        guard frame.length <= self.server.settings.maxPayload else {
+            return self.closeSocket(code: .messageTooLarge, reason: "message over maxPayload (\(self.server.settings.maxPayload) bytes)")
+        }
         switch frame.opcode {
         case .text:
             let payload = frame.unmaskedData
