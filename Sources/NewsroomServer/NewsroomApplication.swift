@@ -206,6 +206,12 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
             Part("readiness") {
                 logger.info("shutting down")
                 http.markDraining()
+                // Keep serving while load balancers notice (`http.drainDelay`).
+                let delay = http.configuration.drainDelay
+                if delay > .zero {
+                    logger.info("draining", metadata: ["newsroom.drain_delay_ms": "\(delay.nanoseconds / 1_000_000)"])
+                    try? await Task.sleep(for: .nanoseconds(delay.nanoseconds))
+                }
             })
     }
 

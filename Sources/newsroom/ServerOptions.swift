@@ -23,6 +23,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Most topics held at once (default 100000).") var maxTopics: Int?
     @Option(help: "Largest accepted request body in bytes (default 1 MiB).") var maxBodyBytes: Int?
     @Option(
+        help: "On shutdown, seconds to keep serving after /readyz turns 503, so load balancers drain the node first (default 0).")
+    var drainDelay: Double?
+    @Option(
         help: """
             The flush window: a topic's events that arrive within it reach each viewer as one write \
             (default 40ms; 0 writes every event at once). Topics (?flush_interval= on publish) and viewers \
@@ -72,6 +75,7 @@ struct ServerOptions: ParsableArguments {
         set("history.retention", self.retention.map { .double($0) })
         set("topics.max", self.maxTopics.map { .int($0) })
         set("http.maxBodyBytes", self.maxBodyBytes.map { .int($0) })
+        set("http.drainDelay", self.drainDelay.map { .double($0) })
         set("flush.interval", self.flushInterval.map { .string($0) })
         set("fanout.maxBacklog", self.maxFanOutBacklog.map { .int($0) })
         set("fanout.maxDelay", self.maxFanOutDelay.map { .string($0) })

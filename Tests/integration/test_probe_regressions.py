@@ -11,7 +11,7 @@ import urllib.request
 import httpx
 import pytest
 
-from conftest import publish, raw_request, wait_until
+from conftest import publish, raw_request, wait_subscribers, wait_until
 
 
 @pytest.fixture
@@ -135,3 +135,41 @@ def test_the_slow_consumer_notice_reaches_a_reader_that_catches_up(start_hub):
     assert notices, f"the slow_consumer notice did not arrive; received {len(received)} bytes ending {received[-300:]!r}"
     notice = json.loads(notices[0][6:])
     assert notice["retryable"] is True and "terminal" not in notice and "seq" not in notice
+
+
+def test_readiness_fails_for_the_drain_delay_before_anything_is_refused(start_hub):
+    """SIGTERM turns /readyz to 503 at once, then the hub keeps serving — new connections, new
+    viewers, publishes — for `--drain-delay`, so a load balancer polling /readyz takes the node out
+    before any client is refused; only then do viewers get `server_shutdown` and the process exits."""
+    import signal
+    import threading
+
+    hub = start_hub("--drain-delay", "1.5")
+    with httpx.Client() as client:
+        assert client.get(f"{hub.url}/readyz").status_code == 200
+        assert publish(client, hub, "drain", [{"type": "text_delta", "text": "first"}]).status_code == 202
+        events = []
+
+        def watch():
+            with httpx.stream("GET", f"{hub.url}/v1/topics/drain/events", timeout=10) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("data:"):
+                        events.append(line)
+
+        viewer = threading.Thread(target=watch, daemon=True)
+        viewer.start()
+        wait_subscribers(hub, "drain")
+        signalled = time.monotonic()
+        hub.proc.send_signal(signal.SIGTERM)
+        assert wait_until(lambda: client.get(f"{hub.url}/readyz").status_code == 503, timeout=1)
+        # Still serving during the delay: a new connection, a publish that reaches the viewer.
+        with httpx.Client() as fresh:
+            assert fresh.get(f"{hub.url}/healthz").status_code == 200
+            assert publish(fresh, hub, "drain", [{"type": "text_delta", "text": "still here"}]).status_code == 202
+        assert wait_until(lambda: any("still here" in e for e in events), timeout=1)
+        assert time.monotonic() - signalled < 1.2
+        # Then the shutdown proper: the viewer's notice, and the exit.
+        assert hub.proc.wait(timeout=10) == 0
+        assert time.monotonic() - signalled >= 1.5
+        viewer.join(5)
+        assert any('"server_shutdown"' in e for e in events), events

@@ -30,6 +30,11 @@ extension HTTPServer {
         public var backlog: Int32 = 4096
         /// How long graceful shutdown waits for open requests to finish. Default 5 s.
         public var shutdownGracePeriod: TimeAmount = .seconds(5)
+        /// On shutdown, how long the listener keeps serving (and accepting) after `/readyz` turned 503
+        /// and gRPC health `NOT_SERVING`, so that load balancers stop sending new clients before
+        /// anything is refused. Default 0 (a terminal's Ctrl-C stops at once); set it to a few of your
+        /// load balancer's probe periods in deployments (the manifests in `deploy/` use 5 s).
+        public var drainDelay: TimeAmount = .zero
         /// The largest WebSocket message (after reassembling fragments) a client may send; larger
         /// ones close the socket with 1009. Default 1 MiB.
         public var webSocketMaxMessageBytes: Int = 1 << 20

@@ -24,7 +24,7 @@ extension NewsroomConfiguration {
     /// - `queue.maxEvents`, `queue.maxBytes` [`NEWSROOM_QUEUE_MAX_EVENTS`, `NEWSROOM_QUEUE_MAX_BYTES`]
     /// - `history.maxEvents`, `history.maxBytes`, `history.maxTotalBytes`, `history.retention` seconds
     /// - `topics.max`, `topics.idleTtl` seconds, `topics.maxSubscribers`
-    /// - `http.maxBodyBytes`, `http.requestTimeout` seconds, `http.shutdownGrace` seconds, `http.sendBufferBytes`,
+    /// - `http.maxBodyBytes`, `http.requestTimeout` seconds, `http.shutdownGrace` seconds, `http.drainDelay` seconds, `http.sendBufferBytes`,
     ///   `http.sseRetryMs`
     /// - `http.webSocketMaxMessageBytes`, `http.http2MaxConcurrentStreams`
     /// - `tls.certificate`, `tls.privateKey` (PEM paths) [`NEWSROOM_TLS_CERTIFICATE`, `NEWSROOM_TLS_PRIVATE_KEY`]
@@ -99,6 +99,10 @@ extension NewsroomConfiguration {
         if let value = reader.int(forKey: "http.maxBodyBytes") { self.http.maxBodyBytes = try positive(value, "http.maxBodyBytes") }
         if let value = seconds("http.requestTimeout") { self.http.requestTimeout = value }
         if let value = seconds("http.shutdownGrace") { self.http.shutdownGracePeriod = value }
+        if let value = seconds("http.drainDelay") {
+            guard value >= .zero else { throw ConfigurationError("http.drainDelay must be 0 or more seconds") }
+            self.http.drainDelay = value
+        }
         if let value = reader.int(forKey: "http.sendBufferBytes") { self.http.socketSendBufferBytes = value }
         if let value = reader.int(forKey: "http.sseRetryMs") { self.http.sseRetryMilliseconds = value }
         if let value = reader.int(forKey: "http.webSocketMaxMessageBytes") {
