@@ -21,14 +21,8 @@ extension ControlService {
         var request = request
         if self.requiresCredentials { request.owner = principal.subject }
         do {
-            let info = try await generations.start(request)
-            self.logger.info(
-                "generation started",
-                metadata: [
-                    "newsroom.topic": "\(info.topic)", "newsroom.generation": "\(info.id)",
-                    "newsroom.upstream.provider": "\(info.provider)",
-                ])
-            return info
+            // The generation logs its start itself (inside its span, with the caller's trace id).
+            return try await generations.start(request)
         } catch {
             throw ControlError(error)
         }

@@ -248,3 +248,24 @@ def test_json_logs_parse_line_by_line_and_carry_connection_lines():
     assert {"connection opened", "connection closed", "subscription started", "subscription ended"} <= messages
     closed = [r for r in records if r["msg"] == "connection closed"]
     assert any(int(r["newsroom.events_delivered"]) == 2 for r in closed)
+
+
+def test_log_lines_carry_the_callers_trace_id_without_an_exporter(replay):
+    """No OTLP endpoint configured: spans are not exported, but the log lines of a request that came
+    with a `traceparent` (here `generation started`) still carry its trace id, for correlation."""
+    trace_id = "5bf92f3577b34da6a3ce929d0e0e4737"
+    hub = Hub(["serve", "--port", "0", "--log-format", "json"], env={
+        "NEWSROOM_PROVIDER_OPENAI_BASE_URL": replay, "NEWSROOM_LOG_LEVEL": "info"})
+    try:
+        with httpx.Client(timeout=30) as client:
+            r = client.post(f"{hub.url}/v1/generations", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+                            json={"provider": "openai", "topic": "logged", "request": {"model": "m", "messages": []}})
+            assert r.status_code == 201
+            with connect_sse(client, "GET", f"{hub.url}/v1/topics/logged/events") as source:
+                [s for s in source.iter_sse()]
+    finally:
+        hub.stop()
+    lines = [json.loads(line) for line in hub.proc.stderr.read().splitlines() if line.startswith("{")]
+    started = [line for line in lines if line.get("msg") == "generation started"]
+    assert started, [line.get("msg") for line in lines]
+    assert started[0].get("trace_id") == trace_id, started[0]

@@ -191,7 +191,12 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.respond(context: context, head: request.head, response: response)
         case .deferred(let work):
             let promise = context.eventLoop.makePromise(of: HTTPResponse.self)
-            promise.completeWithTask(work)
+            // The answer runs in the request span's context: its log lines carry the trace id.
+            let traceContext = self.currentSpan?.context
+            promise.completeWithTask {
+                guard let traceContext else { return await work() }
+                return await ServiceContext.withValue(traceContext) { await work() }
+            }
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             promise.futureResult.whenSuccess { response in
                 let (handler, context) = loopBound.value

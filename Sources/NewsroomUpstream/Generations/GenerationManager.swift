@@ -181,7 +181,6 @@ public final class GenerationManager: GenerationService, Sendable {
         // Every node can now answer for this id (GET, and DELETE reaching this node through the broker).
         await self.broker?.recordGeneration(run.info)
         self.metrics.running.increment()
-        run.logger.info("generation started")
         // The generation's span continues the caller's trace (`traceparent`); AsyncHTTPClient makes the
         // upstream call a child span and injects its context into the provider request.
         var parent = ServiceContext.topLevel
@@ -191,6 +190,8 @@ public final class GenerationManager: GenerationService, Sendable {
                 span.attributes["newsroom.generation"] = run.id
                 span.attributes["newsroom.topic"] = run.topic
                 span.attributes["gen_ai.system"] = run.provider
+                // Logged inside the span: the line carries the caller's trace id.
+                run.logger.info("generation started")
                 await self.run(run)
                 let info = run.info
                 span.attributes["newsroom.generation.state"] = info.state.rawValue
