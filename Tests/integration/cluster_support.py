@@ -354,3 +354,73 @@ def viewers():
     yield open_viewer
     for viewer in opened:
         viewer.close()
+
+
+class ReadinessBalancer:
+    """A loopback TCP load balancer in front of hub nodes, as a cloud load balancer or HAProxy works:
+    it polls each backend's `/readyz` every 100 ms and sends each new connection to the first backend
+    that is ready (existing connections stay where they are until the backend closes them)."""
+
+    def __init__(self, ports):
+        self.ports = list(ports)
+        self.ready = set(self.ports)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.connections = {port: 0 for port in self.ports}
+        self.running = True
+        threading.Thread(target=self._poll, daemon=True).start()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _poll(self):
+        while self.running:
+            for port in self.ports:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5) as probe:
+                        probe.sendall(b"GET /readyz HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n\r\n")
+                        answer = probe.recv(64)
+                    ok = answer.startswith(b"HTTP/1.1 200")
+                except OSError:
+                    ok = False
+                (self.ready.add if ok else self.ready.discard)(port)
+            time.sleep(0.1)
+
+    def _accept(self):
+        while self.running:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client):
+        for port in [p for p in self.ports if p in self.ready] or self.ports:
+            try:
+                upstream = socket.create_connection(("127.0.0.1", port), timeout=2)
+                upstream.settimeout(None)
+                break
+            except OSError:
+                continue
+        else:
+            client.close()
+            return
+        self.connections[port] += 1
+        for source, sink in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.running = False
+        self.listener.close()

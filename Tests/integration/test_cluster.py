@@ -4,6 +4,7 @@ starts its own Redis on a free loopback port (in a temporary directory, killed a
 sockets for the thousand-viewer test."""
 
 import asyncio
+import json
 import resource
 import shutil
 import signal
@@ -531,3 +532,71 @@ def test_a_topic_flushed_from_redis_while_the_nodes_stay_connected_starts_over_e
         for node in (a, b):
             fresh = viewers(events_url(node, topic))
             assert [e["text"] for _, e in fresh.take(6)] == [f"new{i} " for i in range(6)]
+
+
+def test_a_rolling_restart_behind_a_load_balancer_loses_no_viewer(redis, start_node, tmp_path):
+    """A node drained by SIGTERM behind a load balancer that polls /readyz: readiness turns 503 for the
+    drain delay (new clients go to the other node), then its viewers get `server_shutdown`; every client
+    of the project — the CLI over SSE, WebSocket and gRPC, the Python SSE and WebSocket examples —
+    reconnects through the balancer to the other node and prints the exact answer, while the generation
+    keeps streaming on its owner; the drained node then comes back (the rolling restart's next step)."""
+    from cluster_support import ReadinessBalancer
+    from conftest import ROOT
+
+    upstream = subprocess.Popen([str(BINARY), "replay-upstream", "--port", "0", "--event-delay-ms", "400"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    replay_url = upstream.stdout.readline().strip().split("listening on ")[1]
+    threading.Thread(target=upstream.stdout.read, daemon=True).start()
+    env = {**provider_env(replay_url), "NEWSROOM_HTTP_DRAIN_DELAY": "1"}
+    a = start_node(redis, "a", env=env)
+    b = start_node(redis, "b", env=env)
+    balancer = ReadinessBalancer([a.port, b.port])
+    clients = []
+    try:
+        topic = "rolling"
+        with httpx.Client(timeout=30) as http:
+            # The generation runs on B (its owner); the viewers all land on A through the balancer.
+            started = http.post(f"{b.url}/v1/generations", json={
+                "provider": "openai", "topic": topic,
+                "request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}})
+            assert started.status_code == 201, started.text
+            generation = started.json()["generation"]
+            commands = {
+                "cli-sse": [str(BINARY), "subscribe", topic, "--url", balancer.url, "--text"],
+                "cli-ws": [str(BINARY), "subscribe", topic, "--url", balancer.url, "--text", "--transport", "ws"],
+                "cli-grpc": [str(BINARY), "subscribe", topic, "--url", balancer.url, "--text", "--transport", "grpc"],
+                "python-sse": ["python3", str(ROOT / "Examples/python/sse_subscribe.py"), topic, balancer.url],
+                "python-ws": ["python3", str(ROOT / "Examples/python/ws_subscribe.py"), topic,
+                              balancer.url.replace("http://", "ws://")],
+            }
+            for name, command in commands.items():
+                clients.append((name, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+            assert wait_until(lambda: a.subscribers(topic) == len(commands), timeout=15), a.subscribers(topic)
+            assert http.get(f"{b.url}/v1/generations/{generation}").json()["state"] == "running"
+            # Drain A mid-answer.
+            a.proc.send_signal(signal.SIGTERM)
+            assert a.proc.wait(timeout=15) == 0
+            assert http.get(f"{b.url}/v1/generations/{generation}").json()["state"] == "running"
+            # The next step of the rollout: A comes back while B still streams.
+            a2 = start_node(redis, "a2", env=env)
+            balancer.connections[a2.port] = 0
+            balancer.ports.append(a2.port)
+            outputs = {}
+            for name, process in clients:
+                out, err = process.communicate(timeout=60)
+                outputs[name] = (process.returncode, out, err)
+            assert wait_until(lambda: http.get(f"{b.url}/v1/generations/{generation}").json()["state"] == "completed")
+            answer = "".join(json.loads(line.removeprefix("data: "))["text"]
+                             for line in http.get(f"{b.url}/v1/topics/{topic}/events?after=0", timeout=10).text.splitlines()
+                             if line.startswith("data: ") and '"text_delta"' in line)
+        assert answer
+        for name, (code, out, err) in outputs.items():
+            assert code == 0, (name, err[-500:])
+            assert out.strip() == answer.strip(), (name, out, err[-500:])
+        assert balancer.connections[b.port] >= len(commands)  # every client resumed on B
+    finally:
+        for _, process in clients:
+            process.kill()
+        balancer.close()
+        upstream.kill()
+        upstream.wait(10)
