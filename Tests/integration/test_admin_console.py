@@ -135,7 +135,7 @@ def test_the_console_shows_topics_generations_errors_and_metrics_and_cancels(bro
             topics = {r["data"]["topic"]: r for r in table(browser, "topics")}
             assert set(topics) >= {topic, "broken"}
             assert topics[topic]["cells"][1] == "streaming" and topics[topic]["cells"][2] == "2"
-            assert topics[topic]["transports"] == {"sse": "1", "ws": "1", "grpc": "0", "grpc-web": "0"}
+            assert topics[topic]["transports"] == {"sse": "1", "ws": "1", "grpc": "0", "grpc-web": "0", "socketio": "0"}
             link = browser.find_element("css selector", f"#topics tr[data-topic='{topic}'] a")
             assert link.get_attribute("href").endswith(f"/?topic={topic}")
 
@@ -303,3 +303,48 @@ def test_the_embedded_console_equals_its_sources(hubs):
     assert policy.search(page).group(1) == policy.search((VIEWER / "index.html").read_text()).group(1)
     assert not re.search(r"<script(?![^>]*\bsrc=)", page) and "<style" not in page and " style=" not in page
     assert "innerHTML" not in (CONSOLE / "admin.js").read_text()
+
+
+def test_the_console_refreshes_over_the_hubs_own_server_sent_events(browser, hubs):
+    """`GET /v1/admin/stream`: one `snapshot` event a second (the JSON of `GET /v1/admin`), admin-only;
+    the page follows it instead of polling."""
+    hub = hubs("serve", "--port", "0", "--admin-console")
+    with httpx.Client(timeout=10) as client:
+        publish = client.post(f"{hub.url}/v1/topics/watched/events", json={"type": "text_delta", "text": "x"})
+        assert publish.status_code == 202
+        snapshots, started = [], time.monotonic()
+        with client.stream("GET", f"{hub.url}/v1/admin/stream") as stream:
+            assert stream.headers["content-type"] == "text/event-stream"
+            event = None
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event == "snapshot":
+                    snapshots.append(json.loads(line[6:]))
+                    if len(snapshots) == 3:
+                        break
+        assert 1.5 < time.monotonic() - started < 5  # one a second, the first at once
+        assert any(t["name"] == "watched" for t in snapshots[-1]["topics"])
+    browser.get(f"{hub.url}/admin")
+    wait_for(browser, LIVE, message="the console live")
+    wait_for(browser, "return window.newsroomAdmin.snapshots >= 2", message="two snapshots")
+    assert browser.execute_script("return window.newsroomAdmin.transport") == "sse"
+    requests = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert not any(name.endswith("/v1/admin") for name in requests), requests  # no polling
+    metrics = httpx.get(f"{hub.url}/metrics").text
+    streams = re.search(r'newsroom_http_requests_total\{route="/v1/admin/stream",status="200"\} (\d+)', metrics)
+    assert streams and int(streams.group(1)) >= 2  # this test's and the page's
+    assert 'route="/v1/admin",' not in metrics
+
+
+def test_the_console_stream_needs_an_admin_token(hubs):
+    secret = "a-test-secret-of-enough-length-0123456789"
+    hub = hubs("serve", "--port", "0", "--auth-hs256-secret", secret)
+    viewer = jwt.encode({"sub": "v", "exp": int(time.time()) + 600, "subscribe": ["*"]}, secret, algorithm="HS256")
+    admin = jwt.encode({"sub": "a", "exp": int(time.time()) + 600, "admin": True}, secret, algorithm="HS256")
+    with httpx.Client(timeout=10) as client:
+        assert client.get(f"{hub.url}/v1/admin/stream").status_code == 401
+        assert client.get(f"{hub.url}/v1/admin/stream?token={viewer}").status_code == 403
+        with client.stream("GET", f"{hub.url}/v1/admin/stream?token={admin}") as stream:
+            assert stream.status_code == 200
+            assert any(line == "event: snapshot" for line in stream.iter_lines())

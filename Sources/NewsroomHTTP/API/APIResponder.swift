@@ -27,6 +27,8 @@ enum APIAnswer {
     case deferred(@Sendable () async -> HTTPResponse)
     /// With a Server-Sent Events stream of a topic.
     case stream(SubscriptionRequest)
+    /// With a Server-Sent Events stream of the operator's console snapshots (the caller is an admin).
+    case adminStream(interval: TimeAmount, snapshot: @Sendable () async -> HTTPResponse)
 }
 
 /// The HTTP API: each route parses its request, calls the ``ControlService`` and turns the result (or
@@ -153,15 +155,23 @@ struct APIResponder {
                     headers: [("cache-control", "no-store"), ("x-frame-options", "DENY"), ("referrer-policy", "no-referrer")],
                     body: ByteBuffer(string: asset.body), contentType: asset.contentType))
         case .admin:
-            let metricsText = self.dependencies.metricsText
-            return .deferred {
-                do throws(ControlError) {
-                    let snapshot = try await control.adminSnapshot(as: principal)
-                    let metrics = metricsText.map { MetricsSummary(prometheusText: String(buffer: $0())) }
-                    return .json(.ok, APIJSON.admin(snapshot, metrics: metrics, allocator: ByteBufferAllocator()))
-                } catch {
-                    return HTTPResponse(error)
-                }
+            return .deferred(self.adminSnapshot(principal))
+        case .adminStream:
+            try control.authorizeAdminConsole(principal)
+            return .adminStream(interval: .seconds(1), snapshot: self.adminSnapshot(principal))
+        }
+    }
+
+    /// The console's snapshot (`GET /v1/admin`, and each event of `/v1/admin/stream`).
+    private func adminSnapshot(_ principal: Principal) -> @Sendable () async -> HTTPResponse {
+        let (control, metricsText) = (self.control, self.dependencies.metricsText)
+        return {
+            do throws(ControlError) {
+                let snapshot = try await control.adminSnapshot(as: principal)
+                let metrics = metricsText.map { MetricsSummary(prometheusText: String(buffer: $0())) }
+                return .json(.ok, APIJSON.admin(snapshot, metrics: metrics, allocator: ByteBufferAllocator()))
+            } catch {
+                return HTTPResponse(error)
             }
         }
     }

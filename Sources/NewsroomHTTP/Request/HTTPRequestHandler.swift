@@ -35,6 +35,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     var proxiedGeneration: String?
     /// A held Engine.IO poll: told to the session if the connection closes before it is answered.
     var pendingPoll: (session: EngineIOSession, answer: EventLoopFuture<HTTPResponse>)?
+    /// The timer of an operator's console stream (`/v1/admin/stream`).
+    var adminTimer: RepeatedTask?
+    var adminSnapshotInFlight = false
 
     init(dependencies: HTTPDependencies, isHTTP2: Bool, statistics: ConnectionStatistics?) {
         self.dependencies = dependencies
@@ -74,6 +77,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.callerLeft()
         self.pollAbandoned()
+        self.adminTimer?.cancel()
+        self.adminTimer = nil
         self.requestTimer?.cancel()
         self.machine.closed()
         self.currentSpan?.end()
@@ -205,6 +210,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case .stream(let subscription):
             self.stream(subscription, request: request, principal: principal, context: context)
+        case .adminStream(let interval, let snapshot):
+            self.adminStream(request, interval: interval, snapshot: snapshot, context: context)
         }
     }
 

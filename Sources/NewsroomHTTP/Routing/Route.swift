@@ -18,6 +18,8 @@ enum Route: Equatable {
     case adminConsole(String)
     /// `GET /v1/admin`: the console's view of the hub.
     case admin
+    /// `GET /v1/admin/stream`: the console's snapshots as Server-Sent Events, one a second.
+    case adminStream
     /// A gRPC-Web call on HTTP/1.1 (`/package.Service/Method`); gRPC on HTTP/2 never reaches the router.
     case grpc(String)
     /// A provider API on the hub (`/v1/chat/completions`, `/v1/responses`, `/v1/messages`).
@@ -58,6 +60,7 @@ enum Route: Equatable {
             switch (segments[0], segments[1]) {
             case ("v1", "topics"): self = .topic(segments[2])
             case ("v1", "generations"): self = .generation(segments[2])
+            case ("v1", "admin") where segments[2] == "stream": self = .adminStream
             case ("v1", "chat") where segments[2] == "completions": self = .proxy(.chatCompletions)
             default: return nil
             }
@@ -75,7 +78,7 @@ enum Route: Equatable {
     /// The methods the route answers.
     var allowedMethods: [HTTPMethod] {
         switch self {
-        case .healthz, .readyz, .metrics, .topics, .topicWebSocket, .multiplexWebSocket, .viewer, .adminConsole, .admin:
+        case .healthz, .readyz, .metrics, .topics, .topicWebSocket, .multiplexWebSocket, .viewer, .adminConsole, .admin, .adminStream:
             [.GET, .HEAD]
         case .topic: [.GET, .HEAD, .DELETE]
         case .topicEvents: [.GET, .HEAD, .POST]
@@ -89,7 +92,7 @@ enum Route: Equatable {
     /// Whether requests to the route get a trace span (not health checks, scrapes and static files).
     var isTraced: Bool {
         switch self {
-        case .healthz, .readyz, .metrics, .viewer, .adminConsole, .admin, .grpc, .socketIO: false
+        case .healthz, .readyz, .metrics, .viewer, .adminConsole, .admin, .adminStream, .grpc, .socketIO: false
         default: true
         }
     }
@@ -110,6 +113,7 @@ enum Route: Equatable {
         case .viewer: "/viewer"
         case .adminConsole: "/admin"
         case .admin: "/v1/admin"
+        case .adminStream: "/v1/admin/stream"
         case .grpc: "/grpc-web"
         case .proxy(let endpoint): endpoint.path
         case .socketIO: "/socket.io"
