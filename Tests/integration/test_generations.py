@@ -87,7 +87,7 @@ def test_bad_generation_requests_are_400(gen_hub):
         assert client.get(f"{gen_hub.url}/v1/generations/gen_unknown").status_code == 404
 
 
-def test_cancel_over_http_ends_the_topic_as_cancelled_and_a_running_topic_is_409(gen_hub):
+def test_cancel_over_http_ends_the_topic_as_cancelled_and_a_running_topic_is_409(gen_hub, replay):
     with httpx.Client(timeout=30) as client:
         r = client.post(f"{gen_hub.url}/v1/generations",
                         json={"provider": "openai", "request": chat(replay_behavior="delay=300"), "topic": "g2"})
@@ -97,6 +97,8 @@ def test_cancel_over_http_ends_the_topic_as_cancelled_and_a_running_topic_is_409
         time.sleep(0.8)
         cancelled = client.delete(f"{gen_hub.url}/v1/generations/{generation}")
         assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+        # The cancel reached the upstream: the provider request's connection was closed by the hub.
+        assert wait_until(lambda: client.get(f"{replay}/__replay/requests").json()[-1]["client_closed"], timeout=5)
         events = events_of(client, f"{gen_hub.url}/v1/topics/g2/events")
         assert events[-1]["type"] == "stream_complete" and events[-1]["finish_reason"] == "cancelled"
         # DELETE on the topic cancels that topic's generation too
