@@ -348,6 +348,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "NewsroomServerTests",
+            dependencies: [
+                "NewsroomServer",
+                "NewsroomCore",
+                "NewsroomHTTP",
+                "NewsroomUpstream",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "NewsroomRedisTests",
             dependencies: [
                 "NewsroomRedis",

@@ -119,6 +119,15 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
                 }
             }
         }
+        let withoutKeys = generationsConfiguration.hostedProvidersWithoutKeys
+        if !withoutKeys.isEmpty {
+            logger.warning(
+                "hosted providers without an API key: generations with them are refused until one is set",
+                metadata: [
+                    "newsroom.providers": "\(withoutKeys.joined(separator: ","))",
+                    "newsroom.setting": "NEWSROOM_PROVIDER_<ID>_API_KEY",
+                ])
+        }
         var broker: RedisBroker?
         if let url = self.configuration.brokerURL {
             var brokerConfiguration = RedisBroker.Configuration(url: url)
@@ -149,7 +158,13 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
         add(Part("http") { await http.shutdown() })
         add(Part("hub") { await hub.shutdown() })
         add(Part("generations") { await generations.shutdown() })
-        let address = try await http.start()
+        let address: SocketAddress
+        do {
+            address = try await http.start()
+        } catch {
+            throw ListenError(
+                host: self.configuration.http.host, port: self.configuration.http.port, listener: .http, cause: error)
+        }
 
         // The optional extra gRPC port: the same listener code, control service and certificate, on
         // another port (off by default: gRPC and gRPC-Web are served on the HTTP port).
@@ -162,7 +177,11 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
                 configuration: grpcConfiguration, control: control, eventLoopGroup: group, logger: logger,
                 metricsText: metricsText)
             add(Part("grpc-port") { await extra.shutdown() })
-            grpcAddress = try await extra.start()
+            do {
+                grpcAddress = try await extra.start()
+            } catch {
+                throw ListenError(host: grpcConfiguration.host, port: port, listener: .grpc, cause: error)
+            }
             grpcListener = extra
         }
         let grpcPort = grpcAddress?.port

@@ -134,7 +134,9 @@ struct Subscribe: AsyncParsableCommand {
         options.maxRetries = self.maxRetries
         options.headers = self.hub.headers
         options.tls = self.hub.tls
-        options.onReconnect = { reconnection in FileHandleOutput.stderr("newsroom: \(reconnection)\n") }
+        // Without --max-retries it never gives up, and says so with every attempt.
+        let limit = self.maxRetries == nil ? " (no limit: --max-retries N gives up)" : ""
+        options.onReconnect = { reconnection in FileHandleOutput.stderr("newsroom: \(reconnection)\(limit)\n") }
         var lastSeq = self.after
         var midLine = false  // --text printed text that did not end a line
         do {

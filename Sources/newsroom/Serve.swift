@@ -69,7 +69,13 @@ func runApplication(_ app: NewsroomApplication, observability: Observability) as
         configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
             logger: observability.logger))
-    try await group.run()
+    do {
+        try await group.run()
+    } catch let error as ListenError {
+        // Already said by the log; this line is for a person at a terminal.
+        FileHandleOutput.stderr("newsroom: \(error)\n")
+        throw ExitCode.failure
+    }
 }
 
 /// Installs the process-wide log, metrics and trace backends (the only place they are chosen).

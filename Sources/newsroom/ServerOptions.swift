@@ -93,14 +93,16 @@ struct ServerOptions: ParsableArguments {
         return values
     }
 
-    /// Reads the whole configuration: flags, then `NEWSROOM_*`, then the config file.
+    /// Reads the whole configuration: flags, then `NEWSROOM_*`, then the config file. Every mistake is
+    /// printed on standard error, naming where it was written, and ends the command with exit status 1.
     func load() async throws -> NewsroomConfiguration {
         let file = self.config ?? ProcessInfoEnvironment.value("NEWSROOM_CONFIG")
-        let reader = try await NewsroomConfiguration.reader(overrides: self.overrides, configFile: file)
         do {
-            return try NewsroomConfiguration(reader: reader)
-        } catch let error as ConfigurationError {
-            throw ValidationError(error.description)
+            return try NewsroomConfiguration.load(
+                overrides: self.overrides, environment: ProcessEnvironment.all, configFile: file)
+        } catch {
+            for problem in error.problems { FileHandleOutput.stderr("newsroom: \(problem)\n") }
+            throw ExitCode.failure
         }
     }
 }

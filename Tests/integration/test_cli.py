@@ -145,6 +145,65 @@ def test_a_bad_url_is_a_usage_error():
     assert status != 0 and "--url" in err
 
 
+def test_subscribe_without_max_retries_says_it_keeps_trying_with_each_attempt():
+    running = Running("subscribe", "t", "--url", f"http://127.0.0.1:{closed_port()}")
+    try:
+        assert wait_until(lambda: running.stderr.count("\n") >= 2, timeout=15), running.stderr
+        for line in running.stderr.splitlines()[:2]:
+            assert line.endswith("(no limit: --max-retries N gives up)"), running.stderr
+    finally:
+        running.proc.send_signal(signal.SIGINT)
+        running.wait(timeout=10)
+
+
+# --- errors of the hub itself -------------------------------------------------------------------------
+
+
+def serve_env():
+    """The environment without NEWSROOM_* settings (a developer's own would change what the hub does)."""
+    import os
+    return {k: v for k, v in os.environ.items() if not k.startswith("NEWSROOM_") or k == "NEWSROOM_BINARY"}
+
+
+def serve_fails(*args):
+    done = subprocess.run([str(BINARY), "serve", *args], capture_output=True, text=True, timeout=30, env=serve_env())
+    assert done.returncode == 1, done
+    assert "Fatal error" not in done.stderr and "errno" not in done.stderr and "bind(descriptor" not in done.stderr
+    return done.stderr.strip().splitlines()[-1]
+
+
+def test_a_port_in_use_names_the_address_and_the_flag_to_change():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert serve_fails("--port", str(port)) == (
+            f"newsroom: cannot listen on 127.0.0.1:{port}: address already in use — "
+            "pick another with --port (or NEWSROOM_PORT)")
+        assert serve_fails("--port", "0", "--grpc-port", str(port)) == (
+            f"newsroom: cannot listen on 127.0.0.1:{port}: address already in use — "
+            "pick another with --grpc-port (or NEWSROOM_GRPC_PORT)")
+
+
+def test_an_address_this_machine_does_not_have_names_the_host_flag():
+    assert serve_fails("--host", "192.0.2.1", "--port", "0") == (
+        "newsroom: cannot listen on 192.0.2.1:0: this machine has no such address — change --host (or NEWSROOM_HOST)")
+
+
+def test_startup_warns_about_hosted_providers_without_keys():
+    env = dict(serve_env(), NEWSROOM_PROVIDER_OPENAI_API_KEY="sk-test")
+    proc = subprocess.Popen([str(BINARY), "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        assert "listening on" in proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    (line,) = [l for l in err.splitlines() if "without an API key" in l]
+    assert "warning" in line and "newsroom.providers=anthropic,gemini,openai-responses " in line, line
+    assert "NEWSROOM_PROVIDER_<ID>_API_KEY" in line, line
+
+
 # --- TLS -----------------------------------------------------------------------------------------------
 
 

@@ -581,10 +581,11 @@ def test_the_deployment_fits_the_hub():
 
 def known_environment_variables():
     """NEWSROOM_* names the hub reads: every configuration key it asks for (README "Configuration":
-    NEWSROOM_ + the dotted key in upper snake case), plus the config file and the broker URL."""
+    NEWSROOM_ + the dotted key in upper snake case; the declared keys are ConfigurationKey(...) entries),
+    plus the config file and the broker URL."""
     names = {"NEWSROOM_CONFIG", "NEWSROOM_BROKER_URL", "NEWSROOM_PROVIDERS"}
     for path in (ROOT / "Sources").rglob("*.swift"):
-        for key in re.findall(r'(?:forKey:\s*|seconds\()"([A-Za-z0-9.]+)"', path.read_text()):
+        for key in re.findall(r'(?:forKey:\s*|seconds\(|ConfigurationKey\(\s*)"([A-Za-z0-9.]+)"', path.read_text()):
             parts = [re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", part).upper() for part in key.split(".")]
             names.add("NEWSROOM_" + "_".join(parts))
     return names

@@ -272,7 +272,9 @@ extension NewsroomConfiguration {
     /// - `metrics.private` (true: `/metrics` needs an admin token)
     mutating func readSecurity(_ reader: ConfigReader) throws {
         if let secret = reader.string(forKey: "auth.hs256Secret", isSecret: true) {
-            guard secret.utf8.count >= 16 else { throw ConfigurationError("auth.hs256Secret must be at least 16 bytes") }
+            // RFC 7518 §3.2: an HS256 key is at least as long as the hash (32 bytes); shorter ones also
+            // trip an assertion in JWTKit.
+            guard secret.utf8.count >= 32 else { throw ConfigurationError("auth.hs256Secret must be at least 32 bytes") }
             self.auth.hs256Secret = secret
         }
         func read(_ path: String, _ key: String) throws -> String {
@@ -305,22 +307,57 @@ extension NewsroomConfiguration {
     }
 
     /// A reader over, in order: `overrides` (the parsed command-line flags), `NEWSROOM_*` environment
-    /// variables, and the JSON file at `configFile` if given.
+    /// variables, and the JSON file at `configFile` if given — each checked against
+    /// ``ConfigurationKey/all`` first.
+    ///
+    /// - Parameters:
+    ///   - overrides: the flags, by key; every key must be in ``ConfigurationKey/all``.
+    ///   - environment: the environment (the process's when `nil`).
+    ///   - configFile: the JSON config file's path.
+    /// - Throws: ``ConfigurationProblems`` listing every unknown key or variable, every value of the wrong
+    ///   type and a config file that cannot be read or is not JSON, each naming where it was written.
     public static func reader(
         overrides: [AbsoluteConfigKey: ConfigValue], environment: [String: String]? = nil, configFile: String?
     ) async throws -> ConfigReader {
-        let env: EnvironmentVariablesProvider =
-            if let environment { EnvironmentVariablesProvider(environmentVariables: environment) } else {
-                EnvironmentVariablesProvider()
-            }
-        var providers: [any ConfigProvider] = [
-            InMemoryProvider(name: "flags", values: overrides),
-            KeyMappingProvider(upstream: env) { key in key.prepending(["newsroom"]) },
-        ]
-        if let configFile {
-            providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(configFile)))
+        ConfigReader(providers: try Self.sources(overrides: overrides, environment: environment, configFile: configFile).providers)
+    }
+
+    /// The whole configuration from flags, environment and file: ``reader(overrides:environment:configFile:)``
+    /// then ``init(reader:)``.
+    ///
+    /// - Throws: ``ConfigurationProblems``: every mistake in the sources, or the first value that is of the
+    ///   right type but not allowed (`threads` 0), each naming where the value was written.
+    public static func load(
+        overrides: [AbsoluteConfigKey: ConfigValue], environment: [String: String]? = nil, configFile: String?
+    ) throws(ConfigurationProblems) -> NewsroomConfiguration {
+        let sources = try Self.sources(overrides: overrides, environment: environment, configFile: configFile)
+        do {
+            return try NewsroomConfiguration(reader: ConfigReader(providers: sources.providers))
+        } catch {
+            let message = (error as? ConfigurationError)?.description ?? "\(error)"
+            // The key a message starts with ("threads must be positive", "'flush.interval' must be …").
+            let first = message.prefix(while: { $0 != " " }).filter { $0 != "'" && $0 != ":" }
+            let source = sources.source(of: String(first)) ?? "configuration"
+            throw ConfigurationProblems(problems: [ConfigurationProblem(source: source, message: message)])
         }
-        return ConfigReader(providers: providers)
+    }
+
+    static func sources(
+        overrides: [AbsoluteConfigKey: ConfigValue], environment: [String: String]?, configFile: String?
+    ) throws(ConfigurationProblems) -> ConfigurationSources {
+        var file: (path: String, text: String)?
+        if let configFile {
+            guard let text = try? String(contentsOfFile: configFile, encoding: .utf8) else {
+                throw ConfigurationProblems(problems: [
+                    ConfigurationProblem(source: configFile, message: "cannot read the config file (missing, unreadable or not UTF-8)")
+                ])
+            }
+            file = (configFile, text)
+        }
+        let sources = ConfigurationSources(
+            flags: overrides, environment: environment ?? ProcessInfo.processInfo.environment, file: file)
+        guard sources.problems.isEmpty else { throw ConfigurationProblems(problems: sources.problems) }
+        return sources
     }
 }
 

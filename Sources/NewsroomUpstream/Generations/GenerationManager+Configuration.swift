@@ -72,6 +72,15 @@ extension GenerationManager {
         }
 
         /// The defaults.
+        /// The providers on a hosted API (OpenAI, Anthropic, Gemini) that have no API key and do not pass
+        /// the caller's: every generation with them is refused (`provider_not_configured`). Sorted by id.
+        public var hostedProvidersWithoutKeys: [String] {
+            self.providers.filter { _, provider in
+                let base = provider.baseURL.hasSuffix("/") ? String(provider.baseURL.dropLast()) : provider.baseURL
+                return provider.apiKey == nil && !provider.passCallerKey && GenerationManager.hostedBaseURLs.contains(base)
+            }.keys.sorted()
+        }
+
         public static var defaults: Configuration { Configuration() }
 
         /// The defaults, changed by `configure`.
