@@ -105,6 +105,11 @@ extension ConfigurationKey {
             "http.shutdownGrace", .seconds, "Seconds a graceful shutdown waits for open requests.",
             default: { secondsText($0.http.shutdownGracePeriod) }),
         ConfigurationKey(
+            "http.drainDelay", .seconds, flag: "--drain-delay",
+            "On shutdown, seconds the hub keeps serving after `/readyz` turned 503, so load balancers polling it "
+                + "take the node out before anything is refused.",
+            default: { secondsText($0.http.drainDelay) }),
+        ConfigurationKey(
             "http.sendBufferBytes", .int,
             "The kernel send buffer per connection (`SO_SNDBUF`); unset: the system's default.",
             default: { $0.http.socketSendBufferBytes.map { "\($0)" } }),
@@ -241,6 +246,10 @@ extension ConfigurationKey {
         ConfigurationKey(
             "broker.sharded", .bool, "Use sharded Pub/Sub (Redis Cluster).", default: { "\($0.brokerSharded)" }),
         // Observability.
+        ConfigurationKey(
+            "admin.console", .bool, flag: "--admin-console",
+            "Serve the operator's console (`/admin`) when authentication is off (with auth on it needs an admin token).",
+            default: { "\($0.control.adminConsoleWithoutAuth)" }),
         ConfigurationKey(
             "metrics.enabled", .bool, "Record metrics and serve them at `/metrics`.",
             default: { "\($0.metricsEnabled)" }),
