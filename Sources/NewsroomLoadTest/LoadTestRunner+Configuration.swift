@@ -102,8 +102,12 @@ public struct ServerFlavor: Sendable, Hashable, Codable, CustomStringConvertible
 extension LoadTestRunner {
     /// Everything one load-test run does. Defaults are the `newsroom loadtest` flags' defaults.
     public struct Configuration: Sendable, Codable {
-        /// The server's base URL (`http://HOST:PORT`). Default `http://127.0.0.1:8080`.
+        /// The server's base URL (`http://HOST:PORT`, or `https://HOST:PORT` for TLS). Default
+        /// `http://127.0.0.1:8080`.
         public var url: String = "http://127.0.0.1:8080"
+        /// For an `https://` URL: a PEM file of the certificate authority (or the server's self-signed
+        /// certificate) to trust instead of the system's trust store.
+        public var caCertificate: String?
         /// Allow a host other than loopback (off by default: a load test is not aimed at others' hosts).
         public var allowRemote = false
         /// The server being measured. Default ``ServerFlavor/newsroom``.
@@ -207,7 +211,10 @@ extension LoadTestRunner {
         /// Checks the values and the target; the errors name the flag.
         public func validate() throws(LoadTestError) {
             guard let endpoint = Endpoint(url: self.url) else {
-                throw .invalidConfiguration("--url must look like http://HOST:PORT (got '\(self.url)')")
+                throw .invalidConfiguration("--url must look like http://HOST:PORT or https://HOST:PORT (got '\(self.url)')")
+            }
+            if self.caCertificate != nil && !endpoint.secure {
+                throw .invalidConfiguration("--ca-certificate needs an https:// --url")
             }
             if !endpoint.isLoopback && !self.allowRemote {
                 throw .invalidConfiguration(
@@ -246,22 +253,32 @@ extension LoadTestRunner {
     }
 }
 
-/// An `http://host:port` base URL, split.
+/// An `http://host:port` or `https://host:port` base URL, split.
 struct Endpoint: Sendable, Hashable {
     var host: String
     var port: Int
+    /// `https://`: every connection speaks TLS.
+    var secure: Bool
 
     init?(url: String) {
         var rest = Substring(url)
-        guard rest.hasPrefix("http://") else { return nil }
-        rest = rest.dropFirst("http://".count)
+        if rest.lowercased().hasPrefix("https://") {
+            self.secure = true
+            rest = rest.dropFirst("https://".count)
+        } else if rest.lowercased().hasPrefix("http://") {
+            self.secure = false
+            rest = rest.dropFirst("http://".count)
+        } else {
+            return nil
+        }
+        let defaultPort = self.secure ? 443 : 80
         if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
         if rest.hasPrefix("[") {
             guard let close = rest.firstIndex(of: "]") else { return nil }
             self.host = String(rest[rest.index(after: rest.startIndex)..<close])
             let after = rest[rest.index(after: close)...]
             if after.isEmpty {
-                self.port = 80
+                self.port = defaultPort
             } else {
                 guard after.hasPrefix(":"), let port = Int(after.dropFirst()) else { return nil }
                 self.port = port
@@ -272,7 +289,7 @@ struct Endpoint: Sendable, Hashable {
             self.port = port
         } else {
             self.host = String(rest)
-            self.port = 80
+            self.port = defaultPort
         }
         guard !self.host.isEmpty, (1...65_535).contains(self.port) else { return nil }
     }

@@ -1,4 +1,5 @@
 import NIOCore
+import NewsroomClient
 import NIOHTTP1
 import NIOPosix
 import NewsroomCore
@@ -33,7 +34,7 @@ public enum LoadTestRunner {
         try configuration.validate()
         raiseOpenFileLimit()
         guard let endpoint = Endpoint(url: configuration.url) else {
-            throw LoadTestError.invalidConfiguration("--url must look like http://HOST:PORT")
+            throw LoadTestError.invalidConfiguration("--url must look like http://HOST:PORT or https://HOST:PORT")
         }
         let address: SocketAddress
         do {
@@ -42,10 +43,11 @@ public enum LoadTestRunner {
             throw LoadTestError.serverUnavailable("cannot resolve \(endpoint.host): \(error)")
         }
         let hostHeader = "\(endpoint.host):\(endpoint.port)"
+        let tls = try LoadTLS(configuration)
         let controlGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             let result = try await Self.run(
-                configuration, address: address, hostHeader: hostHeader, controlGroup: controlGroup,
+                configuration, address: address, hostHeader: hostHeader, tls: tls, controlGroup: controlGroup,
                 workerCommand: workerCommand, progress: progress)
             try? await controlGroup.shutdownGracefully()
             return result
@@ -56,10 +58,10 @@ public enum LoadTestRunner {
     }
 
     private static func run(
-        _ configuration: Configuration, address: SocketAddress, hostHeader: String,
+        _ configuration: Configuration, address: SocketAddress, hostHeader: String, tls: LoadTLS?,
         controlGroup: MultiThreadedEventLoopGroup, workerCommand: [String], progress: (@Sendable (String) -> Void)?
     ) async throws -> LoadTestResult {
-        try await Self.preflight(configuration, address: address, hostHeader: hostHeader, group: controlGroup)
+        try await Self.preflight(configuration, address: address, hostHeader: hostHeader, tls: tls, group: controlGroup)
         let sampler = configuration.serverPID.map(ProcessSampler.init(pid:))
         let before = sampler?.sample()
         if configuration.serverPID != nil, before == nil {
@@ -74,7 +76,7 @@ public enum LoadTestRunner {
         }
         let phase = Mutex("connecting")
         let publisher = Publisher(
-            configuration: configuration, server: address, hostHeader: hostHeader, group: controlGroup,
+            configuration: configuration, server: address, hostHeader: hostHeader, tls: tls, group: controlGroup,
             live: Publisher.LivePublished(topics: configuration.topics))
         let reporter = Task {
             guard let progress else { return }
@@ -116,7 +118,7 @@ public enum LoadTestRunner {
                 if let provider = configuration.generationProvider {
                     outcome = try await Self.runGenerations(
                         configuration, provider: provider, address: address, hostHeader: hostHeader,
-                        group: controlGroup)
+                        tls: tls, group: controlGroup)
                     // The generations ended: the measured phase is over (churn and the storm stop with it).
                     scenarios.cancel()
                 } else {
@@ -141,7 +143,7 @@ public enum LoadTestRunner {
             await viewers.shutdown()
             reporter.cancel()
             if configuration.cleanup, configuration.server.kind == .newsroom {
-                await Self.endTopics(configuration, address: address, hostHeader: hostHeader, group: controlGroup)
+                await Self.endTopics(configuration, address: address, hostHeader: hostHeader, tls: tls, group: controlGroup)
             }
 
             var server: LoadTestResult.Server?
@@ -176,31 +178,42 @@ public enum LoadTestRunner {
 
     /// Checks that the server answers (and, for generations, that the hub has the API).
     private static func preflight(
-        _ configuration: Configuration, address: SocketAddress, hostHeader: String, group: any EventLoopGroup
+        _ configuration: Configuration, address: SocketAddress, hostHeader: String, tls: LoadTLS?, group: any EventLoopGroup
     ) async throws {
         let connection: ControlConnection
         do {
-            connection = try await ControlConnection.connect(to: address, hostHeader: hostHeader, group: group)
+            connection = try await ControlConnection.connect(to: address, hostHeader: hostHeader, tls: tls, group: group)
         } catch {
-            throw LoadTestError.serverUnavailable("cannot connect to \(configuration.url): \(error)")
+            throw LoadTestError.serverUnavailable("cannot connect to \(configuration.url): \(Self.describe(error))")
         }
         guard configuration.server.kind == .newsroom else {
             try? await connection.channel.channel.close()
             return
         }
-        let status = try await connection.run { send in
-            try await send(.GET, "/healthz", nil, "").status
+        let status: Int
+        do {
+            status = try await connection.run { send in
+                try await send(.GET, "/healthz", nil, "").status
+            }
+        } catch {
+            // Over TLS, an untrusted certificate shows here: the handshake follows the connect.
+            throw LoadTestError.serverUnavailable("cannot connect to \(configuration.url): \(Self.describe(error))")
         }
         guard status == 200 else {
             throw LoadTestError.serverUnavailable("\(configuration.url)/healthz answered \(status): is it a newsroom hub?")
         }
     }
 
+    /// A connection failure in a few words (`connection refused`, `TLS handshake failed: …`).
+    private static func describe(_ error: any Error) -> String {
+        HubConnectionError(url: "", underlying: error).reason
+    }
+
     /// Ends the run's topics on the hub (best effort).
     private static func endTopics(
-        _ configuration: Configuration, address: SocketAddress, hostHeader: String, group: any EventLoopGroup
+        _ configuration: Configuration, address: SocketAddress, hostHeader: String, tls: LoadTLS?, group: any EventLoopGroup
     ) async {
-        guard let connection = try? await ControlConnection.connect(to: address, hostHeader: hostHeader, group: group)
+        guard let connection = try? await ControlConnection.connect(to: address, hostHeader: hostHeader, tls: tls, group: group)
         else { return }
         _ = try? await connection.run { send in
             for topic in 0..<configuration.topics {
@@ -213,9 +226,9 @@ public enum LoadTestRunner {
     /// every topic ended; "published" is each topic's `last_seq`.
     private static func runGenerations(
         _ configuration: Configuration, provider: String, address: SocketAddress, hostHeader: String,
-        group: any EventLoopGroup
+        tls: LoadTLS?, group: any EventLoopGroup
     ) async throws -> Publisher.Outcome {
-        let connection = try await ControlConnection.connect(to: address, hostHeader: hostHeader, group: group)
+        let connection = try await ControlConnection.connect(to: address, hostHeader: hostHeader, tls: tls, group: group)
         let start = WallClock.monotonicNanoseconds()
         let end = start + Int64(configuration.duration * 1e9)
         let published = try await connection.run { send in

@@ -21,7 +21,13 @@ struct LoadTest: AsyncParsableCommand {
             --server-pid the server's CPU time and memory are read from /proc. Every run is bounded in time.
             """)
 
-    @Option(help: "The server's base URL (loopback only unless --allow-remote).") var url = "http://127.0.0.1:8080"
+    @Option(help: "The server's base URL: http://HOST:PORT, or https://HOST:PORT for TLS (loopback only unless --allow-remote).")
+    var url = "http://127.0.0.1:8080"
+    @Option(
+        help: ArgumentHelp(
+            "A PEM file holding the certificate authority (or the server's self-signed certificate) to trust for an "
+                + "https:// URL, instead of the system's trust store.", valueName: "pem-file"))
+    var caCertificate: String?
     @Flag(help: "Allow a --url that is not a loopback address.") var allowRemote = false
     @Option(help: "The server: newsroom or nchan (nginx with bench/nchan.conf.template).") var target = "newsroom"
     @Option(help: "Viewers' transport: sse, ws, grpc or mixed (a third each).") var transport = "sse"
@@ -65,6 +71,7 @@ struct LoadTest: AsyncParsableCommand {
         var configuration = LoadTestRunner.Configuration()
         configuration.url = self.url
         configuration.allowRemote = self.allowRemote
+        configuration.caCertificate = self.caCertificate
         guard let target = ServerFlavor(self.target) else { throw ValidationError("--target must be newsroom or nchan") }
         configuration.server = target
         guard let transport = TransportMix(self.transport) else {

@@ -65,3 +65,43 @@ def test_grpc_viewers_need_the_newsroom_target():
                          capture_output=True, text=True, timeout=30)
     assert out.returncode != 0
     assert "only against the newsroom hub" in out.stderr
+
+
+@pytest.fixture
+def tls_hub(tmp_path):
+    """A hub serving TLS (HTTP/1.1, h2 and gRPC on its one port) with a self-signed certificate for 127.0.0.1."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True)
+    hub = GRPCHub(["--tls-certificate", str(cert), "--tls-private-key", str(key), "--heartbeat-interval", "0.5"])
+    hub.https = hub.url.replace("http://", "https://")
+    hub.cert = cert
+    yield hub
+    hub.stop()
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws", "grpc", "mixed"])
+def test_every_viewer_receives_every_event_over_tls_with_a_private_ca(tls_hub, transport):
+    out = subprocess.run(
+        [str(BINARY), "loadtest", "--url", tls_hub.https, "--ca-certificate", str(tls_hub.cert), "--json", "--quiet",
+         "--threads", "2", "--idle-settle", "0.2", "--timeout", "90", "--transport", transport, "--clients", "30",
+         "--topics", "2", "--rate", "20", "--duration", "2"],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert (result["attempted"], result["established"], result["failed"]) == (30, 30, 0)
+    assert result["published"] > 0 and result["received"] == result["expected"] == 15 * result["published"]
+    assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0)
+
+
+def test_loadtest_over_tls_without_the_ca_fails_at_once_naming_the_url(tls_hub):
+    out = subprocess.run(
+        [str(BINARY), "loadtest", "--url", tls_hub.https, "--quiet", "--clients", "1", "--duration", "1",
+         "--timeout", "30"], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert f"cannot connect to {tls_hub.https}" in out.stderr and "certificate" in out.stderr.lower(), out.stderr
+    out = subprocess.run([str(BINARY), "loadtest", "--url", tls_hub.url, "--ca-certificate", str(tls_hub.cert)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "--ca-certificate needs an https:// --url" in out.stderr, out.stderr

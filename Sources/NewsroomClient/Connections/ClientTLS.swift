@@ -45,7 +45,7 @@ public struct ClientTLS: Sendable, Hashable {
 
     /// A context for raw NIO connections (SSE, WebSocket). Loads the trust roots: call it off the event
     /// loops, once per subscription rather than per connection.
-    func makeContext(applicationProtocols: [String]) throws -> NIOSSLContext {
+    package func makeContext(applicationProtocols: [String]) throws -> NIOSSLContext {
         try NIOSSLContext(configuration: self.configuration(applicationProtocols: applicationProtocols))
     }
 

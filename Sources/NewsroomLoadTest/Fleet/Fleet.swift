@@ -14,7 +14,7 @@ final class Fleet: Sendable {
     /// - Parameter range: The viewers of this process (indices into `0..<configuration.clients`).
     init(configuration: LoadTestRunner.Configuration, range: Range<Int>) throws(LoadTestError) {
         guard let endpoint = Endpoint(url: configuration.url) else {
-            throw .invalidConfiguration("--url must look like http://HOST:PORT")
+            throw .invalidConfiguration("--url must look like http://HOST:PORT or https://HOST:PORT")
         }
         let server: SocketAddress
         do {
@@ -55,7 +55,8 @@ final class Fleet: Sendable {
             grpcAuthority: "\(endpoint.host):\(grpcPort)", grpcRequests: grpcRequests,
             sourceAddresses: sources, viewersPerSourceAddress: 5_000,
             sequenceFromEventID: configuration.generationProvider != nil,
-            slowReadBytesPerSecond: configuration.slowReadBytesPerSecond, topics: configuration.topics)
+            slowReadBytesPerSecond: configuration.slowReadBytesPerSecond, topics: configuration.topics,
+            tls: try LoadTLS(configuration))
         let threads = configuration.threads ?? System.coreCount
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         var loops: [LoopContext] = []

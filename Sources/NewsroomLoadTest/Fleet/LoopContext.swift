@@ -38,6 +38,8 @@ struct FleetShared: Sendable {
     /// Bytes per second a slow viewer reads (0: stalled).
     var slowReadBytesPerSecond: Int
     var topics: Int
+    /// TLS for an `https://` URL, `nil` in cleartext.
+    var tls: LoadTLS?
 
     func sourceAddress(for index: Int) -> SocketAddress? {
         guard !self.sourceAddresses.isEmpty else { return nil }
@@ -129,7 +131,9 @@ final class LoopContext: @unchecked Sendable {
             request.writeStaticString("\r\n")
         }
         let finalRequest = request
+        let tls = self.shared.tls
         self.open(client, attempt: attempt, to: self.shared.server) { channel, client in
+            try tls?.addHandler(to: channel)
             try channel.pipeline.syncOperations.addHandler(LoadConnectionHandler(client: client, request: finalRequest))
         }
     }
@@ -183,7 +187,9 @@ final class LoopContext: @unchecked Sendable {
             message.writeInteger(UInt8(value))
         }
         let call = GRPCViewerCall(authority: self.shared.grpcAuthority, message: message)
+        let tls = self.shared.tls
         self.open(client, attempt: attempt, to: server) { channel, client in
+            try tls?.addHandler(to: channel, h2: true)
             try GRPCViewerCall.configure(channel, client: client, call: call)
         }
     }

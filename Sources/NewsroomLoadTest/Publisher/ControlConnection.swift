@@ -16,15 +16,16 @@ struct ControlConnection: Sendable {
     let hostHeader: String
     let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
 
-    /// Connects to `address`.
+    /// Connects to `address`, over TLS with `tls`.
     static func connect(
-        to address: SocketAddress, hostHeader: String, group: any EventLoopGroup
+        to address: SocketAddress, hostHeader: String, tls: LoadTLS?, group: any EventLoopGroup
     ) async throws -> ControlConnection {
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(.seconds(5))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(to: address) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try tls?.addHandler(to: channel)
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
                         wrappingChannelSynchronously: channel)

@@ -17,6 +17,7 @@ struct Publisher: Sendable {
     let configuration: LoadTestRunner.Configuration
     let server: SocketAddress
     let hostHeader: String
+    let tls: LoadTLS?
     let group: any EventLoopGroup
 
     /// The outcome of publishing.
@@ -95,7 +96,7 @@ struct Publisher: Sendable {
             let connection: ControlConnection
             do {
                 connection = try await ControlConnection.connect(
-                    to: self.server, hostHeader: self.hostHeader, group: self.group)
+                    to: self.server, hostHeader: self.hostHeader, tls: self.tls, group: self.group)
             } catch {
                 reconnects += 1
                 if reconnects > 20 { throw LoadTestError.serverUnavailable("cannot connect to publish: \(error)") }

@@ -112,7 +112,9 @@ extension ConfigurationFile {
 
         mutating func expect(_ byte: UInt8, _ description: String) throws(SyntaxError) {
             self.skipWhitespace()
-            guard self.index < self.bytes.count, self.bytes[self.index] == byte else { throw self.unexpected(description) }
+            guard self.index < self.bytes.count, self.bytes[self.index] == byte else {
+                throw self.unexpected(description)
+            }
             self.index += 1
         }
 
@@ -205,7 +207,9 @@ extension ConfigurationFile {
             let start = self.index
             func digits(_ parser: inout Parser) -> Int {
                 let from = parser.index
-                while parser.index < parser.bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(parser.bytes[parser.index]) {
+                while parser.index < parser.bytes.count,
+                    (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(parser.bytes[parser.index])
+                {
                     parser.index += 1
                 }
                 return parser.index - from
@@ -218,7 +222,9 @@ extension ConfigurationFile {
             }
             if self.index < self.bytes.count, self.bytes[self.index] | 0x20 == UInt8(ascii: "e") {
                 self.index += 1
-                if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "+") || self.bytes[self.index] == UInt8(ascii: "-") {
+                if self.index < self.bytes.count,
+                    self.bytes[self.index] == UInt8(ascii: "+") || self.bytes[self.index] == UInt8(ascii: "-")
+                {
                     self.index += 1
                 }
                 guard digits(&self) > 0 else { throw self.unexpected("a digit in the exponent") }
@@ -231,7 +237,8 @@ extension ConfigurationFile {
             var scalars = String.UnicodeScalarView()
             var run = self.index
             func flush(_ parser: Parser, _ scalars: inout String.UnicodeScalarView, _ run: Int) {
-                scalars.append(contentsOf: String(decoding: parser.bytes[run..<parser.index], as: UTF8.self).unicodeScalars)
+                scalars.append(
+                    contentsOf: String(decoding: parser.bytes[run..<parser.index], as: UTF8.self).unicodeScalars)
             }
             while true {
                 guard self.index < self.bytes.count else { throw self.unexpected("the closing '\"' of a string") }

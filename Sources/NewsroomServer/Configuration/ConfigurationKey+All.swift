@@ -1,10 +1,10 @@
 import Logging
+import NIOCore
 import NewsroomAuth
 import NewsroomControl
 import NewsroomCore
 import NewsroomHTTP
 import NewsroomUpstream
-import NIOCore
 
 extension ConfigurationKey {
     /// Every key ``NewsroomConfiguration/init(reader:)`` reads, in the order of `docs/configuration.md`
@@ -20,7 +20,8 @@ extension ConfigurationKey {
             "host", .string, flag: "--host", "The address to bind (`0.0.0.0` for every interface).",
             default: { $0.http.host }),
         ConfigurationKey(
-            "port", .int, flag: "--port", "The HTTP port (HTTP/1.1, h2c or TLS; SSE, WebSocket, gRPC, the API); "
+            "port", .int, flag: "--port",
+            "The HTTP port (HTTP/1.1, h2c or TLS; SSE, WebSocket, gRPC, the API); "
                 + "0 picks a free one.", default: { "\($0.http.port)" }),
         ConfigurationKey(
             "grpc.port", .int, flag: "--grpc-port",
@@ -188,8 +189,10 @@ extension ConfigurationKey {
             default: { $0.control.proxyRouting.defaults["/v1/messages"] }),
         ConfigurationKey(
             "proxy.models", .list, "`model=provider` pairs routing the SDK endpoints by model.",
-            default: { c in c.control.proxyRouting.models.sorted { $0.key < $1.key }.map { "\($0)=\($1)" }
-                .joined(separator: ",") }),
+            default: { c in
+                c.control.proxyRouting.models.sorted { $0.key < $1.key }.map { "\($0)=\($1)" }
+                    .joined(separator: ",")
+            }),
         ConfigurationKey(
             "proxy.retryGrace", .seconds,
             "Seconds a named topic stays open for an SDK's retry after a retryable upstream error.",
@@ -224,8 +227,10 @@ extension ConfigurationKey {
             default: { "\($0.control.maxSubscriptionsPerConnection)" }),
         ConfigurationKey(
             "limits.publishRate", .number, "Events per second per token (or address); 0: no limit.",
-            default: { c in c.control.publishEventsPerSecond == c.control.publishEventsPerSecond.rounded()
-                ? String(Int(c.control.publishEventsPerSecond)) : String(c.control.publishEventsPerSecond) }),
+            default: { c in
+                c.control.publishEventsPerSecond == c.control.publishEventsPerSecond.rounded()
+                    ? String(Int(c.control.publishEventsPerSecond)) : String(c.control.publishEventsPerSecond)
+            }),
         ConfigurationKey(
             "limits.publishBurst", .int, "Events a publisher may send at once above the rate.",
             default: { "\($0.control.publishBurst)" }),

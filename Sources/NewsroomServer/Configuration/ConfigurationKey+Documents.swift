@@ -67,12 +67,15 @@ extension ConfigurationKey {
 
             """
         for (name, keys) in Self.sections {
-            out += "\n## \(name)\n\n| key | environment variable | flag | type | default | what it does |\n|---|---|---|---|---|---|\n"
+            out +=
+                "\n## \(name)\n\n| key | environment variable | flag | type | default | what it does |\n|---|---|---|---|---|---|\n"
             for key in keys {
-                let defaultText = key.defaultDescription ?? key.defaultText.map { $0.isEmpty ? "(empty)" : "`\($0)`" } ?? "(unset)"
+                let defaultText =
+                    key.defaultDescription ?? key.defaultText.map { $0.isEmpty ? "(empty)" : "`\($0)`" } ?? "(unset)"
                 let flag = key.flag.map { "`\($0)`" } ?? ""
                 let secret = key.isSecret ? " Secret: never logged." : ""
-                out += "| `\(key.name)` | `\(key.environmentVariable)` | \(flag) | \(key.type) | \(defaultText) | "
+                out +=
+                    "| `\(key.name)` | `\(key.environmentVariable)` | \(flag) | \(key.type) | \(defaultText) | "
                     + "\(key.summary)\(secret) |\n"
             }
         }
@@ -90,7 +93,8 @@ extension ConfigurationKey {
 
             """
         for field in Self.providerFields {
-            out += "| `provider.<id>.\(field.name)` | \(field.type) | \(field.summary)\(field.isSecret ? " Secret: never logged." : "") |\n"
+            out +=
+                "| `provider.<id>.\(field.name)` | \(field.type) | \(field.summary)\(field.isSecret ? " Secret: never logged." : "") |\n"
         }
         out += """
 
@@ -143,7 +147,8 @@ extension ConfigurationKey {
             out += "\n# --- \(name) ---\n"
             for key in keys { line(key.environmentVariable, key, key.defaultText, key.summary) }
         }
-        out += "\n# --- providers (NEWSROOM_PROVIDER_<ID>_<KEY>; extra ids in NEWSROOM_PROVIDERS need _ADAPTER too) ---\n"
+        out +=
+            "\n# --- providers (NEWSROOM_PROVIDER_<ID>_<KEY>; extra ids in NEWSROOM_PROVIDERS need _ADAPTER too) ---\n"
         for (name, field, value) in Self.builtInProviderKeys {
             line(Self.environmentVariable(for: name), field, value, field.summary)
         }
@@ -211,7 +216,8 @@ extension ConfigurationKey {
             case "\r": out += "\\r"
             default:
                 if scalar.value < 0x20 {
-                    out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                    out +=
+                        "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
                         + String(scalar.value, radix: 16)
                 } else {
                     out.unicodeScalars.append(scalar)

@@ -50,7 +50,9 @@ struct ConfigurationSources: Sendable {
                 fileEntries = try ConfigurationFile(parsing: file.text).entries
             } catch {
                 self.problems.append(
-                    .init(source: "\(file.path):\(error.line):\(error.column)", message: "not valid JSON: \(error.message)"))
+                    .init(
+                        source: "\(file.path):\(error.line):\(error.column)",
+                        message: "not valid JSON: \(error.message)"))
             }
         }
         // The provider ids: the built-in ones and those listed in `providers` (a flag, the environment or the file).
@@ -60,11 +62,14 @@ struct ConfigurationSources: Sendable {
             ?? fileEntries.last(where: { $0.key == "providers" }).flatMap { entry -> String? in
                 switch entry.value {
                 case .string(let text): text
-                case .array(let items): items.compactMap { if case .string(let s) = $0 { s } else { nil } }.joined(separator: ",")
+                case .array(let items):
+                    items.compactMap { if case .string(let s) = $0 { s } else { nil } }.joined(separator: ",")
                 default: nil
                 }
             }
-        if let listed { ids.formUnion(listed.split(separator: ",").map { String($0.filter { $0 != " " }) }.filter { !$0.isEmpty }) }
+        if let listed {
+            ids.formUnion(listed.split(separator: ",").map { String($0.filter { $0 != " " }) }.filter { !$0.isEmpty })
+        }
 
         for (variable, text) in environment.sorted(by: { $0.key < $1.key }) where variable.hasPrefix("NEWSROOM_") {
             if ConfigurationKey.otherEnvironmentVariables[variable] != nil { continue }
@@ -140,10 +145,14 @@ struct ConfigurationSources: Sendable {
                 let idName = ConfigurationKey.upperSnakeCase(id) + "_"
                 guard rest.hasPrefix(idName) else { continue }
                 let fieldName = rest.dropFirst(idName.count)
-                if let field = ConfigurationKey.providerFields.first(where: { ConfigurationKey.upperSnakeCase($0.name) == fieldName }) {
+                if let field = ConfigurationKey.providerFields.first(where: {
+                    ConfigurationKey.upperSnakeCase($0.name) == fieldName
+                }) {
                     return .key(name: "provider.\(id).\(field.name)", type: field.type, secret: field.isSecret)
                 }
-                let candidates = ConfigurationKey.providerFields.map { providerPrefix + idName + ConfigurationKey.upperSnakeCase($0.name) }
+                let candidates = ConfigurationKey.providerFields.map {
+                    providerPrefix + idName + ConfigurationKey.upperSnakeCase($0.name)
+                }
                 return .unknown(
                     "not a setting of provider '\(id)' (its settings: "
                         + candidates.joined(separator: ", ") + ")"
@@ -205,7 +214,9 @@ struct ConfigurationSources: Sendable {
     }
 
     /// An environment variable's text as a value of `type`, or what is wrong with it.
-    static func parse(_ text: String, as type: ConfigurationKey.ValueType, name: String) -> Result<ConfigContent, Failure> {
+    static func parse(_ text: String, as type: ConfigurationKey.ValueType, name: String) -> Result<
+        ConfigContent, Failure
+    > {
         let trimmed = String(text.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
         let wrong = Failure("\(name) must be \(Self.article(type))")
         switch type.kind {
@@ -234,7 +245,9 @@ struct ConfigurationSources: Sendable {
     }
 
     /// A JSON value as a value of `type`, or what is wrong with it.
-    static func content(_ value: ConfigurationFile.Value, as type: ConfigurationKey.ValueType, name: String) -> Result<ConfigContent, Failure> {
+    static func content(_ value: ConfigurationFile.Value, as type: ConfigurationKey.ValueType, name: String) -> Result<
+        ConfigContent, Failure
+    > {
         let found: String
         switch value {
         case .string(let text): found = "the string \"\(text.prefix(40))\""
@@ -302,7 +315,8 @@ struct ConfigurationSources: Sendable {
     /// The optimal-string-alignment distance: insertions, deletions, substitutions and swaps of two
     /// neighbours each cost 1 (`prot` → `port` is 1).
     static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
+        let a = Array(a)
+        let b = Array(b)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
         var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)

@@ -198,7 +198,20 @@ import Testing
         #expect(Endpoint(url: "http://127.0.0.1:8080") == Endpoint(url: "http://127.0.0.1:8080/"))
         #expect(Endpoint(url: "http://[::1]:9000")?.port == 9000)
         #expect(Endpoint(url: "http://[::1]:9000")?.isLoopback == true)
-        #expect(Endpoint(url: "https://127.0.0.1") == nil)
+        #expect(Endpoint(url: "ftp://127.0.0.1") == nil)
         #expect(Endpoint(url: "http://localhost")?.port == 80)
+        #expect(Endpoint(url: "http://localhost")?.secure == false)
+        // TLS: https:// URLs, port 443 by default.
+        #expect(Endpoint(url: "https://127.0.0.1")?.port == 443)
+        #expect(Endpoint(url: "https://127.0.0.1:8443")?.secure == true)
+        #expect(Endpoint(url: "HTTPS://[::1]:8443")?.port == 8443)
+    }
+
+    @Test func caCertificateNeedsHTTPS() {
+        var configuration = LoadTestRunner.Configuration()
+        configuration.caCertificate = "/tmp/ca.pem"
+        #expect(throws: LoadTestError.self) { try configuration.validate() }
+        configuration.url = "https://127.0.0.1:8443"
+        #expect(throws: Never.self) { try configuration.validate() }
     }
 }
