@@ -13,10 +13,11 @@ import Tracing
 ///
 /// - **Logs** (swift-log): human-readable lines by default, one JSON object per line with
 ///   `--log-format json`. Every line logged inside a span carries `trace_id` and `span_id` — the
-///   caller's trace id when the request came with a `traceparent`, whether or not spans are exported.
+///   caller's trace id when the request came with a `traceparent`, whether or not spans are exported
+///   (without an exporter, ``CallerTraceInstrument`` carries it).
 /// - **Metrics** (swift-metrics → swift-prometheus): every `newsroom_*` metric, rendered at `GET /metrics`
 ///   in the Prometheus text format.
-/// - **Traces** (swift-distributed-tracing → swift-otel): made always, exported only when an OTLP endpoint is configured with
+/// - **Traces** (swift-distributed-tracing → swift-otel): off unless an OTLP endpoint is configured with
 ///   the standard variables (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or
 ///   `OTEL_TRACES_EXPORTER=otlp`); then spans are batched and exported over OTLP (`OTEL_EXPORTER_OTLP_PROTOCOL`
 ///   chooses `grpc` or `http/protobuf`), honouring `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`, … The exporter
@@ -38,18 +39,22 @@ public struct Observability: Sendable {
         let tracingOn =
             environment["OTEL_EXPORTER_OTLP_ENDPOINT"] != nil || environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] != nil
             || environment["OTEL_TRACES_EXPORTER"].map { $0 != "none" } == true
-        // Tracing always runs, so that the log lines of a request that came with a `traceparent` carry
-        // its trace id (operators correlate logs by the caller's trace without collecting spans);
-        // without an OTLP endpoint the spans are made and dropped (exporter `none`).
-        var configuration = OTel.Configuration.default
-        configuration.serviceName = "newsroom"
-        configuration.logs.enabled = false
-        configuration.metrics.enabled = false
-        configuration.traces.enabled = true
-        if !tracingOn { configuration.traces.exporter = .none }
-        configuration.diagnosticLogLevel = .warning
-        let tracing: (any Service)? = try OTel.bootstrap(configuration: configuration, environment: environment)
-        let metadataProvider: Logger.MetadataProvider? = OTel.makeLoggingMetadataProvider()
+        var tracing: (any Service)?
+        var metadataProvider: Logger.MetadataProvider
+        if tracingOn {
+            var configuration = OTel.Configuration.default
+            configuration.serviceName = "newsroom"
+            configuration.logs.enabled = false
+            configuration.metrics.enabled = false
+            configuration.traces.enabled = true
+            configuration.diagnosticLogLevel = .warning
+            tracing = try OTel.bootstrap(configuration: configuration, environment: environment)
+            metadataProvider = OTel.makeLoggingMetadataProvider()
+        } else {
+            // No exporter: no spans, but the caller's trace id still reaches the log lines.
+            InstrumentationSystem.bootstrap(CallerTraceInstrument())
+            metadataProvider = CallerTraceInstrument.metadataProvider
+        }
 
         LoggingSystem.bootstrap(
             { label, provider in
