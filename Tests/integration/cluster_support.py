@@ -18,7 +18,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from conftest import BINARY, stop_process
+from conftest import BINARY, pump, stop_process
 
 
 def free_port():
@@ -406,20 +406,7 @@ class ReadinessBalancer:
             return
         self.connections[port] += 1
         for source, sink in ((client, upstream), (upstream, client)):
-            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source, sink):
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        for s in (source, sink):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            threading.Thread(target=pump, args=(source, sink), daemon=True).start()
 
     def close(self):
         self.running = False

@@ -101,6 +101,21 @@ def raw_request(port, data, read_timeout=5.0):
         return b"".join(chunks)
 
 
+def pump(source, sink):
+    """Copies bytes from one socket to another until either side closes, then shuts both down (the
+    loopback proxies of the tests run one per direction)."""
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    for s in (source, sink):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 def wait_until(predicate, timeout=10.0, interval=0.02):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -16,7 +16,7 @@ import socketio
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
-from conftest import Hub, publish, wait_subscribers, wait_until
+from conftest import Hub, publish, pump, wait_subscribers, wait_until
 
 TRANSPORTS = {
     "polling": ["polling"],
@@ -216,20 +216,7 @@ class CuttableProxy:
             with self.lock:
                 self.connections += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source, sink):
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        for s in (source, sink):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+                threading.Thread(target=pump, args=(a, b), daemon=True).start()
 
     def cut(self):
         with self.lock:
