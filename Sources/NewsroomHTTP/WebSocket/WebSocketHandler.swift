@@ -79,21 +79,22 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler, Ke
         }
     }
 
-    /// The token expired: every subscription gets a retryable `token_expired` error, then the socket
-    /// closes with 4001 so the client refreshes its token and resumes.
-    private func tokenExpired(_ ended: Subscriber) {
+    /// The hub ended a subscription for a reason the client must act on (an expired token, a slow
+    /// consumer, a shutdown): every subscription of the socket gets a retryable `error` notice naming it —
+    /// written below the encoders, past the subscriber's full queue, as SSE does — then the socket
+    /// closes with `code`, so the client (refreshes its token and) resumes after its last seq.
+    private func notifyAndClose(_ ended: Subscriber, reason: DisconnectReason, code: WebSocketErrorCode, closeReason: String) {
         guard let belowEncoders = self.belowEncoders, !self.closing else { return }
         let subscribers = [(ended.topic.name, ended)] + self.subscriptions.map { ($0.key, $0.value.subscriber) }
         for (topic, subscriber) in subscribers {
             let notice = Event(
                 seq: nil, topic: topic, timestamp: .now(),
-                payload: .error(
-                    StreamError(code: "token_expired", message: "the token expired; refresh it and resume", retryable: true)))
+                payload: .error(StreamError(code: reason.code, message: reason.message, retryable: reason.retryable)))
             let frame = self.dependencies.hub.encode(notice, format: subscriber.format)
             self.statistics?.bytesWritten += frame.readableBytes
             belowEncoders.write(NIOAny(IOData.byteBuffer(frame)), promise: nil)
         }
-        self.close(code: .unknown(4001), reason: "token_expired")
+        self.close(code: code, reason: closeReason)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -306,11 +307,13 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler, Ke
         if !reason.isNormal { self.statistics?.closeReason = reason.code }
         switch (self.mode, reason) {
         case (_, .tokenExpired):
-            self.tokenExpired(subscriber)
+            self.notifyAndClose(subscriber, reason: reason, code: .unknown(4001), closeReason: "token_expired")
         case (_, .slowConsumer):
-            self.close(code: .unknown(4008), reason: "slow consumer: resume after your last seq")
+            self.notifyAndClose(
+                subscriber, reason: reason, code: .unknown(4008), closeReason: "slow consumer: resume after your last seq")
         case (_, .shutdown):
-            self.close(code: .goingAway, reason: "server shutting down; resume after your last seq")
+            self.notifyAndClose(
+                subscriber, reason: reason, code: .goingAway, closeReason: "server shutting down; resume after your last seq")
         case (.single, _):
             self.close(code: .normalClosure, reason: reason.isNormal ? "stream ended" : reason.code)
         case (.multiplexed, _):

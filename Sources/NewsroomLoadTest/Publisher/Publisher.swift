@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NewsroomCore
 import Synchronization
 
@@ -92,17 +93,20 @@ struct Publisher: Sendable {
         var next = Array(repeating: 1, count: topics.count)
         let stagger = interval / Double(max(1, topics.count))
         var reconnects = 0
+        var failedConnects = 0
         while WallClock.monotonicNanoseconds() < end, !Task.isCancelled {
             let connection: ControlConnection
             do {
                 connection = try await ControlConnection.connect(
                     to: self.server, hostHeader: self.hostHeader, tls: self.tls, group: self.group)
             } catch {
-                reconnects += 1
-                if reconnects > 20 { throw LoadTestError.serverUnavailable("cannot connect to publish: \(error)") }
+                failedConnects += 1
+                // A node restarting is back within seconds (100 tries, 10 s); one that stays away ends the run.
+                if failedConnects > 100 { throw LoadTestError.serverUnavailable("cannot connect to publish: \(error)") }
                 try await Task.sleep(for: .milliseconds(100))
                 continue
             }
+            failedConnects = 0
             do {
                 try await connection.run { send in
                     while !Task.isCancelled {
@@ -155,11 +159,20 @@ struct Publisher: Sendable {
                     }
                 }
                 return
-            } catch let error as LoadTestError where error.isConnectionClosed {
-                // The server closed the keep-alive connection: open another one and go on.
+            } catch where Self.isConnectionLevel(error) {
+                // The server closed the keep-alive connection, reset it or went away (a node restarting):
+                // open another one and go on. The event in flight is sent again — counted by the hub's seq,
+                // a repeat is a new event, never a duplicate delivery.
                 reconnects += 1
                 if reconnects > 1_000 { throw error }
+                try await Task.sleep(for: .milliseconds(100))
             }
         }
+    }
+
+    /// Errors of the connection rather than of the request: the publisher reconnects after them.
+    private static func isConnectionLevel(_ error: any Error) -> Bool {
+        if let error = error as? LoadTestError { return error.isConnectionClosed }
+        return error is ChannelError || error is IOError || error is NIOConnectionError
     }
 }
