@@ -355,6 +355,60 @@ def test_a_generation_is_cancelled_by_its_id_on_the_other_node(redis, start_node
         assert client.delete(f"{b.url}/v1/generations/gen_unknown").status_code == 404
 
 
+def assert_cancelled_on_its_owner(client, replay, a, generation, seen):
+    """The viewer saw `stream_complete(cancelled)`, the owner aborted the upstream request, and the
+    generation's state is `cancelled`."""
+    assert seen[-1][1]["type"] == "stream_complete" and seen[-1][1]["finish_reason"] == "cancelled"
+    assert wait_until(lambda: client.get(f"{replay}/__replay/requests").json()[0]["client_closed"], timeout=5)
+    assert client.get(f"{a.url}/v1/generations/{generation}").json()["state"] == "cancelled"
+
+
+@pytest.mark.parametrize("target", ["generation", "topic"])
+def test_a_generation_is_cancelled_over_a_websocket_on_the_other_node(redis, start_node, replay, viewers, target):
+    """The WebSocket API's `cancel` op (by generation id or by topic) on B ends a generation running on A."""
+    from websockets.sync.client import connect as ws_connect
+
+    a = start_node(redis, "a", env=provider_env(replay))
+    b = start_node(redis, "b", env=provider_env(replay))
+    topic = f"ws-cancel-{target}"
+    with httpx.Client(timeout=10) as client:
+        r = client.post(f"{a.url}/v1/generations", json={"provider": "openai", "topic": topic, "request": slow_chat(400)})
+        assert r.status_code == 201, r.text
+        generation = r.json()["generation"]
+        on_b = viewers(events_url(b, topic))
+        on_b.until(lambda e: e["type"] == "text_delta", timeout=10)
+        with ws_connect(f"ws://127.0.0.1:{b.port}/v1/ws", open_timeout=10) as ws:
+            ws.send(json.dumps({"op": "cancel", target: generation if target == "generation" else topic, "id": 7}))
+            reply = json.loads(ws.recv(timeout=10))
+        assert reply["op"] == "ok" and reply["id"] == 7, reply
+        assert_cancelled_on_its_owner(client, replay, a, generation, on_b.until_end(timeout=10))
+
+
+def test_a_generation_is_cancelled_over_grpc_on_the_other_node(redis, start_node, replay, viewers):
+    """`CancelGeneration` on B's port (gRPC on the main port) ends a generation running on A."""
+    grpc = pytest.importorskip("grpc")
+    from grpc_support import generate_stubs
+
+    stubs = generate_stubs()
+    a = start_node(redis, "a", env=provider_env(replay))
+    b = start_node(redis, "b", env=provider_env(replay))
+    topic = "grpc-cancel"
+    with httpx.Client(timeout=10) as client:
+        r = client.post(f"{a.url}/v1/generations", json={"provider": "openai", "topic": topic, "request": slow_chat(400)})
+        assert r.status_code == 201, r.text
+        generation = r.json()["generation"]
+        on_b = viewers(events_url(b, topic))
+        on_b.until(lambda e: e["type"] == "text_delta", timeout=10)
+        with grpc.insecure_channel(f"127.0.0.1:{b.port}") as channel:
+            stub = stubs.rpc.NewsroomStub(channel)
+            answer = stub.CancelGeneration(stubs.pb.CancelRequest(generation=generation), timeout=10)
+            assert answer.generation == generation and answer.state == stubs.pb.GENERATION_STATE_CANCELLED
+            with pytest.raises(grpc.RpcError) as unknown:
+                stub.CancelGeneration(stubs.pb.CancelRequest(generation="gen_unknown"), timeout=10)
+            assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+        assert_cancelled_on_its_owner(client, replay, a, generation, on_b.until_end(timeout=10))
+
+
 def test_a_second_generation_on_a_topic_running_on_the_other_node_is_refused(redis, start_node, replay):
     a = start_node(redis, "a", env=provider_env(replay))
     b = start_node(redis, "b", env=provider_env(replay))
@@ -537,11 +591,15 @@ def test_a_topic_flushed_from_redis_while_the_nodes_stay_connected_starts_over_e
 def test_a_rolling_restart_behind_a_load_balancer_loses_no_viewer(redis, start_node, tmp_path):
     """A node drained by SIGTERM behind a load balancer that polls /readyz: readiness turns 503 for the
     drain delay (new clients go to the other node), then its viewers get `server_shutdown`; every client
-    of the project — the CLI over SSE, WebSocket and gRPC, the Python SSE and WebSocket examples —
-    reconnects through the balancer to the other node and prints the exact answer, while the generation
-    keeps streaming on its owner; the drained node then comes back (the rolling restart's next step)."""
+    of the project — the CLI over SSE, WebSocket and gRPC, the Python SSE and WebSocket examples, the web
+    viewer in headless Chromium over SSE and WebSocket — reconnects through the balancer to the other node
+    and shows the exact answer, while the generation keeps streaming on its owner; the drained node then
+    comes back (the rolling restart's next step)."""
     from cluster_support import ReadinessBalancer
     from conftest import ROOT
+    from viewer_support import require_browser, start_browser, wait_for
+
+    require_browser()
 
     upstream = subprocess.Popen([str(BINARY), "replay-upstream", "--port", "0", "--event-delay-ms", "400"],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -552,6 +610,7 @@ def test_a_rolling_restart_behind_a_load_balancer_loses_no_viewer(redis, start_n
     b = start_node(redis, "b", env=env)
     balancer = ReadinessBalancer([a.port, b.port])
     clients = []
+    browser = None
     try:
         topic = "rolling"
         with httpx.Client(timeout=30) as http:
@@ -571,7 +630,16 @@ def test_a_rolling_restart_behind_a_load_balancer_loses_no_viewer(redis, start_n
             }
             for name, command in commands.items():
                 clients.append((name, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
-            assert wait_until(lambda: a.subscribers(topic) == len(commands), timeout=15), a.subscribers(topic)
+            # The web viewer, one tab per transport.
+            browser = start_browser()
+            tabs = {}
+            for transport in ("sse", "ws"):
+                if tabs:
+                    browser.switch_to.new_window("tab")
+                browser.get(f"{balancer.url}/viewer?topic={topic}&transport={transport}")
+                tabs[transport] = browser.current_window_handle
+            watching = len(commands) + len(tabs)
+            assert wait_until(lambda: a.subscribers(topic) == watching, timeout=15), a.subscribers(topic)
             assert http.get(f"{b.url}/v1/generations/{generation}").json()["state"] == "running"
             # Drain A mid-answer.
             a.proc.send_signal(signal.SIGTERM)
@@ -585,6 +653,14 @@ def test_a_rolling_restart_behind_a_load_balancer_loses_no_viewer(redis, start_n
             for name, process in clients:
                 out, err = process.communicate(timeout=60)
                 outputs[name] = (process.returncode, out, err)
+            for transport, handle in tabs.items():
+                browser.switch_to.window(handle)
+                wait_for(browser, "return window.newsroomViewer && window.newsroomViewer.state === 'ended'",
+                         timeout=60, message=f"the {transport} viewer to see the end")
+                viewer = browser.execute_script(
+                    "return {text: window.newsroomViewer.answerText(), states: window.newsroomViewer.states}")
+                outputs[f"web-viewer-{transport}"] = (0 if "resumed" in viewer["states"] else viewer["states"],
+                                                      viewer["text"], "")
             assert wait_until(lambda: http.get(f"{b.url}/v1/generations/{generation}").json()["state"] == "completed")
             answer = "".join(json.loads(line.removeprefix("data: "))["text"]
                              for line in http.get(f"{b.url}/v1/topics/{topic}/events?after=0", timeout=10).text.splitlines()
@@ -593,8 +669,10 @@ def test_a_rolling_restart_behind_a_load_balancer_loses_no_viewer(redis, start_n
         for name, (code, out, err) in outputs.items():
             assert code == 0, (name, err[-500:])
             assert out.strip() == answer.strip(), (name, out, err[-500:])
-        assert balancer.connections[b.port] >= len(commands)  # every client resumed on B
+        assert balancer.connections[b.port] >= watching  # every client resumed on B
     finally:
+        if browser is not None:
+            browser.quit()
         for _, process in clients:
             process.kill()
         balancer.close()
