@@ -185,9 +185,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "CNewsroomMemory"),
         .target(
             name: "NewsroomServer",
             dependencies: [
+                "CNewsroomMemory",
                 "NewsroomCore",
                 "NewsroomWire",
                 "NewsroomHTTP",

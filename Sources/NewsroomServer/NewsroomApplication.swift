@@ -220,6 +220,12 @@ public struct NewsroomApplication: Service, CustomStringConvertible {
                     }
                 })
         }
+        if self.configuration.memoryTrimInterval > .zero, MemoryTrimmer.isAvailable {
+            let trimmer = MemoryTrimmer(
+                interval: .nanoseconds(self.configuration.memoryTrimInterval.nanoseconds),
+                threshold: self.configuration.memoryTrimThreshold, logger: logger)
+            add(BackgroundPart("memory-trim") { await trimmer.run() })
+        }
         // Last, so it is the first to stop: load balancers see `/readyz` fail before anything closes.
         add(
             Part("readiness") {

@@ -36,6 +36,12 @@ struct ServerOptions: ParsableArguments {
     var maxFanOutDelay: String?
     @Option(help: "Deliveries (events × viewers) a core may have queued before publishers are held back (default 200000).")
     var maxFanOutBacklog: Int?
+    @Option(
+        help: """
+            How often memory freed by topics and connections that went away is returned to the system \
+            (default 30s; 0: never).
+            """)
+    var memoryTrimInterval: String?
     @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
     @Option(help: "PEM certificate chain: with --tls-private-key, the port speaks TLS (h2 or http/1.1 by ALPN).")
     var tlsCertificate: String?
@@ -80,6 +86,7 @@ struct ServerOptions: ParsableArguments {
         set("fanout.maxBacklog", self.maxFanOutBacklog.map { .int($0) })
         set("fanout.maxDelay", self.maxFanOutDelay.map { .string($0) })
         set("threads", self.threads.map { .int($0) })
+        set("memory.trimInterval", self.memoryTrimInterval.map { .string($0) })
         set("tls.certificate", self.tlsCertificate.map { .string($0) })
         set("tls.privateKey", self.tlsPrivateKey.map { .string($0) })
         if let secret = self.authHs256Secret { values["auth.hs256Secret"] = ConfigValue(.string(secret), isSecret: true) }

@@ -256,6 +256,15 @@ extension ConfigurationKey {
             "Serve the operator's console (`/admin`) when authentication is off (with auth on it needs an admin token).",
             default: { "\($0.control.adminConsoleWithoutAuth)" }),
         ConfigurationKey(
+            "memory.trimInterval", .duration, flag: "--memory-trim-interval",
+            "How often the allocator's free memory is checked and, past `memory.trimThreshold`, returned to the "
+                + "system (`malloc_trim`; glibc only). `0`: never.",
+            default: { durationText($0.memoryTrimInterval) }),
+        ConfigurationKey(
+            "memory.trimThreshold", .int,
+            "Free bytes held by the allocator (after topics or connections went away) that make a trim worth it.",
+            default: { "\($0.memoryTrimThreshold)" }),
+        ConfigurationKey(
             "metrics.enabled", .bool, "Record metrics and serve them at `/metrics`.",
             default: { "\($0.metricsEnabled)" }),
         ConfigurationKey(

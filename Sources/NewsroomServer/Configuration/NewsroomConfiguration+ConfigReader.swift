@@ -29,6 +29,7 @@ extension NewsroomConfiguration {
     /// - `http.webSocketMaxMessageBytes`, `http.http2MaxConcurrentStreams`
     /// - `tls.certificate`, `tls.privateKey` (PEM paths) [`NEWSROOM_TLS_CERTIFICATE`, `NEWSROOM_TLS_PRIVATE_KEY`]
     /// - `metrics.enabled` (default true) [`NEWSROOM_METRICS_ENABLED`]
+    /// - `memory.trimInterval` (a duration; `0`: never), `memory.trimThreshold` bytes
     /// - `broker.url` (`redis://…`) [`NEWSROOM_BROKER_URL`], `broker.sharded` [`NEWSROOM_BROKER_SHARDED`]
     /// - `log.format` (`text`|`json`) [`NEWSROOM_LOG_FORMAT`], `log.level` [`NEWSROOM_LOG_LEVEL`]
     /// - `socketio.*` (see ``readSocketIO(_:duration:)``)
@@ -89,6 +90,13 @@ extension NewsroomConfiguration {
             self.hub.flushInterval = value
         }
         if let value = try duration("fanout.maxDelay") { self.hub.maxFanOutDelay = value }
+        if let value = try duration("memory.trimInterval") {
+            guard value >= .zero else { throw ConfigurationError("memory.trimInterval must be 0 or more") }
+            self.memoryTrimInterval = value
+        }
+        if let value = reader.int(forKey: "memory.trimThreshold") {
+            self.memoryTrimThreshold = try positive(value, "memory.trimThreshold")
+        }
         if let value = reader.int(forKey: "fanout.maxBacklog") { self.hub.maxFanOutBacklog = try positive(value, "fanout.maxBacklog") }
         if let value = seconds("publish.waitTimeout") { self.control.publishWaitTimeout = value }
         if let value = reader.int(forKey: "topics.max") { self.hub.maxTopics = try positive(value, "topics.max") }

@@ -34,6 +34,11 @@ public struct NewsroomConfiguration: Sendable {
     public var auth: Authenticator.Configuration = .init()
     /// Whether metrics are recorded and served at `/metrics`. Default on.
     public var metricsEnabled: Bool = true
+    /// How often the C allocator's free memory is checked and, past ``memoryTrimThreshold``, returned to
+    /// the system (`memory.trimInterval`); zero: never. Default 30 s.
+    public var memoryTrimInterval: TimeAmount = .seconds(30)
+    /// Free bytes held by the allocator that make a trim worth it (`memory.trimThreshold`). Default 8 MiB.
+    public var memoryTrimThreshold: Int = 8 << 20
     /// The lowest level logged. Default `info`.
     public var logLevel: Logger.Level = .info
 
