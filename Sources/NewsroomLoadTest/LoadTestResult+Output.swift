@@ -33,6 +33,7 @@ extension LoadTestResult {
         object.add("lost", self.lost)
         object.add("duplicated", self.duplicated)
         object.add("out_of_order", self.outOfOrder)
+        object.add("republished", self.republished)
         object.add("deliveries_per_s", self.deliveriesPerSecond)
         Self.addLatency(self.latency, to: &object)
         if let slow = self.slow {

@@ -103,6 +103,9 @@ public struct LoadTestResult: Sendable {
     public var lost: Int
     public var duplicated: Int
     public var outOfOrder: Int
+    /// Publisher numbers that arrived in two events (a publish retried after its answer was lost): the
+    /// hub accepted it twice; not a duplicate delivery.
+    public var republished: Int
     /// Deliveries received per second over the measured window (publishing plus catch-up).
     public var deliveriesPerSecond: Double
     public var latency: Latency
@@ -150,6 +153,7 @@ extension LoadTestResult {
         self.lost = all.lost
         self.duplicated = all.duplicated
         self.outOfOrder = all.outOfOrder
+        self.republished = all.republished
         self.deliveriesPerSecond = measuredSeconds > 0 ? Double(all.received) / measuredSeconds : 0
         self.latency = Latency(all.latency)
         self.fast = Group(report.fast)

@@ -48,6 +48,11 @@ final class LoadClient: EventStreamDelegate {
     var lastEventID: [UInt8] = []
     /// The last `id:` as a number, or -1.
     var numericID = -1
+    /// The hub seq of the event being read (SSE `id:`, the WebSocket JSON's `seq`), -1 for none; consumed
+    /// by its data.
+    var eventSeq = -1
+    /// The largest hub seq received (duplicates are judged by it, see `isFirstDelivery(ofHubSeq:)`).
+    var highestHubSeq = 0
     /// Latency is recorded only for sequence numbers from here on (a mid-run joiner's replay is not live).
     var latencyFrom = 0
     /// The time of the current read (set by the handler once per read).
@@ -112,11 +117,13 @@ final class LoadClient: EventStreamDelegate {
         for byte in value {
             guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), number < Int.max / 10 else {
                 self.numericID = -1
+                self.eventSeq = -1
                 return
             }
             number = number * 10 + Int(byte - UInt8(ascii: "0"))
         }
         self.numericID = value.isEmpty ? -1 : number
+        self.eventSeq = self.numericID
     }
 
     func streamData(_ value: UnsafeRawBufferPointer) {
@@ -139,10 +146,27 @@ final class LoadClient: EventStreamDelegate {
             self.receive(sequence: self.numericID, sentAt: sentAt)
             self.numericID = -1
         } else {
+            let hubSeq = self.eventSeq
+            self.eventSeq = -1
+            guard self.isFirstDelivery(ofHubSeq: hubSeq) else { return }
             PayloadMarker.scan(value) { sentAt, sequence in
-                self.receive(sequence: sequence, sentAt: sentAt)
+                self.receive(sequence: sequence, sentAt: sentAt, hubSeq: hubSeq)
             }
         }
+    }
+
+    /// Duplicates are judged by the hub's seq when the event has one (the hub's own servers): an event
+    /// the hub delivers twice is a duplicate; the same marker in two events is a publisher's retry.
+    /// Without one (nchan), by the publisher's numbers alone.
+    @inline(__always)
+    private func isFirstDelivery(ofHubSeq seq: Int) -> Bool {
+        guard seq > 0 else { return true }
+        if seq <= self.highestHubSeq {
+            self.tracker.recordRedelivery()
+            return false
+        }
+        self.highestHubSeq = seq
+        return true
     }
 
     func streamMessage(_ payload: UnsafeRawBufferPointer) {
@@ -198,15 +222,15 @@ final class LoadClient: EventStreamDelegate {
         self.numericID = seq
         if self.loop.shared.sequenceFromEventID {
             self.receive(sequence: seq, sentAt: timestamp)
-        } else if let text {
+        } else if let text, self.isFirstDelivery(ofHubSeq: seq) {
             PayloadMarker.scan(text) { sentAt, sequence in
-                self.receive(sequence: sequence, sentAt: sentAt)
+                self.receive(sequence: sequence, sentAt: sentAt, hubSeq: seq)
             }
         }
     }
 
     @inline(__always)
-    private func receive(sequence: Int, sentAt: Int64) {
+    private func receive(sequence: Int, sentAt: Int64, hubSeq: Int = -1) {
         switch self.tracker.record(sequence) {
         case .new, .outOfOrder:
             self.loop.received &+= 1
@@ -224,7 +248,7 @@ final class LoadClient: EventStreamDelegate {
                 self.loop.storm.recovery.record(nanoseconds: self.now &- self.stormDroppedAt)
             }
         case .duplicate:
-            break
+            if hubSeq > 0 { self.tracker.reclassifyAsRepublished() }
         }
     }
 

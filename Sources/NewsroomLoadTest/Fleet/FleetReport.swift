@@ -6,6 +6,8 @@ struct GroupReport: Sendable, Codable {
     var lost = 0
     var duplicated = 0
     var outOfOrder = 0
+    /// Publisher numbers seen twice under two hub seqs (a publish retried after a lost answer).
+    var republished = 0
     var latency = LatencyHistogram()
 
     mutating func merge(_ other: GroupReport) {
@@ -15,6 +17,7 @@ struct GroupReport: Sendable, Codable {
         self.lost += other.lost
         self.duplicated += other.duplicated
         self.outOfOrder += other.outOfOrder
+        self.republished += other.republished
         self.latency.merge(other.latency)
     }
 }

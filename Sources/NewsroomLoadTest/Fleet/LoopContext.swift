@@ -316,11 +316,14 @@ final class LoopContext: @unchecked Sendable {
         group.received = tracker.unique
         group.lost = tracker.lost(through: tracker.highest)
         group.duplicated = tracker.duplicates
+        group.republished = tracker.republished
         group.outOfOrder = tracker.outOfOrder
         if client.isSlow { self.retiredSlow.merge(group) } else { self.retiredFast.merge(group) }
         client.tracker = SequenceTracker()
         client.lastEventID = []
         client.numericID = -1
+        client.eventSeq = -1
+        client.highestHubSeq = 0
         client.inStorm = false
         // The new viewer's replay of the history is not live: latency counts from the next event on.
         client.latencyFrom = self.topicHeads[client.topic] + 1
@@ -378,6 +381,7 @@ final class LoopContext: @unchecked Sendable {
             group.received = tracker.unique
             group.lost = tracker.lost(through: last)
             group.duplicated = tracker.duplicates
+        group.republished = tracker.republished
             group.outOfOrder = tracker.outOfOrder
             if client.isSlow { slow.merge(group) } else { fast.merge(group) }
         }

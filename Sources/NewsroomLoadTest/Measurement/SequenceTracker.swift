@@ -22,6 +22,9 @@ struct SequenceTracker: Sendable {
     private(set) var unique = 0
     private(set) var duplicates = 0
     private(set) var outOfOrder = 0
+    /// Numbers that arrived twice under two different hub seqs: the publisher sent them again after a lost
+    /// answer (a node killed mid-request), so the hub rightly stored and delivered two events.
+    private(set) var republished = 0
     private var gaps: [ClosedRange<Int>] = []
 
     init(firstExpected: Int = 1) {
@@ -53,6 +56,18 @@ struct SequenceTracker: Sendable {
         }
         self.duplicates &+= 1
         return .duplicate
+    }
+
+    /// The number just recorded as a duplicate arrived in an event the hub had not delivered before (a new
+    /// hub seq): it was published twice, not delivered twice.
+    mutating func reclassifyAsRepublished() {
+        self.duplicates &-= 1
+        self.republished &+= 1
+    }
+
+    /// The hub delivered an event (by its seq) a second time: a duplicate whatever its numbers.
+    mutating func recordRedelivery() {
+        self.duplicates &+= 1
     }
 
     /// Events this viewer should have received up to `last` (inclusive) but did not.

@@ -55,6 +55,20 @@ import Testing
         #expect(tracker.expected(through: 7) == 7)
     }
 
+    @Test func aRetriedPublishIsNotADuplicateDelivery() {
+        // The publisher's number 2 arrived in two events with different hub seqs (its first answer was
+        // lost when a node died): republished, not a duplicate. A hub seq seen twice is one.
+        var tracker = SequenceTracker()
+        #expect(tracker.record(1) == .new)
+        #expect(tracker.record(2) == .new)
+        #expect(tracker.record(2) == .duplicate)
+        tracker.reclassifyAsRepublished()
+        tracker.recordRedelivery()
+        #expect(tracker.duplicates == 1)
+        #expect(tracker.republished == 1)
+        #expect(tracker.lost(through: 2) == 0)
+    }
+
     @Test func resumedViewerCountsFromItsStart() {
         var tracker = SequenceTracker(firstExpected: 10)
         #expect(tracker.record(9) == .duplicate)
@@ -138,7 +152,7 @@ import Testing
             try JSONSerialization.jsonObject(with: Data(result.json.utf8)) as? [String: Any])
         for key in [
             "established", "failed", "published", "expected", "received", "lost", "duplicated", "out_of_order",
-            "deliveries_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "server_cpu_s",
+            "republished", "deliveries_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "server_cpu_s",
             "server_cpu_us_per_delivery", "server_user_cpu_us_per_delivery", "server_sys_cpu_us_per_delivery",
             "server_rss_per_connection_bytes", "server_peak_rss_bytes", "fast", "slow",
         ] {
