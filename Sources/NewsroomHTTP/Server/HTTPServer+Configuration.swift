@@ -26,8 +26,11 @@ extension HTTPServer {
         /// The kernel send buffer per connection (`SO_SNDBUF`), bounding what a stalled reader costs;
         /// `nil` leaves the system default.
         public var socketSendBufferBytes: Int? = nil
-        /// The listen backlog. Default 4096.
-        public var backlog: Int32 = 4096
+        /// The listen backlog: connections the kernel holds until the hub accepts them. Default 65535;
+        /// Linux caps it at `net.core.somaxconn` (4096 on most systems), so raise that too where thousands
+        /// of viewers may reconnect at once — an overflow drops the handshake and costs each client a 1 s
+        /// SYN retransmit.
+        public var backlog: Int32 = 65535
         /// How long graceful shutdown waits for open requests to finish. Default 5 s.
         public var shutdownGracePeriod: TimeAmount = .seconds(5)
         /// On shutdown, how long the listener keeps serving (and accepting) after `/readyz` turned 503

@@ -111,6 +111,11 @@ extension ConfigurationKey {
                 + "take the node out before anything is refused.",
             default: { secondsText($0.http.drainDelay) }),
         ConfigurationKey(
+            "http.listenBacklog", .int,
+            "Connections the kernel holds until the hub accepts them; Linux caps it at `net.core.somaxconn`, "
+                + "which is the one to raise where thousands of viewers may reconnect at once.",
+            default: { "\($0.http.backlog)" }),
+        ConfigurationKey(
             "http.sendBufferBytes", .int,
             "The kernel send buffer per connection (`SO_SNDBUF`); unset: the system's default.",
             default: { $0.http.socketSendBufferBytes.map { "\($0)" } }),

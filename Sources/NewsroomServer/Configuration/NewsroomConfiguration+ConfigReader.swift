@@ -24,7 +24,7 @@ extension NewsroomConfiguration {
     /// - `queue.maxEvents`, `queue.maxBytes` [`NEWSROOM_QUEUE_MAX_EVENTS`, `NEWSROOM_QUEUE_MAX_BYTES`]
     /// - `history.maxEvents`, `history.maxBytes`, `history.maxTotalBytes`, `history.retention` seconds
     /// - `topics.max`, `topics.idleTtl` seconds, `topics.maxSubscribers`
-    /// - `http.maxBodyBytes`, `http.requestTimeout` seconds, `http.shutdownGrace` seconds, `http.drainDelay` seconds, `http.sendBufferBytes`,
+    /// - `http.maxBodyBytes`, `http.requestTimeout` seconds, `http.shutdownGrace` seconds, `http.drainDelay` seconds, `http.sendBufferBytes`, `http.listenBacklog`,
     ///   `http.sseRetryMs`
     /// - `http.webSocketMaxMessageBytes`, `http.http2MaxConcurrentStreams`
     /// - `tls.certificate`, `tls.privateKey` (PEM paths) [`NEWSROOM_TLS_CERTIFICATE`, `NEWSROOM_TLS_PRIVATE_KEY`]
@@ -112,6 +112,9 @@ extension NewsroomConfiguration {
             self.http.drainDelay = value
         }
         if let value = reader.int(forKey: "http.sendBufferBytes") { self.http.socketSendBufferBytes = value }
+        if let value = reader.int(forKey: "http.listenBacklog") {
+            self.http.backlog = Int32(clamping: try positive(value, "http.listenBacklog"))
+        }
         if let value = reader.int(forKey: "http.sseRetryMs") { self.http.sseRetryMilliseconds = value }
         if let value = reader.int(forKey: "http.webSocketMaxMessageBytes") {
             self.http.webSocketMaxMessageBytes = try positive(value, "http.webSocketMaxMessageBytes")
