@@ -334,17 +334,22 @@ def test_a_generation_started_on_a_is_cancelled_through_b(redis, start_node, rep
         assert r.status_code == 409
 
 
-def test_a_generation_is_cancelled_by_its_id_on_the_other_node(redis, start_node, replay, viewers):
-    """`DELETE /v1/generations/{id}` works on whichever node the load balancer picks."""
+def generation_on_a_watched_on_b(redis, start_node, replay, viewers, client, topic):
+    """Two nodes; a slow generation started on A; a viewer on B that has seen its first delta.
+    Returns (a, b, generation id, B's viewer)."""
     a = start_node(redis, "a", env=provider_env(replay))
     b = start_node(redis, "b", env=provider_env(replay))
-    topic = "gen-cancel-by-id"
+    r = client.post(f"{a.url}/v1/generations", json={"provider": "openai", "topic": topic, "request": slow_chat(400)})
+    assert r.status_code == 201, r.text
+    on_b = viewers(events_url(b, topic))
+    on_b.until(lambda e: e["type"] == "text_delta", timeout=10)
+    return a, b, r.json()["generation"], on_b
+
+
+def test_a_generation_is_cancelled_by_its_id_on_the_other_node(redis, start_node, replay, viewers):
+    """`DELETE /v1/generations/{id}` works on whichever node the load balancer picks."""
     with httpx.Client(timeout=10) as client:
-        r = client.post(f"{a.url}/v1/generations", json={"provider": "openai", "topic": topic, "request": slow_chat(400)})
-        assert r.status_code == 201, r.text
-        generation = r.json()["generation"]
-        on_b = viewers(events_url(b, topic))
-        on_b.until(lambda e: e["type"] == "text_delta", timeout=10)
+        a, b, generation, on_b = generation_on_a_watched_on_b(redis, start_node, replay, viewers, client, "gen-cancel-by-id")
         r = client.delete(f"{b.url}/v1/generations/{generation}")
         assert r.status_code == 200, r.text
         assert r.json()["state"] == "cancelled" and r.json()["generation"] == generation
@@ -368,15 +373,9 @@ def test_a_generation_is_cancelled_over_a_websocket_on_the_other_node(redis, sta
     """The WebSocket API's `cancel` op (by generation id or by topic) on B ends a generation running on A."""
     from websockets.sync.client import connect as ws_connect
 
-    a = start_node(redis, "a", env=provider_env(replay))
-    b = start_node(redis, "b", env=provider_env(replay))
-    topic = f"ws-cancel-{target}"
     with httpx.Client(timeout=10) as client:
-        r = client.post(f"{a.url}/v1/generations", json={"provider": "openai", "topic": topic, "request": slow_chat(400)})
-        assert r.status_code == 201, r.text
-        generation = r.json()["generation"]
-        on_b = viewers(events_url(b, topic))
-        on_b.until(lambda e: e["type"] == "text_delta", timeout=10)
+        topic = f"ws-cancel-{target}"
+        a, b, generation, on_b = generation_on_a_watched_on_b(redis, start_node, replay, viewers, client, topic)
         with ws_connect(f"ws://127.0.0.1:{b.port}/v1/ws", open_timeout=10) as ws:
             ws.send(json.dumps({"op": "cancel", target: generation if target == "generation" else topic, "id": 7}))
             reply = json.loads(ws.recv(timeout=10))
@@ -390,15 +389,8 @@ def test_a_generation_is_cancelled_over_grpc_on_the_other_node(redis, start_node
     from grpc_support import generate_stubs
 
     stubs = generate_stubs()
-    a = start_node(redis, "a", env=provider_env(replay))
-    b = start_node(redis, "b", env=provider_env(replay))
-    topic = "grpc-cancel"
     with httpx.Client(timeout=10) as client:
-        r = client.post(f"{a.url}/v1/generations", json={"provider": "openai", "topic": topic, "request": slow_chat(400)})
-        assert r.status_code == 201, r.text
-        generation = r.json()["generation"]
-        on_b = viewers(events_url(b, topic))
-        on_b.until(lambda e: e["type"] == "text_delta", timeout=10)
+        a, b, generation, on_b = generation_on_a_watched_on_b(redis, start_node, replay, viewers, client, "grpc-cancel")
         with grpc.insecure_channel(f"127.0.0.1:{b.port}") as channel:
             stub = stubs.rpc.NewsroomStub(channel)
             answer = stub.CancelGeneration(stubs.pb.CancelRequest(generation=generation), timeout=10)
