@@ -242,7 +242,11 @@ class AnswerDriver:
     being down) are retried: nothing is counted as sent until the hub accepted it.
     """
 
-    def __init__(self, publish_url, view_urls, concurrency=4, tokens=30, token_interval=0.1, prefix="answer"):
+    TOKENS = 30
+    # stream_start, the tokens, stream_complete.
+    EVENTS_PER_ANSWER = TOKENS + 2
+
+    def __init__(self, publish_url, view_urls, concurrency=4, tokens=TOKENS, token_interval=0.1, prefix="answer"):
         self.publish_url = publish_url
         self.view_urls = view_urls
         self.concurrency = concurrency
