@@ -52,6 +52,10 @@ extension LoadTestResult {
             s.add("recovered", storm.recovered)
             s.add("recover_p50_ms", storm.recoverP50Milliseconds)
             s.add("recover_max_ms", storm.recoverMaxMilliseconds)
+            s.add("live_deliveries", storm.liveDeliveries)
+            s.add("live_p50_ms", storm.liveP50Milliseconds)
+            s.add("live_p99_ms", storm.liveP99Milliseconds)
+            s.add("live_max_ms", storm.liveMaxMilliseconds)
             object.addRaw("storm", s.text)
         }
         if let left = self.churnLeft { object.add("churn_left", left) }
@@ -129,7 +133,10 @@ extension LoadTestResult {
             lines.append(
                 "reconnect storm: \(storm.dropped) dropped, \(storm.resumed) resumed, "
                     + "\(storm.resumeUnavailable) resume_unavailable, \(storm.recovered) back live · recovery p50 "
-                    + "\(Self.format(storm.recoverP50Milliseconds)) ms, max \(Self.format(storm.recoverMaxMilliseconds)) ms")
+                    + "\(Self.format(storm.recoverP50Milliseconds)) ms, max \(Self.format(storm.recoverMaxMilliseconds)) ms"
+                    + " · live during the storm (\(storm.liveDeliveries) deliveries published in the 5 s after the drop "
+                    + "to viewers already back): p50 \(Self.format(storm.liveP50Milliseconds)) ms, p99 "
+                    + "\(Self.format(storm.liveP99Milliseconds)) ms, max \(Self.format(storm.liveMaxMilliseconds)) ms")
         }
         if let left = self.churnLeft, let joined = self.churnJoined {
             lines.append("churn: \(left) left, \(joined) joined")

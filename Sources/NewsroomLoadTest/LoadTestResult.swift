@@ -55,6 +55,12 @@ public struct LoadTestResult: Sendable {
         /// Time from the drop until a viewer received a live event again: median and slowest (ms).
         public var recoverP50Milliseconds: Double
         public var recoverMaxMilliseconds: Double
+        /// Live deliveries during the storm — events published in the 5 s after the drop, to fast viewers
+        /// already back — publish → delivery: how many, median, p99 and slowest (ms).
+        public var liveDeliveries: Int
+        public var liveP50Milliseconds: Double
+        public var liveP99Milliseconds: Double
+        public var liveMaxMilliseconds: Double
     }
 
     /// The server's CPU and memory, from `/proc` (with a server pid).
@@ -166,7 +172,10 @@ extension LoadTestResult {
             Storm(
                 dropped: $0.dropped, resumed: $0.resumed, resumeUnavailable: $0.resumeUnavailable,
                 recovered: $0.recovered, recoverP50Milliseconds: $0.recovery.milliseconds(atPercentile: 50),
-                recoverMaxMilliseconds: $0.recovery.maxMilliseconds)
+                recoverMaxMilliseconds: $0.recovery.maxMilliseconds, liveDeliveries: Int($0.live.count),
+                liveP50Milliseconds: $0.live.milliseconds(atPercentile: 50),
+                liveP99Milliseconds: $0.live.milliseconds(atPercentile: 99),
+                liveMaxMilliseconds: $0.live.maxMilliseconds)
         }
         self.churnLeft = configuration.churn ? report.churnLeft : nil
         self.churnJoined = configuration.churn ? report.churnJoined : nil

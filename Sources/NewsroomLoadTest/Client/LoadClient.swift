@@ -67,6 +67,9 @@ final class LoadClient: EventStreamDelegate {
     var inStorm = false
     var stormDroppedAt: Int64 = 0
     var stormHead = 0
+    /// When the current connection's response head arrived (wall clock, ns): events published before it
+    /// reached this viewer as a replay, not live.
+    var establishedAt: Int64 = 0
 
     /// How this viewer talks to the server.
     let transport: ViewerTransport
@@ -98,6 +101,7 @@ final class LoadClient: EventStreamDelegate {
             return
         }
         self.state = .established
+        self.establishedAt = WallClock.nanoseconds()
         self.lastError = nil
         if !self.everEstablished {
             self.everEstablished = true
@@ -239,6 +243,13 @@ final class LoadClient: EventStreamDelegate {
                     self.loop.slowLatency.record(nanoseconds: self.now &- sentAt)
                 } else {
                     self.loop.fastLatency.record(nanoseconds: self.now &- sentAt)
+                    // The live fan-out during the storm: events published in the storm window after this
+                    // viewer was back (its replay of what it missed is the recovery time, not live).
+                    if sentAt >= self.loop.stormWindowStart, sentAt < self.loop.stormWindowEnd,
+                        sentAt >= self.establishedAt
+                    {
+                        self.loop.storm.live.record(nanoseconds: self.now &- sentAt)
+                    }
                 }
             }
             if sequence > self.loop.topicHeads[self.topic] { self.loop.topicHeads[self.topic] = sequence }

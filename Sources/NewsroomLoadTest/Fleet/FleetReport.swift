@@ -34,6 +34,9 @@ struct StormReport: Sendable, Codable {
     var recovered = 0
     /// Time from the drop until each viewer received a live event again (ms).
     var recovery = LatencyHistogram()
+    /// Publish → delivery of events published in the 5 s after the drop to fast viewers that were back
+    /// by then (live deliveries during the storm; replays of missed events are in `recovery`).
+    var live = LatencyHistogram()
 
     mutating func merge(_ other: StormReport) {
         self.dropped += other.dropped
@@ -41,6 +44,7 @@ struct StormReport: Sendable, Codable {
         self.resumeUnavailable += other.resumeUnavailable
         self.recovered += other.recovered
         self.recovery.merge(other.recovery)
+        self.live.merge(other.live)
     }
 }
 

@@ -64,6 +64,11 @@ final class LoopContext: @unchecked Sendable {
     var report = FleetReport()
     var storm = StormReport()
     var stormHappened = false
+    /// Events published in [start, end) (wall clock, ns) count towards the storm's live latency.
+    var stormWindowStart: Int64 = .max
+    var stormWindowEnd: Int64 = .max
+    /// How long after the drop events count as published "during the storm".
+    static let stormWindow: Int64 = 5_000_000_000
     var established = 0
     var received = 0
     var fastLatency = LatencyHistogram()
@@ -279,6 +284,8 @@ final class LoopContext: @unchecked Sendable {
     /// recovered when it receives an event newer than `heads[topic]`.
     func stormDrop(heads: [Int], at time: Int64) {
         self.stormHappened = true
+        self.stormWindowStart = time
+        self.stormWindowEnd = time &+ Self.stormWindow
         for client in self.clients where client.state == .established {
             guard let channel = client.channel else { continue }
             client.intent = .storm
