@@ -224,7 +224,14 @@ async def run_loadtest(processes, name, command):
     """Runs one load tester; returns its JSON result (or an `error` entry)."""
     proc = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE,
                                                 stderr=open(processes.workdir / f"{name}.log", "a"))
-    out, _ = await proc.communicate()
+    try:
+        out, _ = await proc.communicate()
+    except BaseException:
+        # Interrupted (Ctrl-C cancels the run's tasks): the load tester must not outlive the run.
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
     try:
         return json.loads(out.decode().strip().splitlines()[-1])
     except (IndexError, ValueError):
@@ -327,6 +334,9 @@ class AnswerDriver:
             try:
                 async with http.stream("GET", f"{base}/v1/topics/{topic}/events", headers=headers,
                                        timeout=httpx_stream_timeout()) as response:
+                    if response.status_code == 503:
+                        # broker_unavailable while Redis restarts (or a node draining): retry, as clients do.
+                        raise RetryableNotice(f"http_{response.status_code}")
                     if response.status_code != 200:
                         raise RuntimeError(f"SSE answered {response.status_code}")
                     async for line in response.aiter_lines():
