@@ -105,7 +105,8 @@ public final class HTTPServer: Sendable {
             // Each channel keeps its receive buffer between reads: start small (viewers send one short
             // request), and let it grow for large publish bodies. Saves ~1.5 KB per idle subscriber.
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
-            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // (No SO_REUSEADDR on accepted sockets: it only matters for binding, and each option applied
+            // is a setsockopt and a future per accept — thousands at once when viewers reconnect together.)
             .childChannelOption(
                 .writeBufferWaterMark,
                 value: .init(low: configuration.writeBufferLowWaterMark, high: configuration.writeBufferHighWaterMark))
