@@ -43,6 +43,8 @@ public final class Hub: Sendable {
     private let overloadedLoops = Atomic<Int>(0)
     /// Until when (uptime nanoseconds) publishers are held back because a batch reached its loop late.
     private let lateUntil = Atomic<Int64>(0)
+    /// Rate-limits the overload log lines (see ``fanOutOverloaded(_:backlog:)``).
+    let overloadLog = Mutex(OverloadLog())
 
     final class FormatUse: Sendable {
         let subscribers = Atomic<Int>(0)
@@ -317,18 +319,46 @@ public final class Hub: Sendable {
         }
     }
 
-    /// A loop's backlog crossed its bound (up) or half of it (down).
+    /// The overload log lines' limiter: an overload that flaps — crossing its bound many times a second,
+    /// as a hub at its limit does — would otherwise write two lines per crossing, and a log that cannot
+    /// keep up (a full pipe, a slow collector) would then stall the loops that write them.
+    struct OverloadLog {
+        /// At most one episode's pair of lines per interval.
+        var interval: TimeAmount = .seconds(10)
+        var nextAllowed = NIODeadline.uptimeNanoseconds(0)
+        /// Whether the current episode's start was logged (then its end is too).
+        var episodeLogged = false
+        /// Episodes left out since the last one logged.
+        var notLogged = 0
+    }
+
+    /// A loop's backlog crossed its bound (up) or half of it (down). The first loop over its bound starts
+    /// an overload episode and the last one back under ends it; each episode is a warning and an info
+    /// line, at most one episode per ``OverloadLog/interval`` (the next logged one says how many were not).
     func fanOutOverloaded(_ overloaded: Bool, backlog: Int) {
         if overloaded {
-            if self.overloadedLoops.add(1, ordering: .relaxed).newValue == 1 {
-                self.logger.warning(
-                    "fan-out backlog over its bound; publishers are held back",
-                    metadata: [
-                        "newsroom.backlog.deliveries": "\(backlog)",
-                        "newsroom.backlog.bound": "\(self.configuration.maxFanOutBacklog)",
-                    ])
+            guard self.overloadedLoops.add(1, ordering: .relaxed).newValue == 1 else { return }
+            let now = NIODeadline.now()
+            let skipped: Int? = self.overloadLog.withLock { log in
+                guard now >= log.nextAllowed else {
+                    log.episodeLogged = false
+                    log.notLogged += 1
+                    return nil
+                }
+                defer { log.notLogged = 0 }
+                log.episodeLogged = true
+                log.nextAllowed = now + log.interval
+                return log.notLogged
             }
+            guard let skipped else { return }
+            var metadata: Logger.Metadata = [
+                "newsroom.backlog.deliveries": "\(backlog)",
+                "newsroom.backlog.bound": "\(self.configuration.maxFanOutBacklog)",
+            ]
+            if skipped > 0 { metadata["newsroom.backlog.episodes_not_logged"] = "\(skipped)" }
+            self.logger.warning("fan-out backlog over its bound; publishers are held back", metadata: metadata)
         } else if self.overloadedLoops.subtract(1, ordering: .relaxed).newValue == 0 {
+            guard self.overloadLog.withLock({ $0.episodeLogged }) else { return }
             self.logger.info("fan-out backlog drained; publishers resume", metadata: ["newsroom.backlog.deliveries": "\(backlog)"])
         }
     }

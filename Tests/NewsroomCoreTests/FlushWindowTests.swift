@@ -1,8 +1,10 @@
+import Logging
 import NIOCore
 import NIOEmbedded
 import NIOPosix
 import NewsroomTesting
 import NewsroomWire
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -142,6 +144,33 @@ import Glibc
         #expect(sinks.allSatisfy { $0.events.count == 3 })
     }
 
+    @Test func anOverloadThatFlapsIsLoggedOncePerIntervalWithTheEpisodesLeftOut() throws {
+        let lines = LogLines()
+        var configuration = Hub.Configuration.defaults
+        configuration.flushInterval = .zero
+        configuration.maxFanOutBacklog = 2
+        let hub = Hub(
+            configuration: configuration, encoders: [JSONFrameEncoder()], eventLoopGroup: self.loop,
+            logger: Logger(label: "test") { _ in LogLinesHandler(lines: lines) })
+        for _ in 0..<3 { _ = try self.subscribe(hub, "t") }
+        func episode() throws {
+            try hub.publish(self.text("x"), to: "t")  // 3 deliveries: over the bound of 2
+            #expect(hub.isFanOutOverloaded)
+            self.loop.run()  // written: back under
+            #expect(!hub.isFanOutOverloaded)
+        }
+        for _ in 0..<5 { try episode() }
+        #expect(lines.all.filter { $0.contains("over its bound") }.count == 1, "\(lines.all)")
+        #expect(lines.all.filter { $0.contains("drained") }.count == 1, "\(lines.all)")
+        // Once the interval has passed, the next episode is logged with the count of those left out.
+        hub.overloadLog.withLock { $0.nextAllowed = .now() }
+        try episode()
+        let over = lines.all.filter { $0.contains("over its bound") }
+        #expect(over.count == 2)
+        #expect(over.last?.contains("newsroom.backlog.episodes_not_logged=4") == true, "\(over)")
+        #expect(lines.all.filter { $0.contains("drained") }.count == 2)
+    }
+
     @Test func eventsKeptForAWindowDoNotCountAsBacklog() throws {
         let hub = self.makeHub { $0.maxFanOutBacklog = 1_000 }
         for _ in 0..<4 { _ = try self.subscribe(hub, "t") }
@@ -173,5 +202,30 @@ import Glibc
         #expect(!hub.isFanOutOverloaded)
         await hub.shutdown()
         try await group.shutdownGracefully()
+    }
+}
+
+/// Log lines as `level message key=value…`, for the tests that check what is logged.
+final class LogLines: Sendable {
+    private let lines = Mutex<[String]>([])
+    var all: [String] { self.lines.withLock { $0 } }
+    func append(_ line: String) { self.lines.withLock { $0.append(line) } }
+}
+
+struct LogLinesHandler: LogHandler {
+    let lines: LogLines
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var all = self.metadata
+        if let extra = event.metadata { all.merge(extra) { $1 } }
+        let pairs = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        self.lines.append("\(event.level) \(event.message) \(pairs)")
     }
 }

@@ -4,9 +4,11 @@ with clients the project did not write (curl, httpx, httpx-sse, raw sockets)."""
 import json
 import os
 import pathlib
+import queue
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import httpx
@@ -49,6 +51,33 @@ class Hub:
             raise RuntimeError(f"hub did not start: {line!r} {self.proc.stderr.read()}")
         self.url = line.strip().split("listening on ")[1]
         self.port = int(self.url.rsplit(":", 1)[1])
+        # The hub's output is read as it comes: a pipe nobody reads fills at 64 KB, and then the hub's
+        # next log line blocks the event loop writing it (a test with debug logging, or many warnings,
+        # would hang on that rather than on anything it tests).
+        self._log = []
+        self._stdout = queue.Queue()
+        self._drains = [threading.Thread(target=self._drain_stdout, daemon=True),
+                        threading.Thread(target=self._drain_stderr, daemon=True)]
+        for drain in self._drains:
+            drain.start()
+
+    def _drain_stdout(self):
+        for line in self.proc.stdout:
+            self._stdout.put(line)
+
+    def _drain_stderr(self):
+        for chunk in iter(lambda: self.proc.stderr.read(8192), ""):
+            self._log.append(chunk)
+
+    def read_line(self, timeout=15):
+        """The hub's next line on stdout (after the `listening on` line)."""
+        return self._stdout.get(timeout=timeout)
+
+    def log_text(self, timeout=15):
+        """Everything the hub wrote to stderr, once it has exited (call after `stop`)."""
+        for drain in self._drains:
+            drain.join(timeout)
+        return "".join(self._log)
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
         return stop_process(self.proc, sig, timeout)

@@ -624,7 +624,7 @@ def test_the_configmap_and_the_systemd_environment_start_a_hub(tmp_path):
         finally:
             assert hub.stop() == 0
         if settings.get("NEWSROOM_LOG_FORMAT") == "json":
-            lines = [line for line in hub.proc.stderr.read().splitlines() if line.strip()]
+            lines = [line for line in hub.log_text().splitlines() if line.strip()]
             assert lines and all(isinstance(json.loads(line), dict) for line in lines)
 
 

@@ -38,7 +38,7 @@ def gen_hub(replay):
     })
     yield hub
     hub.stop()
-    hub.log = hub.proc.stderr.read()
+    hub.log = hub.log_text()
 
 
 def chat(**extra):
@@ -152,7 +152,7 @@ def test_the_api_key_and_the_prompt_never_reach_the_log(replay):
         client.post(f"{hub.url}/v1/generations", json={"provider": "openai", "request": chat(replay_transcript="openai/midstream_error")})
         time.sleep(0.5)
     hub.stop()
-    log = hub.proc.stderr.read()
+    log = hub.log_text()
     assert log, "expected some log lines"
     assert API_KEY not in log
     assert "secret-prompt-marker" not in log

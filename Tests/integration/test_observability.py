@@ -231,7 +231,7 @@ def test_with_no_collector_the_hub_neither_blocks_nor_floods_its_log():
         time.sleep(1.5)
     finally:
         hub.stop()
-    lines = hub.proc.stderr.read().splitlines()
+    lines = hub.log_text().splitlines()
     assert len(lines) < 60, len(lines)
 
 
@@ -242,7 +242,7 @@ def test_json_logs_parse_line_by_line_and_carry_connection_lines():
         with connect_sse(client, "GET", f"{hub.url}/v1/topics/logs/events") as source:
             [s for s in source.iter_sse()]
     hub.stop()
-    records = [json.loads(line) for line in hub.proc.stderr.read().splitlines()]
+    records = [json.loads(line) for line in hub.log_text().splitlines()]
     assert all({"ts", "level", "msg"} <= r.keys() for r in records)
     messages = {r["msg"] for r in records}
     assert {"connection opened", "connection closed", "subscription started", "subscription ended"} <= messages
@@ -265,7 +265,7 @@ def test_log_lines_carry_the_callers_trace_id_without_an_exporter(replay):
                 [s for s in source.iter_sse()]
     finally:
         hub.stop()
-    lines = [json.loads(line) for line in hub.proc.stderr.read().splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in hub.log_text().splitlines() if line.startswith("{")]
     started = [line for line in lines if line.get("msg") == "generation started"]
     assert started, [line.get("msg") for line in lines]
     assert started[0].get("trace_id") == trace_id, started[0]

@@ -312,16 +312,16 @@ def test_demo_streams_a_complete_answer():
     from conftest import Hub
     hub = Hub(["demo", "--port", "0", "--tokens-per-second", "400", "--answers", "1"])
     try:
-        line = hub.proc.stdout.readline()
+        line = hub.read_line()
         assert line.startswith("newsroom: grpc listening on 127.0.0.1:")  # the second line: the gRPC port
-        browser = hub.proc.stdout.readline()
+        browser = hub.read_line()
         assert browser.startswith("demo: watch in a browser: http://127.0.0.1:") and browser.rstrip().endswith(
             "/ (the page follows each new answer)")
-        sdk = hub.proc.stdout.readline()
+        sdk = hub.read_line()
         assert "/v1" in sdk and "SDK" in sdk
-        line = hub.proc.stdout.readline()
+        line = hub.read_line()
         assert "demo-1" in line
-        curl = hub.proc.stdout.readline().strip()
+        curl = hub.read_line().strip()
         assert curl.startswith("curl -N http://127.0.0.1:")
         with httpx.Client(timeout=30) as client:
             with connect_sse(client, "GET", f"{hub.url}/v1/topics/demo-1/events") as source:

@@ -96,7 +96,7 @@ public final class Subscriber: @unchecked Sendable {
         guard !self.isClosed, let last = events.last, last.seq > self.lastSeq else { return 0 }
         // Writability is asked once per batch: a batch is bounded, and a connection that stops being
         // writable during it has NIO's buffer above its high-water mark to take the rest.
-        var writable = self.queue.isEmpty && self.sink.isWritable
+        let writable = self.queue.isEmpty && self.sink.isWritable
         var written = 0
         let format = self.format
         for published in events where published.seq > self.lastSeq {
