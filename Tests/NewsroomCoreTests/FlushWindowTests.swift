@@ -145,13 +145,13 @@ import Glibc
     }
 
     @Test func anOverloadThatFlapsIsLoggedOncePerIntervalWithTheEpisodesLeftOut() throws {
-        let lines = LogLines()
+        let lines = LogRecorder()
         var configuration = Hub.Configuration.defaults
         configuration.flushInterval = .zero
         configuration.maxFanOutBacklog = 2
         let hub = Hub(
             configuration: configuration, encoders: [JSONFrameEncoder()], eventLoopGroup: self.loop,
-            logger: Logger(label: "test") { _ in LogLinesHandler(lines: lines) })
+            logger: lines.logger())
         for _ in 0..<3 { _ = try self.subscribe(hub, "t") }
         func episode() throws {
             try hub.publish(self.text("x"), to: "t")  // 3 deliveries: over the bound of 2
@@ -205,27 +205,3 @@ import Glibc
     }
 }
 
-/// Log lines as `level message key=value…`, for the tests that check what is logged.
-final class LogLines: Sendable {
-    private let lines = Mutex<[String]>([])
-    var all: [String] { self.lines.withLock { $0 } }
-    func append(_ line: String) { self.lines.withLock { $0.append(line) } }
-}
-
-struct LogLinesHandler: LogHandler {
-    let lines: LogLines
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.metadata[key] }
-        set { self.metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var all = self.metadata
-        if let extra = event.metadata { all.merge(extra) { $1 } }
-        let pairs = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        self.lines.append("\(event.level) \(event.message) \(pairs)")
-    }
-}

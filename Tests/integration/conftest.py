@@ -66,8 +66,8 @@ class Hub:
             self._stdout.put(line)
 
     def _drain_stderr(self):
-        for chunk in iter(lambda: self.proc.stderr.read(8192), ""):
-            self._log.append(chunk)
+        for line in self.proc.stderr:
+            self._log.append(line)
 
     def read_line(self, timeout=15):
         """The hub's next line on stdout (after the `listening on` line)."""

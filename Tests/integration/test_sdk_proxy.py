@@ -5,6 +5,7 @@ as standard events."""
 
 import asyncio
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -220,6 +221,32 @@ def test_an_sdk_retry_continues_a_named_topic(hub):
     errors = [e for e in events if e["type"] == "error"]
     assert len(errors) == 1 and errors[0]["retryable"] and not errors[0].get("terminal")
     assert text_of(events) == text and events[-1]["finish_reason"] == "stop"
+
+
+def test_a_caller_that_drops_the_error_answer_unread_still_gets_its_retry(hub):
+    """An SDK may close a 429 response without reading its body (the connection goes with it); that close
+    used to cancel the failed attempt's generation and end the topic it had left open, so the retry got
+    409 `topic has ended`. A raw client does exactly that, then retries at once, five times over."""
+    for attempt in range(5):
+        topic = f"sdk-drop-{attempt}"
+        viewer = open_topic(hub, topic)
+        body = json.dumps({"model": "gpt-4o", "stream": True, "messages": MESSAGES,
+                           # Attempts are counted per behaviour string: a fresh one per round.
+                           "replay_behavior": f"fail=429x1,retry-after-ms={60 + attempt}"}).encode()
+        head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"X-Newsroom-Topic: {topic}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", hub.port), timeout=10) as raw:
+            raw.sendall(head + body)
+            assert raw.recv(12).startswith(b"HTTP/1.1 429")
+        # Closed with the body unread; the retry comes straight after.
+        client = openai.OpenAI(base_url=f"{hub.url}/v1", api_key="unused", max_retries=0)
+        stream = client.chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, stream=True, extra_headers={"X-Newsroom-Topic": topic},
+            extra_body={"replay_behavior": f"fail=429x1,retry-after-ms={60 + attempt}"})
+        text = "".join((c.choices[0].delta.content or "") for c in stream if c.choices)
+        events = viewer.wait()
+        assert [e["type"] for e in events if e["type"] == "error"] == ["error"], events
+        assert text_of(events) == text and text.startswith("The capital of France")
 
 
 def test_closing_the_sdk_stream_cancels_the_upstream_request(hub, replay):

@@ -173,10 +173,13 @@ extension GenerationManager {
             // The provider's error reaches the caller unchanged (its SDK raises its own error type), and
             // the viewers as an `error`.
             let body = await self.relayAndCollect(response.body, session: session, limit: self.configuration.maxErrorBodyBytes)
-            if Task.isCancelled || run.abortReason != nil { return }
-            await session.relay.end()
+            // The outcome is the provider's error whether or not the caller stayed to read it: an SDK may
+            // close an error response unread (its connection with it, which cancels this run) and retry
+            // at once — the retry needs the topic left open, and the viewers the retryable `error`.
             let error = run.adapter.classifyHTTPError(status: status, body: body)
             self.proxyFailed(run, session: session, error: error, status: status)
+            if Task.isCancelled || run.abortReason != nil { return }
+            await session.relay.end()
             return
         }
         let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""

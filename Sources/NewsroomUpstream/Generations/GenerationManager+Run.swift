@@ -38,10 +38,15 @@ extension GenerationManager {
             group.cancelAll()
         }
 
-        if let reason = run.abortReason, !run.hasEnded {
+        // A proxied attempt that failed in a way the caller's SDK retries has left its topic open for
+        // that retry; the caller then closes its connection (an SDK may close an error response unread),
+        // which cancels this generation — that cancel must not end the topic the retry is about to use.
+        // (The retry grace ends it if no retry comes.)
+        let leftOpen = run.state.withLock { $0.leftOpen }
+        if let reason = run.abortReason, !run.hasEnded, !(leftOpen && reason == .cancelled) {
             self.publish(self.terminalEvents(for: reason, run: run), run: run, receivedAt: .now())
         }
-        if !run.hasEnded, !run.state.withLock({ $0.leftOpen }) {
+        if !run.hasEnded, !leftOpen {
             // The stream task returned without an ending (it cannot, but the topic must end).
             self.publish(
                 [

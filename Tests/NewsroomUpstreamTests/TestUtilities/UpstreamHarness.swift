@@ -128,34 +128,6 @@ struct UpstreamHarness {
     }
 }
 
-/// Every log line of a test, rendered with its metadata.
-final class LogRecorder: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    func append(_ line: String) {
-        self.lines.withLock { $0.append(line) }
-    }
-
-    var all: [String] { self.lines.withLock { $0 } }
-}
-
-struct LogRecorderHandler: LogHandler {
-    let recorder: LogRecorder
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.metadata[key] }
-        set { self.metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var all = self.metadata
-        if let extra = event.metadata { all.merge(extra) { $1 } }
-        self.recorder.append("\(event.level) \(event.message) \(all.sorted { $0.key < $1.key })")
-    }
-}
-
 /// A TCP listener that never accepts and whose accept queue is full, so a connect to it hangs until
 /// the client's connect timeout (Linux drops the SYNs). For the connect-timeout test.
 final class BlackholeListener {
