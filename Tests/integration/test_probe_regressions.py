@@ -213,7 +213,10 @@ def test_memory_freed_by_topics_that_went_away_is_returned(start_hub, trim):
     time.sleep(2)
     settled = rss(hub.proc.pid)
     returned = (peak - settled) / (peak - start)
+    figures = f"start {start >> 20} MiB, peak {peak >> 20} MiB, settled {settled >> 20} MiB"
+    # Measured here: with trimming 88–89 % comes back (settled ≈ start + 3 MiB); without, 21–52 % (how much
+    # glibc returns by itself varies with where the last live blocks sit), settled 14–24 MiB above start.
     if trim:
-        assert returned > 0.6, f"start {start >> 20} MiB, peak {peak >> 20} MiB, settled {settled >> 20} MiB"
+        assert returned > 0.75, figures
     else:
-        assert returned < 0.4, f"start {start >> 20} MiB, peak {peak >> 20} MiB, settled {settled >> 20} MiB"
+        assert returned < 0.7 and settled - start > 8 << 20, figures

@@ -3,7 +3,6 @@ minutes — are in docs/benchmarks.md): nothing lost or duplicated on any transp
 exact, memory flat after warm-up, and every fault recovered from."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -53,5 +52,7 @@ def test_a_short_chaos_run_recovers_from_every_fault(tmp_path):
             assert row["drops"] > 0 and row["reconnects"] >= row["drops"], row
         if row["fault"] == "storm":
             assert row["storm_dropped"] == row["viewers"], row
-        if row["fault"] == "network" and os.geteuid() == 0:
+        # The network fault needs a namespace of the script's own (root and `ip netns`; .ci/run installs
+        # iproute2 and iptables): where it had one, the fault must really have been injected.
+        if row["fault"] == "network" and outcome["namespace"]:
             assert detail["what"].startswith("10 s of"), detail["what"]
