@@ -209,7 +209,8 @@ def test_memory_freed_by_topics_that_went_away_is_returned(start_hub, trim):
     time.sleep(0.5)
     start = rss(hub.proc.pid)
     peak = churn_topics(hub)
-    assert peak - start > 20 << 20, (start, peak)
+    # Enough churned memory to measure (with trimming every 0.5 s some is returned during the churn already).
+    assert peak - start > 12 << 20, (start, peak)
     time.sleep(2)
     settled = rss(hub.proc.pid)
     returned = (peak - settled) / (peak - start)
