@@ -147,10 +147,12 @@ class Processes:
 
 
 class Redis:
-    """redis-server with an append-only file, so a restart keeps the topics' histories (as a deployment would)."""
+    """redis-server with an append-only file, so a restart keeps the topics' histories (as a deployment would);
+    `append_only=False` for a measurement that wants Redis without persistence."""
 
-    def __init__(self, processes):
+    def __init__(self, processes, append_only=True):
         self.processes = processes
+        self.append_only = append_only
         self.port = free_port()
         self.proc = None
         self.start()
@@ -161,8 +163,9 @@ class Redis:
 
     def start(self):
         self.proc = self.processes.popen("redis", [
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-            "--appendfsync", "everysec", "--dir", str(self.processes.workdir)])
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "yes" if self.append_only else "no", "--appendfsync", "everysec",
+            "--dir", str(self.processes.workdir)])
         deadline = time.monotonic() + 15
         while self.cli("PING").stdout.strip() != "PONG":
             if time.monotonic() > deadline or self.proc.poll() is not None:
