@@ -345,10 +345,11 @@ public final class Hub: Sendable {
                     log.notLogged += 1
                     return nil
                 }
-                defer { log.notLogged = 0 }
+                let skipped = log.notLogged
+                log.notLogged = 0
                 log.episodeLogged = true
                 log.nextAllowed = now + log.interval
-                return log.notLogged
+                return skipped
             }
             guard let skipped else { return }
             var metadata: Logger.Metadata = [

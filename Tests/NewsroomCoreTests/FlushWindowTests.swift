@@ -204,4 +204,3 @@ import Glibc
         try await group.shutdownGracefully()
     }
 }
-

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import NIOCore
 import NIOPosix
 import NewsroomCore
@@ -49,8 +48,7 @@ struct UpstreamHarness {
         configuration.retry.maxBackoff = .milliseconds(100)
         configure(&configuration)
         let logs = LogRecorder()
-        var logger = Logger(label: "newsroom.upstream.test") { _ in LogRecorderHandler(recorder: logs) }
-        logger.logLevel = .trace
+        let logger = logs.logger(label: "newsroom.upstream.test")
         let metrics = TestMetricsFactory()
         let manager = GenerationManager(
             configuration: configuration, hub: hub, eventLoopGroup: group, logger: logger, metricsFactory: metrics,
