@@ -52,6 +52,8 @@ extension LoadTestResult {
             s.add("recovered", storm.recovered)
             s.add("recover_p50_ms", storm.recoverP50Milliseconds)
             s.add("recover_max_ms", storm.recoverMaxMilliseconds)
+            s.add("first_new_event_p50_ms", storm.firstNewEventP50Milliseconds)
+            s.add("first_new_event_max_ms", storm.firstNewEventMaxMilliseconds)
             s.add("live_deliveries", storm.liveDeliveries)
             s.add("live_p50_ms", storm.liveP50Milliseconds)
             s.add("live_p99_ms", storm.liveP99Milliseconds)
@@ -134,6 +136,8 @@ extension LoadTestResult {
                 "reconnect storm: \(storm.dropped) dropped, \(storm.resumed) resumed, "
                     + "\(storm.resumeUnavailable) resume_unavailable, \(storm.recovered) back live · recovery p50 "
                     + "\(Self.format(storm.recoverP50Milliseconds)) ms, max \(Self.format(storm.recoverMaxMilliseconds)) ms"
+                    + " (first event published after the drop: p50 \(Self.format(storm.firstNewEventP50Milliseconds)) ms, max "
+                    + "\(Self.format(storm.firstNewEventMaxMilliseconds)) ms)"
                     + " · live during the storm (\(storm.liveDeliveries) deliveries published in the 5 s after the drop "
                     + "to viewers already back): p50 \(Self.format(storm.liveP50Milliseconds)) ms, p99 "
                     + "\(Self.format(storm.liveP99Milliseconds)) ms, max \(Self.format(storm.liveMaxMilliseconds)) ms")

@@ -52,9 +52,14 @@ public struct LoadTestResult: Sendable {
         public var resumed: Int
         public var resumeUnavailable: Int
         public var recovered: Int
-        /// Time from the drop until a viewer received a live event again: median and slowest (ms).
+        /// Time from the drop until a viewer was live again — subscribed anew and caught up with every
+        /// event delivered to the others by then: median and slowest (ms).
         public var recoverP50Milliseconds: Double
         public var recoverMaxMilliseconds: Double
+        /// Time from the drop until a viewer received an event published after the drop: median and
+        /// slowest (ms). This adds the wait for the next publish (up to one publish interval).
+        public var firstNewEventP50Milliseconds: Double
+        public var firstNewEventMaxMilliseconds: Double
         /// Live deliveries during the storm — events published in the 5 s after the drop, to fast viewers
         /// already back — publish → delivery: how many, median, p99 and slowest (ms).
         public var liveDeliveries: Int
@@ -172,7 +177,9 @@ extension LoadTestResult {
             Storm(
                 dropped: $0.dropped, resumed: $0.resumed, resumeUnavailable: $0.resumeUnavailable,
                 recovered: $0.recovered, recoverP50Milliseconds: $0.recovery.milliseconds(atPercentile: 50),
-                recoverMaxMilliseconds: $0.recovery.maxMilliseconds, liveDeliveries: Int($0.live.count),
+                recoverMaxMilliseconds: $0.recovery.maxMilliseconds,
+                firstNewEventP50Milliseconds: $0.firstNewEvent.milliseconds(atPercentile: 50),
+                firstNewEventMaxMilliseconds: $0.firstNewEvent.maxMilliseconds, liveDeliveries: Int($0.live.count),
                 liveP50Milliseconds: $0.live.milliseconds(atPercentile: 50),
                 liveP99Milliseconds: $0.live.milliseconds(atPercentile: 99),
                 liveMaxMilliseconds: $0.live.maxMilliseconds)

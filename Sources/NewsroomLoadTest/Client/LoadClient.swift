@@ -67,6 +67,10 @@ final class LoadClient: EventStreamDelegate {
     var inStorm = false
     var stormDroppedAt: Int64 = 0
     var stormHead = 0
+    /// While this viewer is not yet live again after the storm: `.max` until its new subscription is
+    /// answered, then the highest sequence number any viewer on this loop had received by then — the
+    /// viewer is live again (recovered) once it holds everything up to that number.
+    var stormCatchUpTarget = -1
     /// When the current connection's response head arrived (wall clock, ns): events published before it
     /// reached this viewer as a replay, not live.
     var establishedAt: Int64 = 0
@@ -108,6 +112,21 @@ final class LoadClient: EventStreamDelegate {
             self.loop.established += 1
         }
         if self.inStorm { self.loop.storm.resumed += 1 }
+        if self.stormCatchUpTarget == .max {
+            self.stormCatchUpTarget = self.loop.topicHeads[self.topic]
+            self.checkStormCatchUp()
+        }
+    }
+
+    /// Records this viewer as live again once it is subscribed and holds every event up to its target.
+    @inline(__always)
+    private func checkStormCatchUp() {
+        guard self.stormCatchUpTarget >= 0, self.stormCatchUpTarget < .max,
+            self.tracker.highest >= self.stormCatchUpTarget
+        else { return }
+        self.stormCatchUpTarget = -1
+        self.loop.storm.recovered += 1
+        self.loop.storm.recovery.record(nanoseconds: WallClock.nanoseconds() &- self.stormDroppedAt)
     }
 
     func streamEventType(_ value: UnsafeRawBufferPointer) {
@@ -255,9 +274,9 @@ final class LoadClient: EventStreamDelegate {
             if sequence > self.loop.topicHeads[self.topic] { self.loop.topicHeads[self.topic] = sequence }
             if self.inStorm, sequence > self.stormHead {
                 self.inStorm = false
-                self.loop.storm.recovered += 1
-                self.loop.storm.recovery.record(nanoseconds: self.now &- self.stormDroppedAt)
+                self.loop.storm.firstNewEvent.record(nanoseconds: self.now &- self.stormDroppedAt)
             }
+            if self.stormCatchUpTarget >= 0 { self.checkStormCatchUp() }
         case .duplicate:
             if hubSeq > 0 { self.tracker.reclassifyAsRepublished() }
         }

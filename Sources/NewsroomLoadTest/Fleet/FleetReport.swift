@@ -30,10 +30,14 @@ struct StormReport: Sendable, Codable {
     var resumed = 0
     /// Answered `resume_unavailable` (their resume point was gone).
     var resumeUnavailable = 0
-    /// Received a live event published after the drop.
+    /// Live again: subscribed anew and holding every event up to the highest one delivered on its loop
+    /// when the new subscription was answered (the replay of what it missed included).
     var recovered = 0
-    /// Time from the drop until each viewer received a live event again (ms).
+    /// Time from the drop until each viewer was live again.
     var recovery = LatencyHistogram()
+    /// Time from the drop until each viewer received an event published after the drop (this adds the
+    /// wait for the next publish, up to one publish interval, to the recovery).
+    var firstNewEvent = LatencyHistogram()
     /// Publish → delivery of events published in the 5 s after the drop to fast viewers that were back
     /// by then (live deliveries during the storm; replays of missed events are in `recovery`).
     var live = LatencyHistogram()
@@ -44,6 +48,7 @@ struct StormReport: Sendable, Codable {
         self.resumeUnavailable += other.resumeUnavailable
         self.recovered += other.recovered
         self.recovery.merge(other.recovery)
+        self.firstNewEvent.merge(other.firstNewEvent)
         self.live.merge(other.live)
     }
 }

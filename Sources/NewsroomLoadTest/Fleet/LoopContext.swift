@@ -281,7 +281,9 @@ final class LoopContext: @unchecked Sendable {
     // MARK: Scenarios
 
     /// Drops every established viewer at once; each reconnects at once with `Last-Event-ID` and counts as
-    /// recovered when it receives an event newer than `heads[topic]`.
+    /// recovered (live again) once its new subscription is answered and it holds every event up to the
+    /// highest one delivered on this loop by then; the time until it receives an event newer than
+    /// `heads[topic]` (published after the drop) is reported beside it.
     func stormDrop(heads: [Int], at time: Int64) {
         self.stormHappened = true
         self.stormWindowStart = time
@@ -292,6 +294,7 @@ final class LoopContext: @unchecked Sendable {
             client.inStorm = true
             client.stormDroppedAt = time
             client.stormHead = heads[client.topic]
+            client.stormCatchUpTarget = .max
             self.storm.dropped += 1
             channel.close(promise: nil)
         }
@@ -332,6 +335,7 @@ final class LoopContext: @unchecked Sendable {
         client.eventSeq = -1
         client.highestHubSeq = 0
         client.inStorm = false
+        client.stormCatchUpTarget = -1
         // The new viewer's replay of the history is not live: latency counts from the next event on.
         client.latencyFrom = self.topicHeads[client.topic] + 1
     }
