@@ -25,12 +25,22 @@ public struct SubscriptionRequest: Sendable, Hashable {
     /// non-negative decimal integer, with surrounding spaces or tabs ignored and nothing else.
     /// - Throws: `invalid_resume`.
     public static func resumePoint(_ text: some StringProtocol) throws(ControlError) -> Int {
-        let trimmed = text.utf8.drop(while: Self.isBlank).reversed().drop(while: Self.isBlank).reversed()
-        guard !trimmed.isEmpty, trimmed.count <= 19, trimmed.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-            let value = Int(String(decoding: trimmed, as: UTF8.self))
-        else {
-            throw Self.invalidResume
+        // One pass over the bytes: blanks around, then 1 to 19 digits (read on every resuming subscribe).
+        var value = 0
+        var digits = 0
+        var trailingBlanks = false
+        for byte in text.utf8 {
+            if Self.isBlank(byte) {
+                if digits > 0 { trailingBlanks = true }
+                continue
+            }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), !trailingBlanks, digits < 19 else {
+                throw Self.invalidResume
+            }
+            value = value &* 10 &+ Int(byte &- UInt8(ascii: "0"))
+            digits += 1
         }
+        guard digits > 0, value >= 0 else { throw Self.invalidResume }
         return value
     }
 

@@ -93,6 +93,54 @@ import Testing
         }
     }
 
+    @Test func aPublishThatNeedsNoWaitIsDoneAtOnceWithTheSameChecksAndLimits() async throws {
+        try await self.withControl(configure: {
+            $0.publishEventsPerSecond = 0.001
+            $0.publishBurst = 3
+        }) { control in
+            let writer = self.principal(publish: ["chat:*"])
+            let a: [EventPayload] = [.textDelta(TextDelta(text: "a"))]
+            let first = try control.publishAtOnce(a + a, to: "chat:1", as: writer, from: "x")
+            #expect(first?.firstSeq == 1 && first?.lastSeq == 2)
+            // The same sequence as the waiting path.
+            let second = try await control.publish(a, to: "chat:1", as: writer, from: "x")
+            #expect(second.firstSeq == 3)
+            // The same refusals, thrown at once; a refused publish counts nothing.
+            let forbidden = #expect(throws: ControlError.self) { try control.publishAtOnce(a, to: "other", as: writer, from: "y") }
+            #expect(forbidden?.kind == .permissionDenied)
+            let invalid = #expect(throws: ControlError.self) { try control.publishAtOnce(a, to: "bad name", as: writer, from: "y") }
+            #expect(invalid?.code == "invalid_topic")
+            let empty = #expect(throws: ControlError.self) { try control.publishAtOnce([], to: "chat:1", as: writer, from: "y") }
+            #expect(empty?.code == "invalid_event")
+            let window = #expect(throws: ControlError.self) {
+                try control.publishAtOnce(a, to: "chat:1", as: writer, from: "y", flushInterval: .seconds(3600))
+            }
+            #expect(window?.code == "invalid_flush_interval")
+            // The rate limit is shared with the waiting path: "x" spent its burst of 3 above.
+            let limited = #expect(throws: ControlError.self) { try control.publishAtOnce(a, to: "chat:1", as: writer, from: "x") }
+            #expect(limited?.code == "rate_limited")
+            #expect(control.hub.snapshot(ofTopic: "other") == nil)
+        }
+    }
+
+    @Test func withABrokerAPublishIsNeverDoneAtOnce() async throws {
+        let broker = FakeBroker()
+        try await self.withControl(broker: broker, configure: {
+            $0.publishEventsPerSecond = 0.001
+            $0.publishBurst = 1
+        }) { control in
+            broker.attach(control.hub)
+            let a: [EventPayload] = [.textDelta(TextDelta(text: "a"))]
+            // The broker sequences every node's events: the caller must take the waiting path, and the
+            // declined attempt spent nothing of its rate limit.
+            #expect(try control.publishAtOnce(a, to: "t", as: .anonymous, from: "x") == nil)
+            #expect(broker.calls.isEmpty)
+            let receipt = try await control.publish(a, to: "t", as: .anonymous, from: "x")
+            #expect(receipt.firstSeq == 1)
+            #expect(broker.calls == ["publish t"])
+        }
+    }
+
     @Test func thePublishRateLimitIsPerSubjectWithAuthAndPerAddressWithout() async throws {
         try await self.withControl(configure: {
             $0.publishEventsPerSecond = 1
@@ -175,12 +223,15 @@ import Testing
         }
     }
 
-    @Test(arguments: ["0", "42", " 7", "7\t", "9223372036854775807"])
+    @Test(arguments: ["0", "42", " 7", "7\t", " \t12  ", "007", "9223372036854775807"])
     func resumePoints(text: String) throws {
         #expect(try SubscriptionRequest.resumePoint(text) == Int(text.filter { $0 != " " && $0 != "\t" }))
     }
 
-    @Test(arguments: ["", "-1", "1 2", "1.5", "abc", "+3", "0x10", "9223372036854775808"])
+    @Test(arguments: [
+        "", " ", "-1", "1 2", "1\t2", "1.5", "abc", "+3", "0x10", "9223372036854775808", "9999999999999999999",
+        "12345678901234567890",
+    ])
     func invalidResumePoints(text: String) {
         let error = #expect(throws: ControlError.self) { try SubscriptionRequest.resumePoint(text) }
         #expect(error?.code == "invalid_resume")

@@ -97,6 +97,40 @@ def test_multiplexed_socket_subscribes_publishes_and_unsubscribes(hub):
             pytest.fail("no stream_complete for the cancelled topic")
 
 
+def test_back_to_back_publishes_keep_their_order_behind_a_command_answered_later(hub):
+    """Publishes are answered at once when nothing is pending, and queue behind a command that is
+    answered off the loop (here a cancel): either way a socket's tokens land in the order sent."""
+    with httpx.Client() as client:
+        assert publish(client, hub, "order-other", text(["x"])).status_code == 202
+    with ws_connect(ws_url(hub, "/v1/ws")) as ws:
+        ws.send(json.dumps({"op": "cancel", "topic": "order-other", "id": "c"}))
+        words = [f"w{i} " for i in range(60)]
+        for i, word in enumerate(words):
+            ws.send(json.dumps({"op": "publish", "topic": "order", "id": i, "event": {"type": "text_delta", "text": word}}))
+        replies = {}
+        order = []
+        while len(replies) < 61:
+            message = json.loads(ws.recv(timeout=10))
+            if message.get("op") in ("ok", "error"):
+                replies[message["id"]] = message
+                order.append(message["id"])
+    assert replies["c"]["op"] == "ok"
+    # Answered in the order sent: no publish overtook the cancel still being answered.
+    assert order == ["c"] + list(range(60))
+    assert [replies[i]["first_seq"] for i in range(60)] == list(range(1, 61))
+    # The replay merges consecutive deltas (each merged event carries the last seq it holds): the text,
+    # read up to seq 60, is the words in the order sent.
+    received = ""
+    with ws_connect(ws_url(hub, "/v1/topics/order/ws?after=0")) as viewer:
+        last = 0
+        while last < 60:
+            message = json.loads(viewer.recv(timeout=10))
+            if message.get("type") == "text_delta":
+                received += message["text"]
+                last = message["seq"]
+    assert received == "".join(words)
+
+
 def test_fragmented_command_with_a_ping_between_fragments(hub):
     raw = RawWebSocket(hub.port, "/v1/ws")
     command = json.dumps({"op": "subscribe", "topic": "frag", "id": 42}).encode()

@@ -199,6 +199,9 @@ struct APIResponder {
         }
         let control = self.control
         let client = request.client
+        if let receipt = try control.publishAtOnce(payloads, to: topic, as: principal, from: client, flushInterval: flushInterval) {
+            return .response(.json(.accepted, APIJSON.receipt(receipt, allocator: ByteBufferAllocator())))
+        }
         return .deferred {
             do throws(ControlError) {
                 let receipt = try await control.publish(

@@ -29,6 +29,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var requestTimer: Scheduled<Void>?
     /// The route of the request being answered (a metric label) and its span, if traced.
     private var currentRoute = "unknown"
+    /// The current request's target, parsed once when its head arrives.
+    private var currentTarget: RequestTarget?
     var currentSpan: (any Span)?
     /// A proxied request's relay and its generation (cancelled if the caller leaves).
     var proxyRelay: HTTPProxyRelay?
@@ -114,7 +116,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The route of a request, or the answer for one that has none (unknown path, method not allowed).
     private func route(_ head: HTTPRequestHead) -> Result<Route, StateMachine.HTTPError> {
-        let segments = RequestTarget(head.uri).segments
+        let target = RequestTarget(head.uri)
+        self.currentTarget = target
+        let segments = target.segments
         let route = self.dependencies.socketIO.matches(segments) ? .socketIO : Route(segments: segments)
         self.currentRoute = route?.metricName ?? "unknown"
         guard let route else { return .failure(.init(response: .notFound())) }
@@ -152,11 +156,13 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Answering
 
     private func dispatch(_ head: HTTPRequestHead, route: Route, body: ByteBuffer, context: ChannelHandlerContext) {
+        let target = self.currentTarget ?? RequestTarget(head.uri)
+        self.currentTarget = nil
         if head.method == .OPTIONS {
             return self.respond(context: context, head: head, response: self.dependencies.cors.preflight(head, methods: route.allowedMethods))
         }
         let request = APIRequest(
-            head: head, route: route, target: RequestTarget(head.uri), body: body,
+            head: head, route: route, target: target, body: body,
             client: self.statistics?.clientAddress ?? "?", span: self.currentSpan)
         if let refusal = self.responder.preflightAnswer(request) {
             return self.respond(context: context, head: head, response: refusal)
@@ -219,6 +225,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Counts the request and ends its span.
     func finishRequest(status: HTTPResponseStatus) {
+        self.currentTarget = nil
         self.dependencies.metrics.request(route: self.currentRoute, status: status)
         if let span = self.currentSpan {
             span.attributes["http.response.status_code"] = Int(status.code)

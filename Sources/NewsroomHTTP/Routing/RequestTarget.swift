@@ -4,22 +4,29 @@
 /// `encodeURIComponent("chat:42")` and Python's `quote` produce — names the topic `chat:42`. A segment
 /// with a malformed escape is kept as it is (and then fails validation as a name).
 struct RequestTarget {
-    var path: String
     var segments: [String]
     var query: [String: String]
 
     init(_ uri: String) {
-        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        self.path = String(parts.first ?? "/")
-        self.segments = self.path.split(separator: "/", omittingEmptySubsequences: true).map { segment in
-            segment.contains("%") ? (Self.percentDecode(segment, plusIsSpace: false) ?? String(segment)) : String(segment)
+        // Split on the bytes of `?`, `/`, `&` and `=` (ASCII, so never inside a multi-byte character):
+        // splitting the `String` itself walks it by grapheme clusters, which was most of this parse's
+        // cost — and it runs for every request.
+        let utf8 = uri.utf8
+        let queryStart = utf8.firstIndex(of: UInt8(ascii: "?"))
+        let pathBytes = utf8[..<(queryStart ?? utf8.endIndex)]
+        self.segments = pathBytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map { bytes in
+            let segment = Substring(bytes)
+            return bytes.contains(UInt8(ascii: "%"))
+                ? (Self.percentDecode(segment, plusIsSpace: false) ?? String(segment)) : String(segment)
         }
         var query: [String: String] = [:]
-        if parts.count > 1 {
-            for pair in parts[1].split(separator: "&") {
-                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard let key = kv.first.flatMap({ Self.percentDecode($0, plusIsSpace: true) }) else { continue }
-                let value = kv.count > 1 ? (Self.percentDecode(kv[1], plusIsSpace: true) ?? "") : ""
+        if let queryStart {
+            for pair in utf8[utf8.index(after: queryStart)...].split(separator: UInt8(ascii: "&")) {
+                let equals = pair.firstIndex(of: UInt8(ascii: "="))
+                guard let key = Self.percentDecode(Substring(pair[..<(equals ?? pair.endIndex)]), plusIsSpace: true) else {
+                    continue
+                }
+                let value = equals.map { Self.percentDecode(Substring(pair[pair.index(after: $0)...]), plusIsSpace: true) ?? "" } ?? ""
                 if query[key] == nil { query[key] = value }
             }
         }

@@ -21,9 +21,12 @@ enum RequestTracing {
         var context = ServiceContext.topLevel
         InstrumentationSystem.instrument.extract(head.headers, into: &context, using: HTTPHeadersExtractor())
         let span = InstrumentationSystem.tracer.startAnySpan(name, context: context, ofKind: .server)
+        // Attributes only for a span that is recorded (an exporter is configured): building them is
+        // most of this function's cost, and it runs for every request.
+        guard span.isRecording else { return span }
         span.attributes["http.request.method"] = head.method.rawValue
         span.attributes["http.route"] = route
-        span.attributes["url.path"] = String(head.uri.prefix { $0 != "?" })
+        span.attributes["url.path"] = String(Substring(head.uri.utf8.prefix { $0 != UInt8(ascii: "?") }))
         span.attributes["network.protocol.version"] = head.version.major == 2 ? "2" : "1.1"
         return span
     }

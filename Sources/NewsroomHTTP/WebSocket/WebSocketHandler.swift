@@ -43,6 +43,9 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler, Ke
     /// The last command answered off the loop: each waits for the one before, so a socket's commands
     /// take effect in the order they were sent (a publisher's tokens keep their order).
     private var lastCommand: EventLoopFuture<Void>?
+    /// Commands answered off the loop and not yet replied to; a publish is answered at once only when
+    /// there are none (so it cannot overtake them).
+    private var commandsInFlight = 0
     private let authentication: Result<Principal, ControlError>
 
     init(
@@ -219,9 +222,18 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler, Ke
             self.reply(WebSocketReply.ok(id: id, fields: [("topic", .string(topic))]))
         case .publish(let topic, let event):
             let (control, principal, client) = (self.control, self.principal, self.statistics?.clientAddress ?? "?")
+            if self.commandsInFlight == 0 {
+                // Nothing queued before it and nothing to wait for: published and answered at once.
+                do throws(ControlError) {
+                    if let receipt = try control.publishAtOnce([event], to: topic, as: principal, from: client) {
+                        return self.reply(WebSocketReply.ok(id: id, fields: Self.receiptFields(topic, receipt)))
+                    }
+                } catch {
+                    return self.reply(error, id: id)
+                }
+            }
             self.replyAsync(id: id) { () async throws(ControlError) -> [(StaticString, JSONValue)] in
-                let receipt = try await control.publish([event], to: topic, as: principal, from: client)
-                return [("topic", .string(topic)), ("first_seq", .int(receipt.firstSeq)), ("last_seq", .int(receipt.lastSeq))]
+                Self.receiptFields(topic, try await control.publish([event], to: topic, as: principal, from: client))
             }
         case .generate(let body):
             let request: GenerationRequest
@@ -352,7 +364,16 @@ final class WebSocketHandler: ChannelInboundHandler, RemovableChannelHandler, Ke
             return promise.futureResult
         }
         let loopBound = NIOLoopBound(self, eventLoop: loop)
-        self.lastCommand = answered.map { json in loopBound.value.reply(json) }
+        self.commandsInFlight += 1
+        self.lastCommand = answered.map { json in
+            let handler = loopBound.value
+            handler.commandsInFlight -= 1
+            handler.reply(json)
+        }
+    }
+
+    private static func receiptFields(_ topic: String, _ receipt: Topic.PublishReceipt) -> [(StaticString, JSONValue)] {
+        [("topic", .string(topic)), ("first_seq", .int(receipt.firstSeq)), ("last_seq", .int(receipt.lastSeq))]
     }
 
     /// Sends a close frame, then closes the connection once it is written.

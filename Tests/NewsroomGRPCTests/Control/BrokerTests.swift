@@ -3,55 +3,13 @@ import NewsroomProto
 import GRPCNIOTransportHTTP2
 import NewsroomCore
 import NewsroomHTTP
+import NewsroomTesting
 import Synchronization
 import Testing
 
 /// With a cross-node broker, gRPC publishes go through it and a first subscriber mirrors the topic first,
 /// as on the HTTP API.
 @Suite(.serialized, .timeLimit(.minutes(1))) struct BrokerTests {
-    /// A single-node stand-in: "sequences" into the hub it is given, records what it was asked, and can
-    /// be made unreachable.
-    final class FakeBroker: Broker {
-        struct State {
-            var hub: Hub?
-            var mirrored: Set<String> = []
-            var calls: [String] = []
-            var unavailable = false
-        }
-        let state = Mutex(State())
-        var nodeID: String { "node-a" }
-        var calls: [String] { self.state.withLock { $0.calls } }
-
-        func attach(_ hub: Hub) { self.state.withLock { $0.hub = hub } }
-        func makeUnavailable() { self.state.withLock { $0.unavailable = true } }
-
-        private func record(_ call: String) throws(HubError) -> Hub {
-            let (hub, unavailable) = self.state.withLock { state in
-                state.calls.append(call)
-                return (state.hub!, state.unavailable)
-            }
-            if unavailable { throw HubError(code: .brokerUnavailable, message: "the broker is unreachable") }
-            return hub
-        }
-
-        func publish(_ payloads: [EventPayload], to topic: String, owner: String?) async throws(HubError)
-            -> Topic.PublishReceipt
-        {
-            try self.record("publish \(topic)").publish(payloads, to: topic)
-        }
-        func isMirrored(_ topic: String) -> Bool { self.state.withLock { $0.mirrored.contains(topic) } }
-        func prepareSubscription(to topic: String) async throws(HubError) {
-            _ = try self.record("mirror \(topic)")
-            self.state.withLock { _ = $0.mirrored.insert(topic) }
-        }
-        func cancelTopic(_ topic: String) async throws(HubError) -> Topic.Snapshot? {
-            try self.record("cancel \(topic)").cancelTopic(named: topic)
-        }
-        func acquireLease(of topic: String) async throws(HubError) -> Bool { true }
-        func releaseLease(of topic: String) async {}
-        func onCancelRequest(_ handler: @escaping @Sendable (String) async -> Void) {}
-    }
-
     @Test func publishAndSubscribeGoThroughTheBroker() async throws {
         let broker = FakeBroker()
         try await withGRPCTestHub(broker: broker) { test in
