@@ -5,11 +5,12 @@ import NewsroomControl
 /// `EventSource` and `WebSocket` cannot set headers).
 enum HTTPCredentials {
     /// The request's bearer token, if any.
-    static func token(of head: HTTPRequestHead) -> String? {
+    /// - Parameter target: The request's target if it was parsed already (read only without a bearer header).
+    static func token(of head: HTTPRequestHead, target: RequestTarget? = nil) -> String? {
         if let token = Credentials.bearerToken(authorization: head.headers.first(name: "authorization")) {
             return token
         }
-        return RequestTarget(head.uri).query["token"]
+        return (target ?? RequestTarget(head.uri)).query["token"]
     }
 
     /// The W3C trace-context headers of a request, to continue the caller's trace upstream.

@@ -174,7 +174,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             return self.answer(request, principal: .anonymous, context: context)
         }
         let control = self.dependencies.control
-        let token = HTTPCredentials.token(of: head)
+        let token = HTTPCredentials.token(of: head, target: request.target)
         if let cached = control.cachedAuthentication(token: token) {
             return self.authenticated(cached, request: request, context: context)
         }

@@ -118,7 +118,8 @@ final class LoadClient: EventStreamDelegate {
         }
     }
 
-    /// Records this viewer as live again once it is subscribed and holds every event up to its target.
+    /// Records this viewer as live again once it is subscribed and holds every event up to its target
+    /// (at the time of the current read, as every latency here).
     @inline(__always)
     private func checkStormCatchUp() {
         guard self.stormCatchUpTarget >= 0, self.stormCatchUpTarget < .max,
@@ -126,7 +127,7 @@ final class LoadClient: EventStreamDelegate {
         else { return }
         self.stormCatchUpTarget = -1
         self.loop.storm.recovered += 1
-        self.loop.storm.recovery.record(nanoseconds: WallClock.nanoseconds() &- self.stormDroppedAt)
+        self.loop.storm.recovery.record(nanoseconds: self.now &- self.stormDroppedAt)
     }
 
     func streamEventType(_ value: UnsafeRawBufferPointer) {
